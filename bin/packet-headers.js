@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Entry point installed as `packet-headers` (package.json "bin").
+import { main } from '../dist/src/cli.js';
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs whatever a fresh Debian machine is missing to build, run and test the
+# daemon, and builds it. Idempotent: each step runs only when its output is
+# missing or out of date, so `make run` and `make test` can always call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: libpcap headers for the addon; tcpdump, tshark, iproute2 and
+# ethtool for the integration tests (independent capture, reading, namespaces).
+apt_packages=(libpcap-dev tcpdump tshark iproute2 ethtool iputils-ping procps)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+    { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+
+# npm dependencies, when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund >/dev/null
+fi
+
+# The native capture addon, when any of its sources is newer than the build.
+addon=build/Release/packet_headers_capture.node
+if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
+  echo "setup: building the native addon" >&2
+  npx --no-install node-gyp rebuild -j 2 >/dev/null
+fi
+
+# TypeScript, always (incremental enough to be quick).
+npx --no-install tsc -p tsconfig.json

@@ -1,0 +1,308 @@
+// Routes every captured packet to its flow and every flow event to its flow,
+// starts and ends flows, and enforces their deadlines. It runs entirely on the
+// event loop; time comes from an injected clock so tests need no sleeping.
+import { join } from 'node:path';
+import { RECORD_HEADER_BYTES } from '../capture/addon.js';
+import { hashFlowKey, type FlowKey } from '../decode/flowkey.js';
+import { DECODE_OK, DECODE_STATUS_NAMES, DecodedPacket, decodeFrame } from '../decode/packet.js';
+import type { FlowEvent } from '../flowevents/types.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Anonymizer } from '../saver/anonymize.js';
+import type { Compress } from '../saver/compressor.js';
+import { FlowFile, type WriteErrorReason } from '../saver/flowfile.js';
+import { FlowSaver, SAVER_STATE_NAMES, SaverState } from '../saver/flowsaver.js';
+import type { OutputFs } from '../saver/outputfs.js';
+import { DeadlineQueue } from './deadlines.js';
+import { FlowTable } from './flowtable.js';
+
+/** Milliseconds; monotonic in live mode, packet time in offline mode. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => performance.now() };
+
+export interface DemuxerOptions {
+  datadir: string;
+  stream: boolean;
+  uuidWaitMs: number;
+  captureDurationMs: number;
+  flowTimeoutMs: number;
+  /** 0 = unlimited. */
+  maxFlows: number;
+  maxHeapBytes: number;
+  /** How often stream-mode flows hand their partial chunk to the file. */
+  streamFlushMs?: number;
+}
+
+export interface DemuxerDeps {
+  clock: Clock;
+  /** Memory in use now; called once per new flow, so it should be a cached sample. */
+  memoryInUse(): number;
+  anonymizer: Anonymizer;
+  compress: Compress;
+  fs: OutputFs;
+  metrics: Metrics;
+  log(message: string): void;
+}
+
+export class Demuxer {
+  private readonly options: DemuxerOptions;
+  private readonly deps: DemuxerDeps;
+  private readonly table = new FlowTable();
+  private readonly decoded = new DecodedPacket();
+  private readonly uuidDeadlines: DeadlineQueue;
+  private readonly captureDeadlines: DeadlineQueue;
+  /** Stream-mode flows holding records not yet handed to their file. */
+  private readonly unflushed = new Set<FlowSaver>();
+  private readonly finishing = new Set<Promise<void>>();
+  private nextSweepAt: number;
+  private nextStreamFlushAt: number;
+  // Per-batch tallies, turned into metric increments once per batch.
+  private readonly badByStatus = new Array<number>(DECODE_STATUS_NAMES.length).fill(0);
+  private readonly missedByState = new Array<number>(SAVER_STATE_NAMES.length).fill(0);
+
+  constructor(options: DemuxerOptions, deps: DemuxerDeps) {
+    this.options = options;
+    this.deps = deps;
+    this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
+    this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
+    const now = deps.clock.now();
+    this.nextSweepAt = now + options.flowTimeoutMs;
+    this.nextStreamFlushAt = now + (options.streamFlushMs ?? 1000);
+    for (const name of SAVER_STATE_NAMES) deps.metrics.saverStates.labels(name).set(0);
+  }
+
+  get activeFlows(): number {
+    return this.table.size;
+  }
+
+  /** Processes one batch of capture records (addon layout) from a link of the given LINKTYPE. */
+  handleBatch(batch: Buffer, linkType: number): void {
+    const decoded = this.decoded;
+    let saved = 0;
+    let ignoredMaxFlows = 0;
+    let ignoredMaxHeap = 0;
+    let now = -1;
+    for (let offset = 0; offset + RECORD_HEADER_BYTES <= batch.length; ) {
+      const record = offset;
+      const caplen = batch.readUInt32LE(record + 8);
+      offset = record + RECORD_HEADER_BYTES + caplen;
+      if (offset > batch.length) break; // never produced by the addon; guards a corrupt batch
+      const status = decodeFrame(batch, record + RECORD_HEADER_BYTES, caplen, linkType, decoded);
+      if (status !== DECODE_OK) {
+        this.badByStatus[status]++;
+        continue;
+      }
+      const hash = hashFlowKey(decoded.key);
+      let flow = this.table.find(hash, decoded.key);
+      if (flow === null) {
+        if (now < 0) now = this.deps.clock.now();
+        const refusal = this.admissionRefusal();
+        if (refusal === 'maxflows') {
+          ignoredMaxFlows++;
+          continue;
+        }
+        if (refusal === 'maxheap') {
+          ignoredMaxHeap++;
+          continue;
+        }
+        flow = this.startFlow(new Int32Array(decoded.key), hash, now);
+      }
+      flow.sawPacket = true;
+      if (!flow.accepting || !flow.addPacket(batch, record, decoded, linkType)) {
+        this.missedByState[flow.state]++;
+        continue;
+      }
+      saved++;
+      if (this.options.stream && flow.state === SaverState.Saving) this.unflushed.add(flow);
+    }
+    this.publishBatchTallies(saved, ignoredMaxFlows, ignoredMaxHeap);
+  }
+
+  handleEvent(event: FlowEvent): void {
+    if (event.kind !== 'open') return; // closes carry no obligation: timeouts decide
+    this.deps.metrics.uuids.inc();
+    const hash = hashFlowKey(event.key);
+    let flow = this.table.find(hash, event.key);
+    if (flow !== null && flow.uuid !== null && flow.uuid !== event.uuid) {
+      // The 4-tuple was reused by a new connection: the old flow is over.
+      this.closeFlow(flow);
+      flow = null;
+    }
+    if (flow === null) {
+      const refusal = this.admissionRefusal();
+      if (refusal !== null) {
+        this.deps.metrics.ignored.labels(refusal).inc();
+        return;
+      }
+      flow = this.startFlow(new Int32Array(event.key), hash, this.deps.clock.now());
+    }
+    if (flow.state !== SaverState.UuidWait) {
+      if (flow.uuid !== event.uuid) this.deps.metrics.missedUuids.labels(SAVER_STATE_NAMES[flow.state]).inc();
+      return;
+    }
+    flow.uuid = event.uuid;
+    flow.file.setTarget(join(this.options.datadir, datePath(event.timestampMs)), `${event.uuid}.pcap.gz`);
+    this.setState(flow, SaverState.Saving);
+    if (this.options.stream && flow.pendingBytes > 0) this.unflushed.add(flow);
+  }
+
+  /** Enforces deadlines and closes idle flows; call it often (every ~100 ms). */
+  tick(): void {
+    const now = this.deps.clock.now();
+    for (let flow = this.uuidDeadlines.popExpired(now); flow !== null; flow = this.uuidDeadlines.popExpired(now)) {
+      if (flow.state === SaverState.UuidWait) this.abandon(flow);
+    }
+    for (let flow = this.captureDeadlines.popExpired(now); flow !== null; flow = this.captureDeadlines.popExpired(now)) {
+      if (flow.state === SaverState.Saving) {
+        // Later packets are discarded anyway, so the file is complete now.
+        this.finishFile(flow);
+        this.setState(flow, SaverState.Discarding);
+      } else if (flow.state === SaverState.UuidWait) {
+        this.abandon(flow);
+      }
+    }
+    if (this.options.stream && now >= this.nextStreamFlushAt) {
+      for (const flow of this.unflushed) flow.flush();
+      this.unflushed.clear();
+      this.nextStreamFlushAt = now + (this.options.streamFlushMs ?? 1000);
+    }
+    if (now >= this.nextSweepAt) {
+      this.sweep();
+      this.nextSweepAt += this.options.flowTimeoutMs;
+      if (this.nextSweepAt <= now) this.nextSweepAt = now + this.options.flowTimeoutMs;
+    }
+  }
+
+  /** Ends every flow, writing those that have a UUID, and waits for all files. */
+  async closeAll(): Promise<void> {
+    for (const flow of this.table.all()) this.closeFlow(flow);
+    while (this.finishing.size > 0) await Promise.all([...this.finishing]);
+  }
+
+  /** Waits until every file finished so far is on disk. */
+  async drain(): Promise<void> {
+    while (this.finishing.size > 0) await Promise.all([...this.finishing]);
+  }
+
+  private admissionRefusal(): 'maxflows' | 'maxheap' | null {
+    if (this.options.maxFlows > 0 && this.table.size >= this.options.maxFlows) return 'maxflows';
+    if (this.deps.memoryInUse() > this.options.maxHeapBytes) return 'maxheap';
+    return null;
+  }
+
+  private startFlow(key: FlowKey, hash: number, now: number): FlowSaver {
+    const { anonymizer, metrics } = this.deps;
+    const file = new FlowFile({
+      fs: this.deps.fs,
+      compress: this.deps.compress,
+      stream: this.options.stream,
+      onError: (reason, path, error) => this.reportWriteError(reason, path, error),
+    });
+    const flow = new FlowSaver(key, hash, now, file, {
+      a: anonymizer.anonymizesEndpoint(key, 0),
+      b: anonymizer.anonymizesEndpoint(key, 1),
+    });
+    this.table.insert(flow);
+    this.uuidDeadlines.push(flow);
+    this.captureDeadlines.push(flow);
+    metrics.saverStarts.inc();
+    metrics.saversActive.set(this.table.size);
+    metrics.saverStates.labels(SAVER_STATE_NAMES[SaverState.UuidWait]).inc();
+    return flow;
+  }
+
+  private abandon(flow: FlowSaver): void {
+    flow.dropBuffered();
+    this.unflushed.delete(flow);
+    this.setState(flow, SaverState.Discarding);
+    this.deps.metrics.saverErrors.labels('uuidtimedout').inc();
+  }
+
+  private finishFile(flow: FlowSaver): void {
+    flow.flush();
+    this.unflushed.delete(flow);
+    const uuid = flow.uuid;
+    const done = flow.file.finish().then((result) => {
+      if (result === 'written') this.deps.metrics.filesWritten.inc();
+      else if (result === 'empty' && uuid !== null) this.deps.metrics.saverSkipped.inc();
+    });
+    this.finishing.add(done);
+    void done.finally(() => this.finishing.delete(done));
+  }
+
+  private closeFlow(flow: FlowSaver): void {
+    this.table.remove(flow);
+    if (flow.state === SaverState.Saving) {
+      this.finishFile(flow);
+    } else if (flow.state === SaverState.UuidWait) {
+      // Closed before its UUID came: nothing can be written.
+      flow.dropBuffered();
+      this.unflushed.delete(flow);
+      this.deps.metrics.saverErrors.labels('closedbeforeuuid').inc();
+    }
+    // Closed savers are gone, not a state anyone watches: they leave the gauge.
+    this.deps.metrics.saverStates.labels(SAVER_STATE_NAMES[flow.state]).dec();
+    flow.state = SaverState.Closed;
+    this.deps.metrics.saverStops.inc();
+    this.deps.metrics.saversActive.set(this.table.size);
+  }
+
+  /** Generational timeout: a flow that saw no packet since the previous sweep is closed. */
+  private sweep(): void {
+    const started = performance.now();
+    let closed = 0;
+    for (const flow of this.table.all()) {
+      if (flow.sawPacket) {
+        flow.sawPacket = false;
+      } else {
+        this.closeFlow(flow);
+        closed++;
+      }
+    }
+    this.deps.metrics.saversGarbageCollected.inc(closed);
+    this.deps.metrics.gcLatency.observe((performance.now() - started) / 1000);
+  }
+
+  private setState(flow: FlowSaver, state: SaverState): void {
+    const { saverStates } = this.deps.metrics;
+    saverStates.labels(SAVER_STATE_NAMES[flow.state]).dec();
+    flow.state = state;
+    saverStates.labels(SAVER_STATE_NAMES[state]).inc();
+  }
+
+  private publishBatchTallies(saved: number, ignoredMaxFlows: number, ignoredMaxHeap: number): void {
+    const { metrics } = this.deps;
+    if (saved > 0) metrics.packetsSaved.inc(saved);
+    if (ignoredMaxFlows > 0) metrics.ignored.labels('maxflows').inc(ignoredMaxFlows);
+    if (ignoredMaxHeap > 0) metrics.ignored.labels('maxheap').inc(ignoredMaxHeap);
+    for (let status = 1; status < this.badByStatus.length; status++) {
+      const n = this.badByStatus[status];
+      if (n === 0) continue;
+      metrics.badPackets.inc(n);
+      metrics.badPacketsByReason.labels(DECODE_STATUS_NAMES[status]).inc(n);
+      this.badByStatus[status] = 0;
+    }
+    for (let state = 0; state < this.missedByState.length; state++) {
+      const n = this.missedByState[state];
+      if (n === 0) continue;
+      metrics.missedPackets.labels(SAVER_STATE_NAMES[state]).inc(n);
+      this.missedByState[state] = 0;
+    }
+  }
+
+  private reportWriteError(reason: WriteErrorReason, path: string, error: unknown): void {
+    this.deps.metrics.saverErrors.labels(reason).inc();
+    const message = error instanceof Error ? error.message : String(error);
+    this.deps.log(`cannot write ${path}: ${message}`);
+  }
+}
+
+/** YYYY/MM/DD of a moment, in UTC. */
+export function datePath(timestampMs: number): string {
+  const d = new Date(timestampMs);
+  const mm = String(d.getUTCMonth() + 1).padStart(2, '0');
+  const dd = String(d.getUTCDate()).padStart(2, '0');
+  return join(String(d.getUTCFullYear()).padStart(4, '0'), mm, dd);
+}

@@ -1,0 +1,53 @@
+// Flows by key. Keys hash to a 32-bit number; flows whose keys share a hash
+// are chained through FlowSaver.nextInBucket and told apart word by word.
+import { flowKeysEqual, type FlowKey } from '../decode/flowkey.js';
+import type { FlowSaver } from '../saver/flowsaver.js';
+
+export class FlowTable {
+  private readonly buckets = new Map<number, FlowSaver>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  find(hash: number, key: FlowKey): FlowSaver | null {
+    for (let flow = this.buckets.get(hash) ?? null; flow !== null; flow = flow.nextInBucket) {
+      if (flowKeysEqual(flow.key, key)) return flow;
+    }
+    return null;
+  }
+
+  insert(flow: FlowSaver): void {
+    flow.nextInBucket = this.buckets.get(flow.hash) ?? null;
+    this.buckets.set(flow.hash, flow);
+    this.count++;
+  }
+
+  remove(flow: FlowSaver): void {
+    let previous: FlowSaver | null = null;
+    for (let current = this.buckets.get(flow.hash) ?? null; current !== null; current = current.nextInBucket) {
+      if (current === flow) {
+        if (previous === null) {
+          if (flow.nextInBucket === null) this.buckets.delete(flow.hash);
+          else this.buckets.set(flow.hash, flow.nextInBucket);
+        } else {
+          previous.nextInBucket = flow.nextInBucket;
+        }
+        flow.nextInBucket = null;
+        this.count--;
+        return;
+      }
+      previous = current;
+    }
+  }
+
+  /** A snapshot of every flow, safe to modify the table while walking it. */
+  all(): FlowSaver[] {
+    const flows: FlowSaver[] = [];
+    for (const head of this.buckets.values()) {
+      for (let flow: FlowSaver | null = head; flow !== null; flow = flow.nextInBucket) flows.push(flow);
+    }
+    return flows;
+  }
+}

@@ -1,0 +1,131 @@
+// Every metric of the daemon in one place. Names of the original Go service
+// are kept so existing dashboards keep working.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly missedPackets: Counter<'saverstate'>;
+  readonly missedUuids: Counter<'saverstate'>;
+  readonly saverStarts: Counter;
+  readonly saverStops: Counter;
+  readonly saverErrors: Counter<'reason'>;
+  readonly saverStates: Gauge<'state'>;
+  readonly saverSkipped: Counter;
+  readonly filesWritten: Counter;
+  readonly packetsSaved: Counter;
+  readonly badPackets: Counter;
+  readonly badPacketsByReason: Counter<'reason'>;
+  readonly gcLatency: Histogram;
+  readonly uuids: Counter;
+  readonly saversGarbageCollected: Counter;
+  readonly saversActive: Gauge;
+  readonly ignored: Counter<'reason'>;
+  readonly badEvents: Counter<'reason'>;
+  readonly eventSocketConnected: Gauge;
+  readonly interfacesWithCaptures: Gauge;
+  readonly captureBatches: Counter<'interface'>;
+  readonly compressionPending: Gauge;
+  readonly memoryTrims: Counter;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registry = new Registry();
+    this.registry = registry;
+    const registers = [registry];
+    this.missedPackets = new Counter({
+      name: 'pcap_missed_packets_total',
+      help: "Packets captured and thrown away, by the state of the flow's saver.",
+      labelNames: ['saverstate'],
+      registers,
+    });
+    this.missedUuids = new Counter({
+      name: 'pcap_missed_uuids_total',
+      help: "UUIDs that arrived when the flow's saver could no longer use them, by saver state.",
+      labelNames: ['saverstate'],
+      registers,
+    });
+    this.saverStarts = new Counter({ name: 'pcap_saver_starts_total', help: 'Flow savers started.', registers });
+    this.saverStops = new Counter({ name: 'pcap_saver_stops_total', help: 'Flow savers that have finished.', registers });
+    this.saverErrors = new Counter({
+      name: 'pcap_saver_errors_total',
+      help: 'Flows not saved (or not completely saved) because of an error, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.saverStates = new Gauge({
+      name: 'pcap_saver_states',
+      help: 'Flow savers currently in each state.',
+      labelNames: ['state'],
+      registers,
+    });
+    this.saverSkipped = new Counter({
+      name: 'pcap_saver_skipped_total',
+      help: 'Flows that ended without a file because they had a UUID but no packets.',
+      registers,
+    });
+    this.filesWritten = new Counter({ name: 'pcap_saver_files_written_total', help: 'Per-flow pcap files completed.', registers });
+    this.packetsSaved = new Counter({ name: 'pcap_saver_packets_total', help: 'Packets buffered for saving (headers only).', registers });
+    this.badPackets = new Counter({
+      name: 'pcap_demuxer_bad_packets_total',
+      help: 'Captured packets that were not decodable TCP over IPv4 or IPv6.',
+      registers,
+    });
+    this.badPacketsByReason = new Counter({
+      name: 'pcap_demuxer_bad_packets_by_reason_total',
+      help: 'Captured packets that were not decodable TCP, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.gcLatency = new Histogram({
+      name: 'pcap_demuxer_gc_latency_seconds',
+      help: 'Time taken by each sweep that closes idle flows.',
+      buckets: [1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1],
+      registers,
+    });
+    this.uuids = new Counter({ name: 'pcap_demuxer_uuids_total', help: 'Open events (UUIDs) received.', registers });
+    this.saversGarbageCollected = new Counter({
+      name: 'pcap_demuxer_savers_garbage_collected_total',
+      help: 'Flows closed because they had no packets for a whole flow timeout.',
+      registers,
+    });
+    this.saversActive = new Gauge({ name: 'pcap_demuxer_savers_active', help: 'Flows currently tracked.', registers });
+    this.ignored = new Counter({
+      name: 'pcap_demuxer_ignored_total',
+      help: 'Packets of new flows that were not started (load shedding), by reason: maxflows or maxheap.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.badEvents = new Counter({
+      name: 'pcap_tcpinfohandler_bad_events_total',
+      help: 'Flow events that could not be used, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.eventSocketConnected = new Gauge({
+      name: 'pcap_tcpinfohandler_connected',
+      help: '1 while connected to the tcp-info event socket, else 0.',
+      registers,
+    });
+    this.interfacesWithCaptures = new Gauge({
+      name: 'pcap_muxer_interfaces_with_captures',
+      help: 'Interfaces with a running capture.',
+      registers,
+    });
+    this.captureBatches = new Counter({
+      name: 'pcap_capture_batches_total',
+      help: 'Batches of packets handed over by the capture threads.',
+      labelNames: ['interface'],
+      registers,
+    });
+    this.compressionPending = new Gauge({
+      name: 'pcap_saver_compression_jobs_pending',
+      help: 'Chunks being compressed or waiting for a compression slot.',
+      registers,
+    });
+    this.memoryTrims = new Counter({
+      name: 'pcap_memory_trims_total',
+      help: 'Times idle memory above -maxidleram was given back to the OS.',
+      registers,
+    });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  }
+}

@@ -1,0 +1,68 @@
+// IP anonymization (SPEC §6). `netblock` keeps an IPv4 address's /24 and an
+// IPv6 address's /48; addresses of this host are never anonymized, so a file
+// still says which side was the server.
+import { addressText, isIPv4Key, parseAddressWords, portOf, type FlowKey } from '../decode/flowkey.js';
+
+export type AnonymizationMode = 'none' | 'netblock';
+
+export class Anonymizer {
+  readonly mode: AnonymizationMode;
+  /** Local addresses, four words each, IPv4 mapped as in flow keys. */
+  private readonly local: Int32Array;
+
+  constructor(mode: AnonymizationMode, localAddresses: readonly string[]) {
+    this.mode = mode;
+    const words = new Int32Array(localAddresses.length * 4);
+    let n = 0;
+    for (const a of localAddresses) if (parseAddressWords(a, words, n * 4)) n++;
+    this.local = words.subarray(0, n * 4);
+  }
+
+  get enabled(): boolean {
+    return this.mode !== 'none';
+  }
+
+  /** Whether the key's endpoint (0 = A, 1 = B) must be anonymized. */
+  anonymizesEndpoint(key: FlowKey, endpoint: 0 | 1): boolean {
+    if (this.mode === 'none') return false;
+    const o = endpoint * 4;
+    for (let i = 0; i < this.local.length; i += 4) {
+      if (this.local[i] === key[o] && this.local[i + 1] === key[o + 1] && this.local[i + 2] === key[o + 2] && this.local[i + 3] === key[o + 3]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** "addr:port" of an endpoint, anonymized like the saved packets, for log lines. */
+  describeEndpoint(key: FlowKey, endpoint: 0 | 1): string {
+    const masked = new Int32Array(key);
+    if (this.anonymizesEndpoint(key, endpoint)) maskWords(masked, endpoint);
+    const address = addressText(masked, endpoint);
+    return isIPv4Key(masked, endpoint) ? `${address}:${portOf(masked, endpoint)}` : `[${address}]:${portOf(masked, endpoint)}`;
+  }
+
+  describeFlow(key: FlowKey): string {
+    return `${this.describeEndpoint(key, 0)}<->${this.describeEndpoint(key, 1)}`;
+  }
+}
+
+function maskWords(key: Int32Array, endpoint: 0 | 1): void {
+  const o = endpoint * 4;
+  if (isIPv4Key(key, endpoint)) {
+    key[o + 3] &= ~0xff;
+  } else {
+    key[o + 1] &= ~0xffff; // bytes 6-7
+    key[o + 2] = 0;
+    key[o + 3] = 0;
+  }
+}
+
+/** Zeroes the host part of the address at `offset` in place: /24 for IPv4, /48 for IPv6. */
+export function maskAddressBytes(buf: Buffer, offset: number, ipVersion: 4 | 6): void {
+  if (ipVersion === 4) {
+    buf[offset + 3] = 0;
+  } else {
+    buf.fill(0, offset + 6, offset + 16);
+  }
+}

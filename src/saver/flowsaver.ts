@@ -1,0 +1,153 @@
+// The state of one TCP flow, from its first packet or UUID to its file.
+// Packets are trimmed to the flow's header length, their payload zeroed and
+// their addresses anonymized the moment they arrive, so memory only ever
+// holds headers. Records collect in a chunk that grows up to CHUNK_MAX_BYTES;
+// a full chunk goes to the FlowFile to be compressed.
+import { RECORD_HEADER_BYTES } from '../capture/addon.js';
+import type { FlowKey } from '../decode/flowkey.js';
+import type { DecodedPacket } from '../decode/packet.js';
+import { maskAddressBytes } from './anonymize.js';
+import type { FlowFile } from './flowfile.js';
+import { PCAP_FILE_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES, writePcapFileHeader } from './pcapformat.js';
+
+/** The largest TCP header: 15 words of 4 bytes. */
+export const MAX_TCP_HEADER_BYTES = 60;
+/** First chunk size: a short flow (handshake, a request, a reply, close) fits. */
+export const CHUNK_INITIAL_BYTES = 2048;
+/** Raw bytes per compressed member: big enough for gzip to do well, small enough to bound latency. */
+export const CHUNK_MAX_BYTES = 64 * 1024;
+
+export const enum SaverState {
+  /** Packets are buffered until the UUID arrives. */
+  UuidWait = 0,
+  /** The UUID is known; packets go to the file. */
+  Saving = 1,
+  /** Capture duration over or UUID never came: packets are dropped until the flow times out. */
+  Discarding = 2,
+  /** Removed from the flow table. */
+  Closed = 3,
+}
+
+/** Label values of pcap_saver_states and pcap_missed_*_total{saverstate}, indexed by SaverState. */
+export const SAVER_STATE_NAMES = ['uuidwait', 'saving', 'discardingpackets', 'closed'] as const;
+
+export class FlowSaver {
+  readonly key: FlowKey;
+  readonly hash: number;
+  /** Next flow in the same hash bucket of the flow table. */
+  nextInBucket: FlowSaver | null = null;
+  state: SaverState = SaverState.UuidWait;
+  readonly startedAt: number;
+  /** Set by every packet, cleared by every sweep: a flow swept while clear is idle. */
+  sawPacket = true;
+  uuid: string | null = null;
+  /** Bytes kept of each packet; 0 until the first packet fixes it. */
+  headerLength = 0;
+  linkType = -1;
+  packetsSaved = 0;
+  readonly file: FlowFile;
+  private readonly anonymizeA: boolean;
+  private readonly anonymizeB: boolean;
+  private chunk: Buffer | null = null;
+  private chunkUsed = 0;
+  /** Size of the next chunk: as large as this flow has needed so far. */
+  private nextChunkBytes = CHUNK_INITIAL_BYTES;
+
+  constructor(key: FlowKey, hash: number, startedAt: number, file: FlowFile, anonymize: { a: boolean; b: boolean }) {
+    this.key = key;
+    this.hash = hash;
+    this.startedAt = startedAt;
+    this.file = file;
+    this.anonymizeA = anonymize.a;
+    this.anonymizeB = anonymize.b;
+  }
+
+  /** Whether packets of this flow are still wanted. */
+  get accepting(): boolean {
+    return this.state === SaverState.UuidWait || this.state === SaverState.Saving;
+  }
+
+  /** Bytes of raw records waiting in the current chunk. */
+  get pendingBytes(): number {
+    return this.chunkUsed;
+  }
+
+  /**
+   * Appends the capture record at batch[recordOffset] (addon layout: 16-byte
+   * header then the frame) as a trimmed, payload-free, anonymized pcap record.
+   * Returns false when the packet cannot belong to this flow's file.
+   */
+  addPacket(batch: Buffer, recordOffset: number, decoded: DecodedPacket, linkType: number): boolean {
+    let extra = 0;
+    if (this.headerLength === 0) {
+      // The first packet fixes the header length: everything before TCP plus
+      // the largest TCP header. IPv6 extension headers count as "before".
+      this.headerLength = decoded.tcpOffset + MAX_TCP_HEADER_BYTES;
+      this.linkType = linkType;
+      extra = PCAP_FILE_HEADER_BYTES;
+    } else if (linkType !== this.linkType) {
+      return false;
+    }
+    const caplen = batch.readUInt32LE(recordOffset + 8);
+    const included = caplen < this.headerLength ? caplen : this.headerLength;
+    const chunk = this.reserve(extra + PCAP_RECORD_HEADER_BYTES + included);
+    let at = this.chunkUsed;
+    if (extra !== 0) at = writePcapFileHeader(chunk, at, this.headerLength, linkType);
+    // Timestamp seconds and nanoseconds are already in pcap's layout.
+    batch.copy(chunk, at, recordOffset, recordOffset + 8);
+    chunk.writeUInt32LE(included, at + 8);
+    chunk.writeUInt32LE(batch.readUInt32LE(recordOffset + 12), at + 12);
+    const frame = at + PCAP_RECORD_HEADER_BYTES;
+    const source = recordOffset + RECORD_HEADER_BYTES;
+    batch.copy(chunk, frame, source, source + included);
+    const payloadStart = decoded.tcpOffset + decoded.tcpHeaderLength;
+    if (payloadStart < included) chunk.fill(0, frame + payloadStart, frame + included);
+    if (this.anonymizeA || this.anonymizeB) {
+      // The packet's source is endpoint A unless the decoder swapped it.
+      const sourceIsA = !decoded.swapped;
+      if (sourceIsA ? this.anonymizeA : this.anonymizeB) maskAddressBytes(chunk, frame + decoded.srcAddressOffset, decoded.ipVersion);
+      if (sourceIsA ? this.anonymizeB : this.anonymizeA) maskAddressBytes(chunk, frame + decoded.dstAddressOffset, decoded.ipVersion);
+    }
+    this.chunkUsed = frame + included;
+    this.packetsSaved++;
+    return true;
+  }
+
+  /** Hands the current chunk, if any, to the file for compression. */
+  flush(): void {
+    if (this.chunk === null || this.chunkUsed === 0) return;
+    const full = this.chunk.subarray(0, this.chunkUsed);
+    this.chunk = null;
+    this.chunkUsed = 0;
+    this.file.addChunk(full);
+  }
+
+  /** Drops buffered records (the flow will never be written). */
+  dropBuffered(): void {
+    this.chunk = null;
+    this.chunkUsed = 0;
+    this.file.discard();
+  }
+
+  private reserve(bytes: number): Buffer {
+    const chunk = this.chunk;
+    if (chunk !== null && this.chunkUsed + bytes <= chunk.length) return chunk;
+    if (chunk !== null && chunk.length < CHUNK_MAX_BYTES) {
+      // Grow: a flow that outgrows its chunk is probably a long one.
+      const size = Math.min(CHUNK_MAX_BYTES, Math.max(chunk.length * 2, this.chunkUsed + bytes));
+      if (this.chunkUsed + bytes <= size) {
+        const grown = Buffer.allocUnsafeSlow(size);
+        chunk.copy(grown, 0, 0, this.chunkUsed);
+        this.chunk = grown;
+        this.nextChunkBytes = size;
+        return grown;
+      }
+    }
+    this.flush();
+    // Slow (unpooled) buffers: a pooled slice would pin an 8 KiB slab per idle flow.
+    const fresh = Buffer.allocUnsafeSlow(Math.max(this.nextChunkBytes, bytes));
+    this.chunk = fresh;
+    this.chunkUsed = 0;
+    return fresh;
+  }
+}

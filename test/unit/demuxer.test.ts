@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, test } from 'node:test';
+import { nodeOutputFs, type OutputFs } from '../../src/saver/outputfs.js';
+import { makeFixture, metricValue, openEvent, type Fixture } from '../helpers/demuxfixture.js';
+import { batchOf, ethernetFrame, type TcpSpec } from '../helpers/frames.js';
+import { parsePcapGz } from '../helpers/pcapread.js';
+
+const client: TcpSpec = { src: '10.0.0.2', dst: '10.0.0.1', sport: 40000, dport: 80 };
+const server: TcpSpec = { src: '10.0.0.1', dst: '10.0.0.2', sport: 80, dport: 40000 };
+const MARKER = Buffer.from('SECRET-PAYLOAD-MARKER-'.repeat(40));
+const DAY = '2019/08/21';
+
+let fixture: Fixture | undefined;
+afterEach(() => fixture?.cleanup());
+
+function packets(n: number, payload = MARKER): Buffer {
+  return batchOf(Array.from({ length: n }, (_, i) => ({ frame: ethernetFrame({ ...(i % 2 ? server : client), payload }) })));
+}
+
+describe('flow lifecycle', () => {
+  test('packets, then a UUID: one trimmed, payload-free file', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleBatch(packets(4), 1);
+    f.clock.advance(1000);
+    f.demuxer.handleEvent(openEvent('flow-1', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(2), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/flow-1.pcap.gz`]);
+    const pcap = parsePcapGz(readFileSync(join(f.datadir, DAY, 'flow-1.pcap.gz')));
+    assert.equal(pcap.magic, 0xa1b23c4d);
+    assert.equal(pcap.snaplen, 14 + 20 + 60);
+    assert.equal(pcap.linkType, 1);
+    assert.equal(pcap.records.length, 6);
+    for (const r of pcap.records) {
+      assert.equal(r.caplen, 94);
+      assert.equal(r.origlen, 54 + MARKER.length);
+      assert.ok(r.data.subarray(54).every((b) => b === 0), 'payload zeroed');
+    }
+    assert.equal(await metricValue(f.metrics.filesWritten), 1);
+    assert.equal(await metricValue(f.metrics.saverStarts), 1);
+    assert.equal(await metricValue(f.metrics.saverStops), 1);
+  });
+
+  test('a UUID before any packet', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('early', '10.0.0.2', 40000, '10.0.0.1', 80));
+    f.demuxer.handleBatch(packets(3), 1);
+    await f.demuxer.closeAll();
+    assert.equal(parsePcapGz(readFileSync(join(f.datadir, DAY, 'early.pcap.gz'))).records.length, 3);
+  });
+
+  test('no UUID within uuidwaitduration: abandoned, nothing written, later packets discarded', async () => {
+    const f = (fixture = makeFixture({ uuidWaitMs: 5000 }));
+    f.demuxer.handleBatch(packets(2), 1);
+    f.clock.advance(4999);
+    f.demuxer.tick();
+    assert.equal(await metricValue(f.metrics.saverErrors, { reason: 'uuidtimedout' }), 0);
+    f.clock.advance(1);
+    f.demuxer.tick();
+    assert.equal(await metricValue(f.metrics.saverErrors, { reason: 'uuidtimedout' }), 1);
+    f.demuxer.handleBatch(packets(3), 1);
+    assert.equal(await metricValue(f.metrics.missedPackets, { saverstate: 'discardingpackets' }), 3);
+    f.demuxer.handleEvent(openEvent('late', '10.0.0.1', 80, '10.0.0.2', 40000));
+    assert.equal(await metricValue(f.metrics.missedUuids, { saverstate: 'discardingpackets' }), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), []);
+  });
+
+  test('only the first captureduration is saved, and the file is complete then', async () => {
+    const f = (fixture = makeFixture({ captureDurationMs: 10_000, uuidWaitMs: 5000 }));
+    f.demuxer.handleEvent(openEvent('cap', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(5), 1);
+    f.clock.advance(10_000);
+    f.demuxer.tick();
+    f.demuxer.handleBatch(packets(5), 1);
+    await f.demuxer.drain();
+    assert.deepEqual(f.files(), [`${DAY}/cap.pcap.gz`]);
+    assert.equal(parsePcapGz(readFileSync(join(f.datadir, DAY, 'cap.pcap.gz'))).records.length, 5);
+    assert.equal(await metricValue(f.metrics.missedPackets, { saverstate: 'discardingpackets' }), 5);
+    assert.equal(f.demuxer.activeFlows, 1, 'the flow lives on until it times out');
+  });
+
+  test('generational timeout: idle for a whole period closes; a later packet starts a new flow', async () => {
+    const f = (fixture = makeFixture({ flowTimeoutMs: 30_000 }));
+    f.demuxer.handleEvent(openEvent('gen', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(1), 1);
+    f.clock.advance(30_000);
+    f.demuxer.tick(); // first sweep: the flow saw a packet in this period
+    assert.equal(f.demuxer.activeFlows, 1);
+    f.clock.advance(30_000);
+    f.demuxer.tick(); // second sweep: nothing for a whole period
+    assert.equal(f.demuxer.activeFlows, 0);
+    assert.equal(await metricValue(f.metrics.saversGarbageCollected), 1);
+    f.demuxer.handleBatch(packets(1), 1);
+    assert.equal(f.demuxer.activeFlows, 1);
+    assert.equal(await metricValue(f.metrics.saverStarts), 2);
+    await f.demuxer.closeAll();
+  });
+
+  test('a flow with packets in every period survives the sweeps', () => {
+    const f = (fixture = makeFixture({ flowTimeoutMs: 1000, captureDurationMs: 100_000, uuidWaitMs: 1000 }));
+    for (let i = 0; i < 10; i++) {
+      f.demuxer.handleBatch(packets(1), 1);
+      f.clock.advance(1000);
+      f.demuxer.tick();
+    }
+    assert.equal(f.demuxer.activeFlows, 1);
+  });
+
+  test('maxflows sheds new flows', async () => {
+    const f = (fixture = makeFixture({ maxFlows: 1 }));
+    f.demuxer.handleBatch(packets(1), 1);
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...client, sport: 40001 }) }]), 1);
+    assert.equal(f.demuxer.activeFlows, 1);
+    assert.equal(await metricValue(f.metrics.ignored, { reason: 'maxflows' }), 1);
+  });
+
+  test('maxheap sheds new flows but keeps existing ones', async () => {
+    const f = (fixture = makeFixture({ maxHeapBytes: 1000 }));
+    f.demuxer.handleEvent(openEvent('kept', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.memory.bytes = 2000;
+    f.demuxer.handleBatch(packets(2), 1);
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...client, sport: 40001 }) }]), 1);
+    assert.equal(await metricValue(f.metrics.ignored, { reason: 'maxheap' }), 1);
+    await f.demuxer.closeAll();
+    assert.equal(parsePcapGz(readFileSync(join(f.datadir, DAY, 'kept.pcap.gz'))).records.length, 2);
+  });
+
+  test('netblock anonymizes the remote side only', async () => {
+    const f = (fixture = makeFixture({}, { anonymize: 'netblock', localAddresses: ['10.0.0.1'] }));
+    const remote = { ...client, src: '10.9.9.77' };
+    const reply = { ...server, dst: '10.9.9.77' };
+    f.demuxer.handleEvent(openEvent('anon', '10.0.0.1', 80, '10.9.9.77', 40000));
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame(remote) }, { frame: ethernetFrame(reply) }]), 1);
+    await f.demuxer.closeAll();
+    const [a, b] = parsePcapGz(readFileSync(join(f.datadir, DAY, 'anon.pcap.gz'))).records;
+    assert.deepEqual([...a.data.subarray(26, 34)], [10, 9, 9, 0, 10, 0, 0, 1]);
+    assert.deepEqual([...b.data.subarray(26, 34)], [10, 0, 0, 1, 10, 9, 9, 0]);
+  });
+
+  test('a long flow spans several gzip members, all packets in order', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('long', '10.0.0.1', 80, '10.0.0.2', 40000));
+    const n = 3000; // ~330 KB of records: several 64 KiB chunks
+    f.demuxer.handleBatch(batchOf(Array.from({ length: n }, (_, i) => ({ frame: ethernetFrame(client), timestampNs: 1_600_000_000_000_000_000n + BigInt(i) }))), 1);
+    await f.demuxer.closeAll();
+    const bytes = readFileSync(join(f.datadir, DAY, 'long.pcap.gz'));
+    let members = 0;
+    for (let i = 0; i + 2 < bytes.length; i++) if (bytes[i] === 0x1f && bytes[i + 1] === 0x8b && bytes[i + 2] === 8) members++;
+    assert.ok(members >= 4, `${members} gzip members`);
+    const pcap = parsePcapGz(bytes);
+    assert.equal(pcap.records.length, n);
+    pcap.records.forEach((r, i) => assert.equal(r.nanoseconds, i));
+  });
+
+  test('stream mode: the file appears while the flow is alive and grows', async () => {
+    const f = (fixture = makeFixture({ stream: true, streamFlushMs: 1000 }));
+    f.demuxer.handleEvent(openEvent('stream', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(2), 1);
+    f.clock.advance(1000);
+    f.demuxer.tick();
+    const path = join(f.datadir, DAY, 'stream.pcap.gz');
+    for (let i = 0; i < 100 && f.files().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(parsePcapGz(readFileSync(path)).records.length, 2);
+    f.demuxer.handleBatch(packets(3), 1);
+    await f.demuxer.closeAll();
+    assert.equal(parsePcapGz(readFileSync(path)).records.length, 5);
+  });
+
+  test('a write error loses that flow only, counted once, with nothing left behind', async () => {
+    let failing = true;
+    const fs: OutputFs = {
+      ...nodeOutputFs,
+      async writeFile(path, chunks, mode) {
+        if (failing) {
+          await nodeOutputFs.writeFile(path, chunks.slice(0, 1), mode); // a partial temporary file
+          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        }
+        return nodeOutputFs.writeFile(path, chunks, mode);
+      },
+    };
+    const f = (fixture = makeFixture({}, { fs }));
+    f.demuxer.handleEvent(openEvent('lost', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(2), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), []);
+    assert.equal(await metricValue(f.metrics.saverErrors, { reason: 'nospace' }), 1);
+    assert.equal(f.logs.filter((l) => l.includes('lost.pcap.gz')).length, 1);
+    failing = false;
+    f.demuxer.handleEvent(openEvent('next', '10.0.0.1', 81, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...server, sport: 81 }) }]), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/next.pcap.gz`]);
+  });
+
+  test('bad packets are counted, not fatal', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleBatch(batchOf([{ frame: Buffer.alloc(10) }, { frame: ethernetFrame(client), caplen: 40 }]), 1);
+    assert.equal(await metricValue(f.metrics.badPackets), 2);
+    assert.equal(f.demuxer.activeFlows, 0);
+  });
+
+  test('a reused 4-tuple with a new UUID starts a new flow', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('first', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(2), 1);
+    f.demuxer.handleEvent(openEvent('second', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(3), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/first.pcap.gz`, `${DAY}/second.pcap.gz`]);
+  });
+});

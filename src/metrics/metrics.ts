@@ -24,6 +24,7 @@ export class Metrics {
   readonly eventSocketConnected: Gauge;
   readonly interfacesWithCaptures: Gauge;
   readonly captureBatches: Counter<'interface'>;
+  readonly skippedInterfaces: Counter<'interface'>;
   readonly compressionPending: Gauge;
   readonly memoryTrims: Counter;
 
@@ -113,6 +114,12 @@ export class Metrics {
     this.captureBatches = new Counter({
       name: 'pcap_capture_batches_total',
       help: 'Batches of packets handed over by the capture threads.',
+      labelNames: ['interface'],
+      registers,
+    });
+    this.skippedInterfaces = new Counter({
+      name: 'pcap_muxer_skipped_interfaces_total',
+      help: 'Interfaces not captured because their link type cannot be decoded.',
       labelNames: ['interface'],
       registers,
     });

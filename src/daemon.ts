@@ -1,0 +1,214 @@
+// Wires the pipeline: capture → decode → demux → flow saver → file, with flow
+// events feeding the demuxer and metrics beside. Flag parsing and signals
+// live in cli.ts; this module only builds, runs and stops the pieces.
+import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import { loadAddon, type NativeAddon } from './capture/addon.js';
+import { CaptureSet, type CaptureSource } from './capture/captureset.js';
+import { buildFilter, selectInterfaces } from './capture/interfaces.js';
+import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
+import { PacketHeadersError } from './errors.js';
+import { EventSocketClient } from './flowevents/eventsocket.js';
+import type { FlowEvent } from './flowevents/types.js';
+import { BAD_EVENT_REASONS } from './flowevents/types.js';
+import type { Log } from './log.js';
+import { Metrics } from './metrics/metrics.js';
+import { boundPort, startMetricsServer } from './metrics/server.js';
+import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
+import { Compressor } from './saver/compressor.js';
+import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
+import { nodeOutputFs } from './saver/outputfs.js';
+
+export interface DaemonOptions {
+  /** Interfaces to capture on; empty = every interface that is up. Ignored when readFiles is set. */
+  interfaces: string[];
+  /** Offline mode: read these pcap files instead of capturing live. */
+  readFiles: string[];
+  datadir: string;
+  stream: boolean;
+  anonymize: AnonymizationMode;
+  snaplen: number;
+  uuidWaitMs: number;
+  captureDurationMs: number;
+  flowTimeoutMs: number;
+  maxFlows: number;
+  maxHeapBytes: number;
+  maxIdleRamBytes: number;
+  /** host:port; null = no metrics listener (tests). */
+  metricsAddress: string | null;
+  /** tcp-info's event socket; empty = none. */
+  eventSocket: string;
+  /** Events known before capture starts (offline mode, tests). */
+  preloadEvents?: FlowEvent[];
+}
+
+export interface DaemonDeps {
+  log: Log;
+  addon?: NativeAddon;
+  clock?: Clock;
+}
+
+/** Capture tuning that the operator need not choose. */
+const KERNEL_BUFFER_BYTES = 32 * 1024 * 1024;
+const READ_TIMEOUT_MS = 50;
+const TICK_MS = 100;
+const IDLE_MEMORY_CHECK_MS = 10_000;
+
+export class Daemon {
+  readonly metrics: Metrics;
+  readonly demuxer: Demuxer;
+  private readonly options: DaemonOptions;
+  private readonly deps: DaemonDeps;
+  private readonly captures: CaptureSet;
+  private readonly compressor: Compressor;
+  private eventClient: EventSocketClient | null = null;
+  private metricsServer: Server | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private memoryInUse = 0;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer) {
+    this.options = options;
+    this.deps = deps;
+    this.metrics = new Metrics();
+    this.compressor = new Compressor();
+    this.captures = new CaptureSet(deps.log);
+    this.demuxer = new Demuxer(
+      {
+        datadir: options.datadir,
+        stream: options.stream,
+        uuidWaitMs: options.uuidWaitMs,
+        captureDurationMs: options.captureDurationMs,
+        flowTimeoutMs: options.flowTimeoutMs,
+        maxFlows: options.maxFlows,
+        maxHeapBytes: options.maxHeapBytes,
+      },
+      {
+        clock: deps.clock ?? systemClock,
+        memoryInUse: () => this.memoryInUse,
+        anonymizer,
+        compress: this.compressor.compress,
+        fs: nodeOutputFs,
+        metrics: this.metrics,
+        log: deps.log,
+      },
+    );
+    for (const reason of WRITE_ERROR_REASONS) this.metrics.saverErrors.labels(reason).inc(0);
+    for (const reason of BAD_EVENT_REASONS) this.metrics.badEvents.labels(reason).inc(0);
+  }
+
+  /** Builds every piece and starts capturing; throws PacketHeadersError on start-up failures. */
+  static async start(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
+    const addon = deps.addon ?? loadAddon();
+    prepareDatadir(options.datadir);
+    const available = addon.listInterfaces();
+    const live = options.readFiles.length === 0;
+    const selected = live ? selectInterfaces(options.interfaces, available) : [];
+    // Every address of this host stays readable under netblock, not only those of captured interfaces.
+    const localAddresses = [
+      ...available.flatMap((i) => i.addresses),
+      ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)),
+    ];
+    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses));
+    try {
+      if (options.metricsAddress !== null) {
+        daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);
+      }
+      for (const event of options.preloadEvents ?? []) daemon.demuxer.handleEvent(event);
+      daemon.startEventSource();
+      const filter = live ? buildFilter(selected) : 'tcp';
+      const sources: CaptureSource[] = live
+        ? selected.map((i) => ({
+            name: i.name,
+            options: { device: i.name, snaplen: options.snaplen, bufferSize: KERNEL_BUFFER_BYTES, timeoutMs: READ_TIMEOUT_MS, filter },
+          }))
+        : options.readFiles.map((file) => ({ name: file, options: { file, snaplen: options.snaplen, filter } }));
+      daemon.captures.start(
+        addon,
+        sources,
+        (batch, linkType, source) => {
+          daemon.metrics.captureBatches.labels(source).inc();
+          daemon.demuxer.handleBatch(batch, linkType);
+        },
+        (name) => daemon.metrics.skippedInterfaces.labels(name).inc(),
+      );
+      daemon.captures.registerMetrics(daemon.metrics.registry);
+      daemon.metrics.interfacesWithCaptures.set(live ? daemon.captures.size : 0);
+      if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'} with filter "${filter}"`);
+      daemon.startTimers(addon);
+    } catch (error) {
+      await daemon.stop();
+      throw error;
+    }
+    return daemon;
+  }
+
+  get metricsPort(): number | null {
+    return this.metricsServer === null ? null : boundPort(this.metricsServer);
+  }
+
+  /** Resolves when every offline source has been read to its end. */
+  captureEnded(): Promise<void> {
+    return this.captures.ended();
+  }
+
+  /** Stops capturing, writes every flow that has its UUID, and closes everything. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.captures.stop();
+      for (const timer of this.timers) clearInterval(timer);
+      await this.demuxer.closeAll();
+      await this.eventClient?.close();
+      if (this.metricsServer !== null) {
+        const server = this.metricsServer;
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    })();
+    return this.stopping;
+  }
+
+  private startEventSource(): void {
+    if (this.options.eventSocket === '') return;
+    const { metrics, demuxer } = this;
+    this.eventClient = new EventSocketClient({
+      path: this.options.eventSocket,
+      onEvent: (event) => demuxer.handleEvent(event),
+      onBadLine: (reason) => metrics.badEvents.labels(reason).inc(),
+      onConnectedChange: (connected) => metrics.eventSocketConnected.set(connected ? 1 : 0),
+      log: this.deps.log,
+    });
+    metrics.eventSocketConnected.set(0);
+    this.eventClient.start();
+  }
+
+  private startTimers(addon: NativeAddon): void {
+    this.memoryInUse = process.memoryUsage.rss();
+    this.timers.push(
+      setInterval(() => {
+        this.memoryInUse = process.memoryUsage.rss();
+        this.metrics.compressionPending.set(this.compressor.pending);
+        this.demuxer.tick();
+      }, TICK_MS),
+      setInterval(() => {
+        // Memory the allocator holds but nothing uses: give it back past the limit.
+        const usage = process.memoryUsage();
+        if (usage.rss - usage.heapUsed - usage.external > this.options.maxIdleRamBytes && addon.mallocTrim()) {
+          this.metrics.memoryTrims.inc();
+        }
+      }, IDLE_MEMORY_CHECK_MS),
+    );
+    for (const timer of this.timers) timer.unref();
+  }
+}
+
+function prepareDatadir(datadir: string): void {
+  try {
+    mkdirSync(datadir, { recursive: true, mode: DIR_MODE });
+    accessSync(datadir, fsConstants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new PacketHeadersError('PH_ERR_DATADIR', `cannot use "${datadir}" as -datadir: ${code}`);
+  }
+}

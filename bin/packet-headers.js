@@ -4,4 +4,6 @@ import { main } from '../dist/src/cli.js';
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
+  // Everything is flushed by now; do not let a stray handle delay the exit.
+  setTimeout(() => process.exit(code), 200).unref();
 });

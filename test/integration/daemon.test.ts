@@ -1,0 +1,271 @@
+// The daemon end to end, on real packets: two network namespaces joined by a
+// veth pair, a TCP server in one and clients in the other, the daemon
+// capturing on the server's interface, and this test playing tcp-info's part
+// with a small eventsocket server that announces each accepted connection.
+// tcpdump captures the same interface independently; tshark reads both.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import {
+  createTestNetwork,
+  LineCollector,
+  readPcapWithTshark,
+  runTcpClient,
+  startTcpdump,
+  startTcpServer,
+  waitFor,
+  type AcceptEvent,
+  type TestNetwork,
+} from '../helpers/netns.js';
+
+const repo = join(import.meta.dirname, '../../..');
+const MARKER = 'PH-PRIVATE-MARKER-5c1e9';
+const SIGTERM_WAIT_MS = 1000;
+
+/** A stand-in for tcp-info's event server: announces connections as Open events. */
+class FakeTcpInfo {
+  readonly path: string;
+  private readonly server: Server;
+  private readonly clients = new Set<Socket>();
+  constructor(dir: string) {
+    this.path = join(dir, 'events.sock');
+    this.server = createServer((socket) => {
+      this.clients.add(socket);
+      socket.on('close', () => this.clients.delete(socket));
+      socket.on('error', () => {});
+    });
+  }
+  listen(): Promise<void> {
+    return new Promise((resolve) => this.server.listen(this.path, resolve));
+  }
+  get connected(): number {
+    return this.clients.size;
+  }
+  announce(a: AcceptEvent, uuid: string): void {
+    const line = JSON.stringify({
+      Event: 0,
+      Timestamp: new Date().toISOString(),
+      UUID: uuid,
+      ID: { SPort: a.lport, DPort: a.rport, SrcIP: a.local, DstIP: a.remote, Interface: 0, Cookie: parseInt(a.cookie, 16) },
+    });
+    for (const c of this.clients) c.write(`${line}\n`);
+  }
+  close(): Promise<void> {
+    for (const c of this.clients) c.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+
+interface ScenarioResult {
+  net: TestNetwork;
+  datadir: string;
+  announced: Array<{ accept: AcceptEvent; uuid: string }>;
+  unannounced: AcceptEvent[];
+  tcpdumpFile: string;
+  metrics: string;
+  exitCode: number | null;
+  exitMs: number;
+  stderr: string;
+}
+
+async function runScenario(flags: string[]): Promise<ScenarioResult> {
+  const work = mkdtempSync(join(tmpdir(), 'ph-e2e-'));
+  const datadir = join(work, 'data');
+  const net = await createTestNetwork();
+  const tcpinfo = new FakeTcpInfo(work);
+  await tcpinfo.listen();
+  try {
+    const tcpdumpFile = join(work, 'all.pcap');
+    const tcpdump = await startTcpdump(net, net.serverNs, net.serverIf, tcpdumpFile, 'tcp');
+    const daemon = net.spawn(net.serverNs, [
+      process.execPath,
+      join(repo, 'bin/packet-headers.js'),
+      '-interface', net.serverIf,
+      '-datadir', datadir,
+      '-tcpinfo.eventsocket', tcpinfo.path,
+      '-prometheusx.listen-address', '127.0.0.1:9990',
+      '-uuidwaitduration', '1s',
+      '-sigtermwait', `${SIGTERM_WAIT_MS}ms`,
+      ...flags,
+    ]);
+    const stderr = new LineCollector(daemon.stderr);
+    const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+    await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 15_000, 'daemon capturing');
+    assert.equal(daemon.exitCode, null, `daemon exited early: ${stderr.text()}`);
+    await waitFor(() => tcpinfo.connected > 0, 10_000, 'daemon connected to the event socket');
+
+    const announcedPort = 8080;
+    const silentPort = 8081;
+    const server = await startTcpServer(net, net.serverNs, [
+      { host: net.serverV4, port: announcedPort },
+      { host: net.serverV6, port: announcedPort },
+      { host: net.serverV4, port: silentPort },
+    ]);
+    const announced: ScenarioResult['announced'] = [];
+    const unannounced: AcceptEvent[] = [];
+    const seen = new Set<string>();
+    const announcer = setInterval(() => {
+      for (const a of server.accepts()) {
+        if (seen.has(a.cookie)) continue;
+        seen.add(a.cookie);
+        if (a.lport === silentPort) {
+          unannounced.push(a);
+          continue;
+        }
+        const uuid = `e2e_${a.cookie}`;
+        tcpinfo.announce(a, uuid);
+        announced.push({ accept: a, uuid });
+      }
+    }, 5);
+    try {
+      const size = 300_000;
+      const results = await Promise.all([
+        runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port: announcedPort }, count: 3, size, marker: MARKER }),
+        runTcpClient(net, net.clientNs, { connect: { host: net.serverV6, port: announcedPort }, count: 3, size, marker: MARKER }),
+        runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port: silentPort }, count: 1, size: 1000, marker: MARKER }),
+      ]);
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      await waitFor(() => seen.size === 7, 5000, 'every accept announced');
+    } finally {
+      clearInterval(announcer);
+    }
+    // Past -uuidwaitduration, the silent connection is abandoned.
+    await new Promise((r) => setTimeout(r, 1500));
+    const scrape = await net.exec(net.serverNs, [
+      process.execPath,
+      '-e',
+      "fetch('http://127.0.0.1:9990/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
+    ]);
+    await server.stop();
+    const termAt = Date.now();
+    daemon.kill('SIGTERM');
+    const exitCode = await exited;
+    const exitMs = Date.now() - termAt;
+    await tcpdump.stop();
+    return { net, datadir, announced, unannounced, tcpdumpFile, metrics: scrape.stdout, exitCode, exitMs, stderr: stderr.text() };
+  } catch (error) {
+    await net.destroy();
+    throw error;
+  } finally {
+    await tcpinfo.close();
+  }
+}
+
+function flowFilter(a: AcceptEvent): string {
+  const ip = a.remote.includes(':') ? 'ipv6' : 'ip';
+  return `${ip}.addr==${a.remote} && tcp.port==${a.rport} && tcp.port==${a.lport}`;
+}
+
+for (const mode of [
+  { name: 'buffered, no anonymization', flags: [] as string[], netblock: false },
+  { name: 'streaming, netblock anonymization', flags: ['-stream', '-anonymize.ip=netblock'], netblock: true },
+]) {
+  describe(`daemon on real packets (${mode.name})`, () => {
+    let r: ScenarioResult;
+    before(async () => {
+      r = await runScenario(mode.flags);
+    });
+    after(async () => {
+      await r?.net.destroy();
+      if (r) rmSync(join(r.datadir, '..'), { recursive: true, force: true });
+    });
+
+    test('SIGTERM: exit 0 within -sigtermwait + 1 s', () => {
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.ok(r.exitMs < SIGTERM_WAIT_MS + 1000, `exit took ${r.exitMs} ms`);
+    });
+
+    test('one file per announced connection, at <datadir>/YYYY/MM/DD/<UUID>.pcap.gz, mode 0664', () => {
+      const files = walk(r.datadir);
+      assert.equal(files.length, r.announced.length, files.join('\n'));
+      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+      for (const { uuid } of r.announced) {
+        const path = join(r.datadir, day, `${uuid}.pcap.gz`);
+        assert.ok(files.includes(path), `missing ${path}`);
+        assert.equal(statSync(path).mode & 0o777, 0o664);
+      }
+      assert.equal(statSync(join(r.datadir, day)).mode & 0o777, 0o775);
+    });
+
+    test('every packet of each connection is in its file (compared with tcpdump)', async () => {
+      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+      for (const { accept, uuid } of r.announced) {
+        const fields = ['frame.len', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags'];
+        const expected = await readPcapWithTshark(r.tcpdumpFile, fields, flowFilter(accept));
+        const file = join(r.datadir, day, `${uuid}.pcap.gz`);
+        const got = await readPcapWithTshark(file, fields);
+        assert.ok(expected.length > 200, `${expected.length} packets in tcpdump's capture`);
+        assert.deepEqual(got, expected, `packets of ${uuid}`);
+      }
+    });
+
+    test('snaplen = bytes before TCP + 60, and frames are cut to it', async () => {
+      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+      for (const { accept, uuid } of r.announced) {
+        const file = join(r.datadir, day, `${uuid}.pcap.gz`);
+        const raw = gunzipSync(readFileSync(file));
+        const headerLength = accept.remote.includes(':') ? 14 + 40 + 60 : 14 + 20 + 60;
+        assert.equal(raw.readUInt32LE(0), 0xa1b23c4d);
+        assert.equal(raw.readUInt32LE(16), headerLength);
+        assert.equal(raw.readUInt32LE(20), 1);
+        for (const [len, caplen] of await readPcapWithTshark(file, ['frame.len', 'frame.cap_len'])) {
+          assert.equal(Number(caplen), Math.min(Number(len), headerLength));
+        }
+      }
+    });
+
+    test('the marker payload appears in no output', () => {
+      for (const file of walk(r.datadir)) {
+        const raw = gunzipSync(readFileSync(file));
+        assert.equal(raw.indexOf(MARKER), -1, file);
+        assert.equal(raw.indexOf(MARKER.slice(0, 8)), -1, file);
+      }
+    });
+
+    test('a connection never announced leaves no file and is counted', () => {
+      assert.equal(r.unannounced.length, 1);
+      assert.ok(walk(r.datadir).every((f) => !f.includes(r.unannounced[0].cookie)));
+      assert.match(r.metrics, /pcap_saver_errors_total\{reason="uuidtimedout"\} 1\b/);
+    });
+
+    test('metrics are served', () => {
+      assert.match(r.metrics, /pcap_muxer_interfaces_with_captures 1\b/);
+      assert.match(r.metrics, /pcap_demuxer_uuids_total 6\b/);
+      assert.match(r.metrics, /pcap_saver_starts_total 7\b/);
+      assert.match(r.metrics, /pcap_kernel_dropped_packets_total\{interface="[^"]+"\} 0\b/);
+      assert.match(r.metrics, /pcap_tcpinfohandler_connected 1\b/);
+      assert.match(r.metrics, /process_resident_memory_bytes \d+/);
+    });
+
+    test(`addresses are ${mode.netblock ? 'anonymized to /24 and /48 on the remote side only' : 'as captured'}`, async () => {
+      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+      for (const { accept, uuid } of r.announced) {
+        const v6 = accept.remote.includes(':');
+        const rows = await readPcapWithTshark(join(r.datadir, day, `${uuid}.pcap.gz`), v6 ? ['ipv6.src', 'ipv6.dst'] : ['ip.src', 'ip.dst']);
+        const remote = !mode.netblock ? accept.remote : v6 ? mask48(accept.remote) : accept.remote.replace(/\.\d+$/, '.0');
+        for (const [src, dst] of rows) {
+          assert.deepEqual([src, dst].sort(), [accept.local, remote].sort());
+        }
+      }
+      if (mode.netblock) {
+        for (const { accept } of r.announced) assert.ok(!r.stderr.includes(accept.remote), 'no full remote address in the log');
+      }
+    });
+  });
+}
+
+/** The /48 of an fd00:a:b:c::2 style address, as tshark prints it. */
+function mask48(address: string): string {
+  const groups = address.split(':').filter((g) => g !== '');
+  return `${groups.slice(0, 3).join(':')}::`;
+}

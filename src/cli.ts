@@ -1,0 +1,106 @@
+// The command line: flags → daemon, signals → clean shutdown, errors → one
+// line and an exit code (2 for bad flags, 1 for start-up failures).
+import { basename } from 'node:path';
+import { parseConfig, usage, type Config } from './config/config.js';
+import { Daemon, type DaemonOptions } from './daemon.js';
+import { PacketHeadersError } from './errors.js';
+import { readEventFile } from './flowevents/eventfile.js';
+import { stderrLog, type Log } from './log.js';
+
+export function daemonOptions(config: Config, log: Log): DaemonOptions {
+  if (config.eventsFile !== '' && config.readFiles.length === 0) {
+    throw new PacketHeadersError('PH_ERR_FLAG', 'flag -events needs -read: live capture takes its events from -tcpinfo.eventsocket');
+  }
+  let preloadEvents: DaemonOptions['preloadEvents'];
+  if (config.eventsFile !== '') {
+    const events = readEventFile(config.eventsFile);
+    for (const [reason, count] of events.bad) log(`${config.eventsFile}: ${count} unusable line(s) (${reason})`);
+    preloadEvents = events.opens;
+  }
+  return {
+    preloadEvents,
+    interfaces: config.interfaces,
+    readFiles: config.readFiles,
+    datadir: config.datadir,
+    stream: config.stream,
+    anonymize: config.anonymizeIP,
+    snaplen: config.maxHeaderSize,
+    uuidWaitMs: config.uuidWaitMs,
+    captureDurationMs: config.captureDurationMs,
+    flowTimeoutMs: config.flowTimeoutMs,
+    maxFlows: config.maxFlows,
+    maxHeapBytes: config.maxHeapBytes,
+    maxIdleRamBytes: config.maxIdleRamBytes,
+    metricsAddress: config.prometheusListenAddress,
+    eventSocket: config.eventSocket,
+  };
+}
+
+export async function main(argv: string[], log: Log = stderrLog): Promise<number> {
+  const program = basename(process.argv[1] ?? 'packet-headers').replace(/\.js$/, '');
+  let config: Config;
+  let options: DaemonOptions;
+  try {
+    const parsed = parseConfig(argv, process.env);
+    if (parsed === 'help') {
+      process.stdout.write(usage(program));
+      return 0;
+    }
+    config = parsed;
+    options = daemonOptions(config, log);
+  } catch (error) {
+    if (error instanceof PacketHeadersError) {
+      process.stderr.write(`${program}: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+
+  // Files 0664 and directories 0775, whatever umask the daemon was started with.
+  process.umask(0o002);
+
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start(options, { log });
+  } catch (error) {
+    if (error instanceof PacketHeadersError || (error as { code?: string }).code === 'PH_ERR_CAPTURE') {
+      process.stderr.write(`${program}: ${(error as Error).message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+
+  if (config.readFiles.length > 0) {
+    // Offline: the run ends when every file has been read.
+    await daemon.captureEnded();
+    await daemon.stop();
+    log(`done: ${config.readFiles.length} file(s) read`);
+    return 0;
+  }
+
+  return new Promise<number>((resolve) => {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        log(`${signal} again: exiting at once`);
+        process.exit(1);
+      }
+      signalled = true;
+      log(`${signal}: capturing ${config.sigtermWaitMs} ms more, then writing every flow and exiting`);
+      setTimeout(() => {
+        daemon.stop().then(
+          () => {
+            log('all flows written; exiting');
+            resolve(0);
+          },
+          (error: unknown) => {
+            log(`shutdown failed: ${String(error)}`);
+            resolve(1);
+          },
+        );
+      }, config.sigtermWaitMs);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

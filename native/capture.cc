@@ -1,0 +1,363 @@
+// Capture thread and its hand-over to JS.
+//
+// Ownership and lifetime (the part that matters for not crashing):
+//  - PcapHandle is shared (std::shared_ptr) by the JS object and the session,
+//    so either may go first.
+//  - A Session exists from start() until the thread-safe function (TSFN) is
+//    finalized. The TSFN finalizer runs on the JS thread after the capture
+//    thread's Release() — or, at environment teardown (worker exit), while the
+//    thread may still run; the finalizer therefore always stops and joins the
+//    thread before deleting the session. Node deletes the TSFN only after its
+//    finalizer returns, so the thread never calls into a freed TSFN.
+//  - process.exit() does not finalize anything: it calls exit(3) while the
+//    thread may be inside pcap_dispatch or BlockingCall. That is safe because
+//    nothing the thread touches is a static object with a destructor (the
+//    session and handle are on the heap and are simply never freed).
+#include "capture.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "pcap_handle.h"
+
+namespace ph {
+namespace {
+
+constexpr size_t kRecordHeaderBytes = 16;
+// Batches are handed over when a dispatch returns, or earlier once this big
+// (offline, one dispatch reads the whole file; live, a full ring).
+constexpr size_t kFlushBytes = 1u << 20;
+constexpr size_t kInitialBatchBytes = 64u << 10;
+// Bounded so that a slow JS thread blocks the capture thread (BlockingCall):
+// offline reading slows down, live capture lets the kernel drop and count it,
+// instead of queueing without limit.
+constexpr size_t kMaxQueuedBatches = 16;
+constexpr auto kStatsInterval = std::chrono::seconds(1);
+
+using Batch = std::vector<uint8_t>;
+
+std::unique_ptr<Batch> NewBatch() {
+  auto batch = std::make_unique<Batch>();
+  batch->reserve(kInitialBatchBytes);
+  return batch;
+}
+
+inline void PutU32LE(uint8_t* at, uint32_t v) {
+  at[0] = static_cast<uint8_t>(v);
+  at[1] = static_cast<uint8_t>(v >> 8);
+  at[2] = static_cast<uint8_t>(v >> 16);
+  at[3] = static_cast<uint8_t>(v >> 24);
+}
+
+// What the capture thread sends to the JS thread: a batch, or the end.
+struct Message {
+  explicit Message(std::unique_ptr<Batch> b) : batch(std::move(b)) {}
+  Message(bool f, std::string e) : failed(f), error(std::move(e)) {}
+
+  std::unique_ptr<Batch> batch;  // null for the end message
+  bool failed = false;           // end message: error holds libpcap's message
+  std::string error;
+};
+
+class Session;
+void CallJs(Napi::Env env, Napi::Function unused, Session* session, Message* message);
+using Tsfn = Napi::TypedThreadSafeFunction<Session, Message, CallJs>;
+
+class Session {
+ public:
+  Session(std::shared_ptr<PcapHandle> handle, Napi::Function onBatch, Napi::Function onEnd)
+      : handle_(std::move(handle)),
+        onBatch_(Napi::Persistent(onBatch)),
+        onEnd_(Napi::Persistent(onEnd)),
+        batch_(NewBatch()) {}
+
+  // JS thread. Throws Napi::Error if the thread cannot be started.
+  void Start(Napi::Env env) {
+    // No JS function is bound to the TSFN: CallJs picks onBatch or onEnd.
+    // The TSFN is ref'ed, which keeps the event loop (the process) alive
+    // until the thread releases it after the end message.
+    tsfn_ = Tsfn::New(env, "packet-headers capture", kMaxQueuedBatches, 1, this,
+                      [](Napi::Env, void*, Session* self) { self->Finalize(); });
+    try {
+      thread_ = std::thread(&Session::Run, this);
+    } catch (const std::system_error& e) {
+      handle_->Close();
+      tsfn_.Release();  // finalizer deletes the session
+      throw Napi::Error::New(env, std::string("cannot start capture thread: ") + e.what());
+    }
+  }
+
+  // JS thread, from CallJs.
+  void Deliver(Napi::Env env, Message& message) {
+    if (message.batch) {
+      Batch* batch = message.batch.get();
+      // Hand the vector's memory to the Buffer without copying; the finalizer
+      // frees it when the Buffer is collected. (NewOrCopy copies, and runs the
+      // finalizer at once, only in runtimes that forbid external buffers.)
+      auto buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, batch->data(), batch->size(),
+                                                     [](Napi::Env, uint8_t*, Batch* b) { delete b; }, batch);
+      message.batch.release();  // owned by the Buffer now
+      onBatch_.Call({buffer});
+    } else {
+      Napi::Value error = message.failed ? Napi::String::New(env, message.error) : env.Null();
+      onEnd_.Call({error});
+    }
+  }
+
+ private:
+  // JS thread: the TSFN is going away (thread released it, or env teardown).
+  void Finalize() {
+    // Normally the thread has finished already. At environment teardown it may
+    // still be capturing: make it quit at once (no drain, no more batches).
+    finalizing_.store(true, std::memory_order_release);
+    handle_->RequestStop();
+    if (thread_.joinable()) thread_.join();
+    delete this;
+  }
+
+  // Capture thread.
+  void Run() {
+    bool failed = false;
+    std::string error;
+    auto nextStats = std::chrono::steady_clock::now() + kStatsInterval;
+
+    while (!handle_->StopRequested() && !jsGone_) {
+      int n = handle_->Dispatch(&Session::OnPacket, reinterpret_cast<u_char*>(this));
+      if (n == PCAP_ERROR) {
+        // Packets read before the error (e.g. a truncated last record) are
+        // already in the batch and are delivered before onEnd reports it.
+        failed = true;
+        error = handle_->LastError();
+        break;
+      }
+      // PCAP_ERROR_BREAK: stop() or our own breakloop; the loop condition decides.
+      if (!Flush()) break;
+      if (handle_->offline()) {
+        handle_->SetOfflineCount(seen_);
+        if (n == 0) break;  // end of file (cnt -1 reads to EOF, so 0 means nothing was left)
+      } else if (std::chrono::steady_clock::now() >= nextStats) {
+        // pcap_stats is not safe against a concurrent dispatch, so only this
+        // thread calls it; stats() reads the atomics it fills.
+        handle_->SampleStats();
+        nextStats = std::chrono::steady_clock::now() + kStatsInterval;
+      }
+    }
+
+    if (!handle_->offline() && !failed && !jsGone_ && !finalizing_.load(std::memory_order_acquire)) Drain();
+    Flush();
+    if (handle_->offline()) {
+      handle_->SetOfflineCount(seen_);
+    } else {
+      handle_->SampleStats();  // the final counters, before onEnd
+    }
+
+    if (!jsGone_) {
+      auto* end = new Message(failed, error);
+      if (tsfn_.BlockingCall(end) != napi_ok) delete end;
+    }
+    // Closed after queueing onEnd: pcap_close of a live handle takes 20-30 ms
+    // (the kernel waits for an RCU grace period when the packet socket goes),
+    // which need not delay onEnd. The TSFN, released only after, keeps the
+    // process alive until the handle is really closed.
+    handle_->Close();
+    // After this the finalizer may run; it joins us, so `this` stays valid
+    // until we return, but nothing below may touch the TSFN.
+    tsfn_.Release();
+  }
+
+  // Capture thread, after stop(). With TPACKET_V3 the kernel only hands over
+  // a ring block when it is full or its retire timer fires (every timeoutMs;
+  // a block opened between two ticks retires at the second). Packets the
+  // kernel already captured may sit in the open block, so we keep reading,
+  // non-blocking, for two timeouts. This is what makes stop() take about
+  // 2 x timeoutMs, and what keeps the last packets of flows (FIN/RST).
+  void Drain() {
+    if (!handle_->SetNonBlocking()) return;
+    const auto window = std::chrono::milliseconds(2 * static_cast<int64_t>(handle_->timeoutMs()) + 10);
+    const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(window, std::chrono::seconds(3));
+    for (;;) {
+      int n = handle_->Dispatch(&Session::OnPacket, reinterpret_cast<u_char*>(this));
+      if (n == PCAP_ERROR || !Flush() || std::chrono::steady_clock::now() >= deadline) return;
+      if (finalizing_.load(std::memory_order_acquire)) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  // Capture thread: hands the current batch to JS (blocking while 16 are
+  // queued). Returns false once JS can no longer take batches (teardown).
+  bool Flush() {
+    if (jsGone_) return false;
+    if (batch_->empty()) return true;
+    auto* message = new Message(std::move(batch_));
+    batch_ = NewBatch();
+    if (tsfn_.BlockingCall(message) != napi_ok) {
+      delete message;
+      jsGone_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  // Capture thread, inside pcap_dispatch.
+  static void OnPacket(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
+    auto* self = reinterpret_cast<Session*>(user);
+    if (self->jsGone_) return;
+    // Live handles are already cut to snaplen by the kernel; files are not.
+    const uint32_t caplen = std::min<uint32_t>(h->caplen, self->handle_->snaplen());
+    const uint32_t nsec = self->handle_->nanoTimestamps() ? static_cast<uint32_t>(h->ts.tv_usec)
+                                                           : static_cast<uint32_t>(h->ts.tv_usec) * 1000u;
+    uint8_t header[kRecordHeaderBytes];
+    PutU32LE(header, static_cast<uint32_t>(h->ts.tv_sec));
+    PutU32LE(header + 4, nsec);
+    PutU32LE(header + 8, caplen);
+    PutU32LE(header + 12, h->len);
+    Batch& batch = *self->batch_;
+    batch.insert(batch.end(), header, header + kRecordHeaderBytes);
+    batch.insert(batch.end(), bytes, bytes + caplen);
+    ++self->seen_;
+    if (batch.size() >= kFlushBytes && !self->Flush()) {
+      // JS is gone: make pcap_dispatch return instead of reading on.
+      self->handle_->RequestStop();
+    }
+  }
+
+  std::shared_ptr<PcapHandle> handle_;
+  Napi::FunctionReference onBatch_;
+  Napi::FunctionReference onEnd_;
+  Tsfn tsfn_;
+  std::thread thread_;
+  // Capture thread only:
+  std::unique_ptr<Batch> batch_;
+  uint64_t seen_ = 0;
+  bool jsGone_ = false;
+  // Set by the finalizer (JS thread), read by the capture thread.
+  std::atomic<bool> finalizing_{false};
+};
+
+// JS thread (or env == nullptr while Node drops queued items at teardown).
+void CallJs(Napi::Env env, Napi::Function, Session* session, Message* message) {
+  std::unique_ptr<Message> owned(message);  // freed even if a callback throws
+  if (env == nullptr || owned == nullptr) return;
+  // A throwing callback propagates as a Napi::Error; node-addon-api rethrows it
+  // into JS, where it becomes an uncaught exception like any other.
+  session->Deliver(env, *owned);
+}
+
+// ---- JS class ------------------------------------------------------------
+
+std::string OptionalString(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return {};
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("option ") + name + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+uint32_t IntegerOption(const Napi::Object& o, const char* name, bool required, uint32_t fallback, uint32_t min,
+                       uint32_t max) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (required) throw Napi::TypeError::New(o.Env(), std::string("option ") + name + " is required");
+    return fallback;
+  }
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("option ") + name + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+    throw Napi::RangeError::New(o.Env(), std::string("option ") + name + " must be an integer from " +
+                                             std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<uint32_t>(d);
+}
+
+class Capture : public Napi::ObjectWrap<Capture> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Capture",
+                       {
+                           InstanceAccessor<&Capture::LinkType>("linkType"),
+                           InstanceMethod<&Capture::Start>("start"),
+                           InstanceMethod<&Capture::Stop>("stop"),
+                           InstanceMethod<&Capture::Stats>("stats"),
+                       });
+  }
+
+  explicit Capture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Capture>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Capture options must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+
+    OpenOptions options;
+    std::string device = OptionalString(o, "device");
+    std::string file = OptionalString(o, "file");
+    if (device.empty() == file.empty()) throw Napi::TypeError::New(env, "exactly one of options device and file is required");
+    options.offline = !file.empty();
+    options.source = options.offline ? file : device;
+    // 262144 is libpcap's maximum snapshot length.
+    options.snaplen = IntegerOption(o, "snaplen", true, 0, 1, 262144);
+    options.bufferSize = IntegerOption(o, "bufferSize", false, 32u << 20, 1, 0x7fffffff);
+    options.timeoutMs = IntegerOption(o, "timeoutMs", false, 50, 1, 60000);
+    Napi::Value filter = o.Get("filter");
+    if (!filter.IsString()) throw Napi::TypeError::New(env, "option filter must be a string (empty for none)");
+    options.filter = filter.As<Napi::String>().Utf8Value();
+
+    try {
+      handle_ = PcapHandle::Open(options);
+    } catch (const CaptureError& e) {
+      Napi::Error error = Napi::Error::New(env, e.what());
+      error.Set("code", Napi::String::New(env, "PH_ERR_CAPTURE"));
+      throw error;
+    }
+  }
+
+ private:
+  Napi::Value LinkType(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), handle_->linkType()); }
+
+  void Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsFunction() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "start(onBatch, onEnd) needs two functions");
+    }
+    if (state_ != State::Opened) {
+      throw Napi::Error::New(env, state_ == State::Started ? "capture already started" : "capture was stopped");
+    }
+    auto* session = new Session(handle_, info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
+    state_ = State::Started;
+    session->Start(env);  // on failure the TSFN finalizer frees the session
+  }
+
+  void Stop(const Napi::CallbackInfo&) {
+    if (state_ == State::Opened) {
+      // Never started: nothing to deliver, just release the handle now.
+      handle_->Close();
+      state_ = State::Stopped;
+    } else if (state_ == State::Started) {
+      handle_->RequestStop();  // idempotent; a no-op once the thread closed the handle
+    }
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    StatsSnapshot s = handle_->Stats();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("received", Napi::Number::New(info.Env(), static_cast<double>(s.received)));
+    out.Set("dropped", Napi::Number::New(info.Env(), static_cast<double>(s.dropped)));
+    out.Set("ifDropped", Napi::Number::New(info.Env(), static_cast<double>(s.ifDropped)));
+    return out;
+  }
+
+  enum class State { Opened, Started, Stopped };
+  State state_ = State::Opened;
+  std::shared_ptr<PcapHandle> handle_;
+};
+
+}  // namespace
+
+Napi::Function DefineCaptureClass(Napi::Env env) { return Capture::Define(env); }
+
+}  // namespace ph

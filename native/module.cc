@@ -1,0 +1,101 @@
+// Module entry point and the stateless helpers: listInterfaces, mallocTrim,
+// libVersion. The module keeps no global state, so it is safe to load in
+// several environments (worker threads).
+#include <arpa/inet.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string>
+
+#include <napi.h>
+
+#include "capture.h"
+
+namespace ph {
+namespace {
+
+// Pseudo devices that carry no host TCP traffic of their own ("any" would
+// duplicate every packet of the real interfaces).
+bool IsPseudoDevice(const std::string& name) {
+  auto startsWith = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
+  return name == "any" || name == "nflog" || name == "nfqueue" || startsWith("dbus") || startsWith("bluetooth") ||
+         startsWith("usbmon");
+}
+
+// inet_ntop of an IPv4/IPv6 socket address; empty for other families. IPv6
+// addresses come without the zone ("%eth0"): sin6_scope_id is not printed.
+std::string AddressText(const sockaddr* sa) {
+  if (sa == nullptr) return {};
+  char text[INET6_ADDRSTRLEN] = "";
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) != nullptr) return text;
+  } else if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text) != nullptr) return text;
+  }
+  return {};
+}
+
+Napi::Value ListInterfaces(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  pcap_if_t* devices = nullptr;
+  if (pcap_findalldevs(&devices, errbuf) != 0) {
+    Napi::Error error = Napi::Error::New(env, std::string("cannot list interfaces: ") + errbuf);
+    error.Set("code", Napi::String::New(env, "PH_ERR_CAPTURE"));
+    throw error;
+  }
+  Napi::Array result = Napi::Array::New(env);
+  uint32_t count = 0;
+  for (pcap_if_t* d = devices; d != nullptr; d = d->next) {
+    std::string name = d->name;
+    if (IsPseudoDevice(name)) continue;
+    Napi::Array addresses = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (pcap_addr_t* a = d->addresses; a != nullptr; a = a->next) {
+      std::string text = AddressText(a->addr);
+      if (!text.empty()) addresses.Set(n++, text);
+    }
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", name);
+    entry.Set("up", (d->flags & PCAP_IF_UP) != 0);
+    entry.Set("running", (d->flags & PCAP_IF_RUNNING) != 0);
+    entry.Set("loopback", (d->flags & PCAP_IF_LOOPBACK) != 0);
+    entry.Set("addresses", addresses);
+    result.Set(count++, entry);
+  }
+  pcap_freealldevs(devices);
+  return result;
+}
+
+// Batches are many short-lived ~1 MiB allocations (above glibc's mmap
+// threshold at first, then below it once the threshold adapts); after a burst
+// glibc may keep the freed heap. The daemon calls this when idle.
+Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
+Napi::Value LibVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), pcap_lib_version()); }
+
+}  // namespace
+}  // namespace ph
+
+// Outside the namespace: NODE_API_MODULE pastes the name into an identifier.
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  using namespace ph;
+  exports.Set("Capture", DefineCaptureClass(env));
+  exports.Set("listInterfaces", Napi::Function::New<ListInterfaces>(env, "listInterfaces"));
+  exports.Set("mallocTrim", Napi::Function::New<MallocTrim>(env, "mallocTrim"));
+  exports.Set("libVersion", Napi::Function::New<LibVersion>(env, "libVersion"));
+  return exports;
+}
+
+NODE_API_MODULE(packet_headers_capture, InitModule)

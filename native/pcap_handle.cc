@@ -1,0 +1,154 @@
+#include "pcap_handle.h"
+
+#include <utility>
+
+namespace ph {
+namespace {
+
+struct PcapCloser {
+  void operator()(pcap_t* p) const { pcap_close(p); }
+};
+using PcapPtr = std::unique_ptr<pcap_t, PcapCloser>;
+
+// pcap_datalink() returns DLT_ values; pcap files carry LINKTYPE_ values. They
+// are equal except for a few DLT values that differ between operating
+// systems. On Linux the one that matters is DLT_RAW (12; 14 on OpenBSD), whose
+// file value is LINKTYPE_RAW = 101; DLT_ATM_CLIP (19 on Linux) is LINKTYPE 106.
+int DltToLinkType(int dlt) {
+  switch (dlt) {
+    case 12:  // DLT_RAW
+    case 14:  // DLT_RAW on OpenBSD
+      return 101;
+    case 19:  // DLT_ATM_CLIP (Linux)
+      return 106;
+    default:
+      return dlt;
+  }
+}
+
+std::string Describe(const OpenOptions& o) {
+  return o.offline ? "file \"" + o.source + "\"" : "interface \"" + o.source + "\"";
+}
+
+void ApplyFilter(pcap_t* p, const OpenOptions& o) {
+  if (o.filter.empty()) return;
+  bpf_program program{};
+  // The netmask only matters for "ip broadcast" filters, which we do not use.
+  if (pcap_compile(p, &program, o.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    throw CaptureError("invalid capture filter \"" + o.filter + "\" for " + Describe(o) + ": " + pcap_geterr(p));
+  }
+  int rc = pcap_setfilter(p, &program);
+  pcap_freecode(&program);
+  if (rc != 0) {
+    throw CaptureError("cannot set capture filter \"" + o.filter + "\" on " + Describe(o) + ": " + pcap_geterr(p));
+  }
+}
+
+PcapPtr OpenLive(const OpenOptions& o) {
+  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  PcapPtr p(pcap_create(o.source.c_str(), errbuf));
+  if (!p) throw CaptureError("cannot open " + Describe(o) + ": " + errbuf);
+
+  // We only keep headers: snaplen is small, so the ring holds many packets.
+  pcap_set_snaplen(p.get(), static_cast<int>(o.snaplen));
+  // Only this host's own traffic is wanted, never other hosts' frames.
+  pcap_set_promisc(p.get(), 0);
+  // A large ring absorbs bursts and short stalls of the JS thread.
+  pcap_set_buffer_size(p.get(), static_cast<int>(o.bufferSize));
+  // Not immediate mode: with TPACKET_V3 the kernel fills whole blocks and wakes
+  // us once per block or per timeout, so one wakeup carries many packets. The
+  // timeout bounds the latency of a batch on a quiet link.
+  pcap_set_timeout(p.get(), static_cast<int>(o.timeoutMs));
+  // Nanosecond stamps when the kernel offers them; otherwise we convert the
+  // microseconds ourselves so batches are always nanoseconds.
+  (void)pcap_set_tstamp_precision(p.get(), PCAP_TSTAMP_PRECISION_NANO);
+
+  int rc = pcap_activate(p.get());
+  if (rc < 0) {
+    // For generic errors pcap_geterr has the whole story; for the specific
+    // codes (no such device, permission denied, ...) it may add detail.
+    std::string detail = pcap_geterr(p.get());
+    std::string message = rc == PCAP_ERROR ? detail : std::string(pcap_statustostr(rc));
+    if (rc != PCAP_ERROR && !detail.empty() && detail != message) message += " (" + detail + ")";
+    throw CaptureError("cannot capture on " + Describe(o) + ": " + message);
+  }
+  // rc > 0 is a warning (e.g. promiscuous mode not supported): capture works.
+  return p;
+}
+
+PcapPtr OpenOffline(const OpenOptions& o) {
+  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  // libpcap scales microsecond files to nanoseconds when asked for nano.
+  PcapPtr p(pcap_open_offline_with_tstamp_precision(o.source.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  if (!p) throw CaptureError("cannot read " + Describe(o) + ": " + errbuf);
+  return p;
+}
+
+}  // namespace
+
+std::shared_ptr<PcapHandle> PcapHandle::Open(const OpenOptions& options) {
+  PcapPtr p = options.offline ? OpenOffline(options) : OpenLive(options);
+  ApplyFilter(p.get(), options);
+  return std::shared_ptr<PcapHandle>(new PcapHandle(p.release(), options));
+}
+
+PcapHandle::PcapHandle(pcap_t* pcap, const OpenOptions& options)
+    : pcap_(pcap),
+      options_(options),
+      linkType_(DltToLinkType(pcap_datalink(pcap))),
+      nano_(pcap_get_tstamp_precision(pcap) == PCAP_TSTAMP_PRECISION_NANO) {}
+
+PcapHandle::~PcapHandle() { Close(); }
+
+int PcapHandle::Dispatch(pcap_handler callback, u_char* user) {
+  // No lock: only the capture thread uses or closes the handle, and the lock is
+  // only there to keep RequestStop away from Close/SetNonBlocking. Holding it
+  // here would make pcap_breakloop wait for the very dispatch it must wake.
+  return pcap_dispatch(pcap_, -1, callback, user);
+}
+
+std::string PcapHandle::LastError() const { return pcap_ != nullptr ? pcap_geterr(pcap_) : "handle closed"; }
+
+bool PcapHandle::SetNonBlocking() {
+  // In libpcap 1.10 on Linux this closes the eventfd pcap_breakloop writes to,
+  // so it must not run concurrently with RequestStop.
+  std::lock_guard<std::mutex> lock(mutex_);
+  char errbuf[PCAP_ERRBUF_SIZE];
+  return pcap_ != nullptr && pcap_setnonblock(pcap_, 1, errbuf) == 0;
+}
+
+void PcapHandle::SampleStats() {
+  if (options_.offline || pcap_ == nullptr) return;
+  pcap_stat s{};
+  if (pcap_stats(pcap_, &s) != 0) return;
+  // Unsigned subtraction gives the right delta across a 2^32 wrap.
+  received_.fetch_add(static_cast<unsigned>(s.ps_recv - lastRecv_), std::memory_order_relaxed);
+  dropped_.fetch_add(static_cast<unsigned>(s.ps_drop - lastDrop_), std::memory_order_relaxed);
+  ifDropped_.fetch_add(static_cast<unsigned>(s.ps_ifdrop - lastIfDrop_), std::memory_order_relaxed);
+  lastRecv_ = s.ps_recv;
+  lastDrop_ = s.ps_drop;
+  lastIfDrop_ = s.ps_ifdrop;
+}
+
+void PcapHandle::Close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (pcap_ != nullptr) {
+    pcap_close(pcap_);
+    pcap_ = nullptr;
+  }
+}
+
+void PcapHandle::RequestStop() {
+  // Only the first request breaks the loop: the capture thread then drains in
+  // non-blocking mode, and a second pcap_breakloop would only cut that short.
+  if (stopRequested_.exchange(true, std::memory_order_acq_rel)) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (pcap_ != nullptr) pcap_breakloop(pcap_);
+}
+
+StatsSnapshot PcapHandle::Stats() const {
+  return StatsSnapshot{received_.load(std::memory_order_relaxed), dropped_.load(std::memory_order_relaxed),
+                       ifDropped_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace ph

@@ -1,0 +1,79 @@
+// The executable's contract: usage, exit codes and one-line errors.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');
+const work = mkdtempSync(join(tmpdir(), 'ph-cli-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH, ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('-help prints every flag with its default and exits 0', () => {
+  const r = run(['-help']);
+  assert.equal(r.code, 0);
+  for (const flag of ['anonymize.ip', 'captureduration', 'datadir', 'flowtimeout', 'interface', 'maxheadersize', 'maxidleram', 'maxheap', 'maxflows', 'prometheusx.listen-address', 'sigtermwait', 'stream', 'tcpinfo.eventsocket', 'uuidwaitduration']) {
+    assert.match(r.stdout, new RegExp(`^  -${flag.replace('.', '\\.')}\\b`, 'm'), flag);
+  }
+  assert.match(r.stdout, /\(default 30s\)/);
+});
+
+test('a bad flag value: one line naming flag and value, exit 2', () => {
+  const r = run(['-flowtimeout', '5x']);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /-flowtimeout/);
+  assert.match(r.stderr, /5x/);
+  assert.equal(run(['-nosuchflag']).code, 2);
+  assert.equal(run([], { ANONYMIZE_IP: 'scramble' }).code, 2);
+  assert.equal(run(['-uuidwaitduration', '10s', '-captureduration', '5s']).code, 2);
+});
+
+test('an unknown interface: one line, exit 1', () => {
+  const r = run(['-interface', 'nosuchif0', '-datadir', work, '-prometheusx.listen-address', '127.0.0.1:0']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /nosuchif0/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('an unusable datadir: one line, exit 1', () => {
+  const file = join(work, 'not-a-dir');
+  writeFileSync(file, 'x');
+  const r = run(['-interface', 'lo', '-datadir', join(file, 'sub'), '-prometheusx.listen-address', '127.0.0.1:0']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /-datadir/);
+});
+
+test('the metrics port in use: one line, exit 1', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const r = run(['-interface', 'lo', '-datadir', work, '-prometheusx.listen-address', `127.0.0.1:${port}`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /prometheusx\.listen-address/);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('-read runs the pipeline over a file and exits 0', () => {
+  const events = join(work, 'events.jsonl');
+  writeFileSync(
+    events,
+    `${JSON.stringify({ Event: 0, Timestamp: '2019-08-21T16:10:00Z', UUID: 'cli_v4', ID: { SPort: 49834, DPort: 80, SrcIP: '172.17.0.2', DstIP: '91.189.88.149' } })}\nnot json\n`,
+  );
+  const testdata = join(import.meta.dirname, '../../../../shared/testdata');
+  const r = run(['-read', join(testdata, 'v4.pcap'), '-events', events, '-datadir', join(work, 'out'), '-prometheusx.listen-address', '127.0.0.1:0']);
+  assert.equal(r.code, 0, r.stderr);
+  const count = spawnSync('sh', ['-c', `zcat '${join(work, 'out/2019/08/21/cli_v4.pcap.gz')}' | tcpdump -nn -r - 2>/dev/null | wc -l`], { encoding: 'utf8' });
+  assert.equal(count.stdout.trim(), '12');
+  assert.match(r.stderr, /1 unusable line\(s\) \(json\)/);
+});

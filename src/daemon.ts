@@ -4,13 +4,15 @@
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
+import { basename } from 'node:path';
 import { loadAddon, type NativeAddon } from './capture/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
 import { buildFilter, selectInterfaces } from './capture/interfaces.js';
+import { addressText, portOf, type FlowKey } from './decode/flowkey.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
 import { PacketHeadersError } from './errors.js';
 import { EventSocketClient } from './flowevents/eventsocket.js';
-import type { FlowEvent } from './flowevents/types.js';
+import type { FlowOpenEvent } from './flowevents/types.js';
 import { BAD_EVENT_REASONS } from './flowevents/types.js';
 import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
@@ -40,7 +42,7 @@ export interface DaemonOptions {
   /** tcp-info's event socket; empty = none. */
   eventSocket: string;
   /** Events known before capture starts (offline mode, tests). */
-  preloadEvents?: FlowEvent[];
+  preloadEvents?: FlowOpenEvent[];
 }
 
 export interface DaemonDeps {
@@ -83,6 +85,8 @@ export class Daemon {
         flowTimeoutMs: options.flowTimeoutMs,
         maxFlows: options.maxFlows,
         maxHeapBytes: options.maxHeapBytes,
+        packetTime: options.readFiles.length > 0,
+        autoName: options.readFiles.length > 0 && options.preloadEvents === undefined ? offlineFlowName : undefined,
       },
       {
         clock: deps.clock ?? systemClock,
@@ -115,7 +119,7 @@ export class Daemon {
       if (options.metricsAddress !== null) {
         daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);
       }
-      for (const event of options.preloadEvents ?? []) daemon.demuxer.handleEvent(event);
+      for (const event of options.preloadEvents ?? []) daemon.demuxer.expectFlow(event);
       daemon.startEventSource();
       const filter = live ? buildFilter(selected) : 'tcp';
       const sources: CaptureSource[] = live
@@ -129,7 +133,7 @@ export class Daemon {
         sources,
         (batch, linkType, source) => {
           daemon.metrics.captureBatches.labels(source).inc();
-          daemon.demuxer.handleBatch(batch, linkType);
+          daemon.demuxer.handleBatch(batch, linkType, source);
         },
         (name) => daemon.metrics.skippedInterfaces.labels(name).inc(),
       );
@@ -201,6 +205,17 @@ export class Daemon {
     );
     for (const timer of this.timers) timer.unref();
   }
+}
+
+/**
+ * Offline mode without events: a name that is the same on every run, from the
+ * input file, the flow's endpoints and its first packet's time, e.g.
+ * `trace_10.0.0.1_80_10.0.0.2_40000_1566403800.123456789`.
+ */
+export function offlineFlowName(source: string, key: FlowKey, seconds: number, nanoseconds: number): string {
+  const base = basename(source).replace(/\.pcap(\.gz)?$/, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  const endpoint = (e: 0 | 1) => `${addressText(key, e).replaceAll(':', '-')}_${portOf(key, e)}`;
+  return `${base}_${endpoint(0)}_${endpoint(1)}_${seconds}.${String(nanoseconds).padStart(9, '0')}`;
 }
 
 function prepareDatadir(datadir: string): void {

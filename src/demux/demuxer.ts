@@ -3,9 +3,9 @@
 // event loop; time comes from an injected clock so tests need no sleeping.
 import { join } from 'node:path';
 import { RECORD_HEADER_BYTES } from '../capture/addon.js';
-import { hashFlowKey, type FlowKey } from '../decode/flowkey.js';
+import { flowKeysEqual, hashFlowKey, type FlowKey } from '../decode/flowkey.js';
 import { DECODE_OK, DECODE_STATUS_NAMES, DecodedPacket, decodeFrame } from '../decode/packet.js';
-import type { FlowEvent } from '../flowevents/types.js';
+import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Anonymizer } from '../saver/anonymize.js';
 import type { Compress } from '../saver/compressor.js';
@@ -22,6 +22,9 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => performance.now() };
 
+/** In packet-time mode, deadlines are checked whenever packet time advances this much. */
+const PACKET_TIME_TICK_MS = 100;
+
 export interface DemuxerOptions {
   datadir: string;
   stream: boolean;
@@ -33,6 +36,14 @@ export interface DemuxerOptions {
   maxHeapBytes: number;
   /** How often stream-mode flows hand their partial chunk to the file. */
   streamFlushMs?: number;
+  /**
+   * Offline mode: time is the timestamp of the packet being processed, and
+   * deadlines are enforced as packet time passes them, so results do not
+   * depend on how fast the machine reads.
+   */
+  packetTime?: boolean;
+  /** Offline mode without events: a name for every new flow, from its source, key and first packet. */
+  autoName?: (source: string, key: FlowKey, seconds: number, nanoseconds: number) => string;
 }
 
 export interface DemuxerDeps {
@@ -44,6 +55,12 @@ export interface DemuxerDeps {
   fs: OutputFs;
   metrics: Metrics;
   log(message: string): void;
+  /**
+   * Called when a flow starts from a packet and has no name yet, so a flow
+   * source that can look a 4-tuple up (the kernel's socket table) can name it
+   * at once instead of at its next poll. The key must be copied if kept.
+   */
+  onUnnamedFlow?: (key: FlowKey) => void;
 }
 
 export class Demuxer {
@@ -58,6 +75,11 @@ export class Demuxer {
   private readonly finishing = new Set<Promise<void>>();
   private nextSweepAt: number;
   private nextStreamFlushAt: number;
+  /** Packet-time mode: the current packet's time, and when deadlines are next checked. */
+  private packetNow = 0;
+  private nextPacketTickAt = -Infinity;
+  /** Open events that name flows not seen yet (offline -events), by key hash. */
+  private readonly expected = new Map<number, FlowOpenEvent[]>();
   // Per-batch tallies, turned into metric increments once per batch.
   private readonly badByStatus = new Array<number>(DECODE_STATUS_NAMES.length).fill(0);
   private readonly missedByState = new Array<number>(SAVER_STATE_NAMES.length).fill(0);
@@ -67,7 +89,8 @@ export class Demuxer {
     this.deps = deps;
     this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
     this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
-    const now = deps.clock.now();
+    // In packet-time mode the first packet starts the clock; the first tick then schedules these.
+    const now = options.packetTime === true ? -Infinity : deps.clock.now();
     this.nextSweepAt = now + options.flowTimeoutMs;
     this.nextStreamFlushAt = now + (options.streamFlushMs ?? 1000);
     for (const name of SAVER_STATE_NAMES) deps.metrics.saverStates.labels(name).set(0);
@@ -78,7 +101,8 @@ export class Demuxer {
   }
 
   /** Processes one batch of capture records (addon layout) from a link of the given LINKTYPE. */
-  handleBatch(batch: Buffer, linkType: number): void {
+  handleBatch(batch: Buffer, linkType: number, source = ''): void {
+    const packetTime = this.options.packetTime === true;
     const decoded = this.decoded;
     let saved = 0;
     let ignoredMaxFlows = 0;
@@ -89,6 +113,14 @@ export class Demuxer {
       const caplen = batch.readUInt32LE(record + 8);
       offset = record + RECORD_HEADER_BYTES + caplen;
       if (offset > batch.length) break; // never produced by the addon; guards a corrupt batch
+      if (packetTime) {
+        now = batch.readUInt32LE(record) * 1000 + batch.readUInt32LE(record + 4) / 1e6;
+        this.packetNow = now;
+        if (now >= this.nextPacketTickAt) {
+          this.tick();
+          this.nextPacketTickAt = now + PACKET_TIME_TICK_MS;
+        }
+      }
       const status = decodeFrame(batch, record + RECORD_HEADER_BYTES, caplen, linkType, decoded);
       if (status !== DECODE_OK) {
         this.badByStatus[status]++;
@@ -108,6 +140,7 @@ export class Demuxer {
           continue;
         }
         flow = this.startFlow(new Int32Array(decoded.key), hash, now);
+        this.nameNewFlow(flow, source, batch, record);
       }
       flow.sawPacket = true;
       if (!flow.accepting || !flow.addPacket(batch, record, decoded, linkType)) {
@@ -124,6 +157,18 @@ export class Demuxer {
     if (event.kind !== 'open') return; // closes carry no obligation: timeouts decide
     this.deps.metrics.uuids.inc();
     const hash = hashFlowKey(event.key);
+    this.assign(hash, event);
+  }
+
+  /** Offline: remembers an Open event for a flow whose packets are still to come. */
+  expectFlow(event: FlowOpenEvent): void {
+    const hash = hashFlowKey(event.key);
+    const list = this.expected.get(hash);
+    if (list === undefined) this.expected.set(hash, [event]);
+    else list.push(event);
+  }
+
+  private assign(hash: number, event: FlowOpenEvent): void {
     let flow = this.table.find(hash, event.key);
     if (flow !== null && flow.uuid !== null && flow.uuid !== event.uuid) {
       // The 4-tuple was reused by a new connection: the old flow is over.
@@ -136,7 +181,7 @@ export class Demuxer {
         this.deps.metrics.ignored.labels(refusal).inc();
         return;
       }
-      flow = this.startFlow(new Int32Array(event.key), hash, this.deps.clock.now());
+      flow = this.startFlow(new Int32Array(event.key), hash, this.now());
     }
     if (flow.state !== SaverState.UuidWait) {
       if (flow.uuid !== event.uuid) this.deps.metrics.missedUuids.labels(SAVER_STATE_NAMES[flow.state]).inc();
@@ -150,7 +195,7 @@ export class Demuxer {
 
   /** Enforces deadlines and closes idle flows; call it often (every ~100 ms). */
   tick(): void {
-    const now = this.deps.clock.now();
+    const now = this.now();
     for (let flow = this.uuidDeadlines.popExpired(now); flow !== null; flow = this.uuidDeadlines.popExpired(now)) {
       if (flow.state === SaverState.UuidWait) this.abandon(flow);
     }
@@ -184,6 +229,31 @@ export class Demuxer {
   /** Waits until every file finished so far is on disk. */
   async drain(): Promise<void> {
     while (this.finishing.size > 0) await Promise.all([...this.finishing]);
+  }
+
+  private now(): number {
+    return this.options.packetTime === true ? this.packetNow : this.deps.clock.now();
+  }
+
+  /** Names a flow at its first packet, from an expected event or the offline naming rule. */
+  private nameNewFlow(flow: FlowSaver, source: string, batch: Buffer, record: number): void {
+    const list = this.expected.size === 0 ? undefined : this.expected.get(flow.hash);
+    if (list !== undefined) {
+      const at = list.findIndex((e) => flowKeysEqual(e.key, flow.key));
+      if (at >= 0) {
+        const [event] = list.splice(at, 1);
+        if (list.length === 0) this.expected.delete(flow.hash);
+        this.assign(flow.hash, event);
+        return;
+      }
+    }
+    if (this.options.autoName !== undefined) {
+      const seconds = batch.readUInt32LE(record);
+      const uuid = this.options.autoName(source, flow.key, seconds, batch.readUInt32LE(record + 4));
+      this.assign(flow.hash, { kind: 'open', uuid, timestampMs: seconds * 1000, key: flow.key, srcIP: '', srcPort: 0, dstIP: '', dstPort: 0 });
+      return;
+    }
+    this.deps.onUnnamedFlow?.(flow.key);
   }
 
   private admissionRefusal(): 'maxflows' | 'maxheap' | null {

@@ -783,7 +783,9 @@ export interface Tcpdump {
  * the right to write OUTFILE) and resolves once it prints "listening on".
  */
 export async function startTcpdump(net: TestNetwork, ns: string, iface: string, outFile: string, filter = ''): Promise<Tcpdump> {
-  const argv = ['tcpdump', '-i', iface, '-w', outFile, '-s', '0', '-U', '-nn', '-Z', 'root'];
+  // Immediate mode: without it, packets still in the kernel's current ring block
+  // when tcpdump gets SIGINT never reach the file, and the reference is short.
+  const argv = ['tcpdump', '-i', iface, '-w', outFile, '-s', '0', '-U', '--immediate-mode', '-nn', '-Z', 'root'];
   if (filter.trim()) argv.push(filter);
   const child = net.spawn(ns, argv);
   child.stdout?.resume();

@@ -45,6 +45,10 @@ class FakeTcpInfo {
   get connected(): number {
     return this.clients.size;
   }
+  /** Drops every client connection, as a restarting tcp-info would. */
+  dropClients(): void {
+    for (const c of this.clients) c.destroy();
+  }
   announce(a: AcceptEvent, uuid: string): void {
     const line = JSON.stringify({
       Event: 0,
@@ -103,6 +107,11 @@ async function runScenario(flags: string[]): Promise<ScenarioResult> {
     await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 15_000, 'daemon capturing');
     assert.equal(daemon.exitCode, null, `daemon exited early: ${stderr.text()}`);
     await waitFor(() => tcpinfo.connected > 0, 10_000, 'daemon connected to the event socket');
+    // tcp-info going away must not stop the daemon: it reconnects, and flows
+    // announced after that are saved.
+    tcpinfo.dropClients();
+    await waitFor(() => tcpinfo.connected === 0, 5_000, 'event socket dropped');
+    await waitFor(() => tcpinfo.connected > 0, 10_000, 'daemon reconnected to the event socket');
 
     const announcedPort = 8080;
     const silentPort = 8081;

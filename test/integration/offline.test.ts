@@ -96,8 +96,12 @@ test('netblock anonymization of v4.pcap keeps the /24 of both remote addresses',
   }
 });
 
-test('without a UUID nothing is written and the flow is counted as abandoned at the end', async () => {
-  const { daemon } = await runOffline('v4.pcap', []);
+test('without events, each flow gets a deterministic name from file, endpoints and first packet', async () => {
+  const { daemon } = await runOffline('v4.pcap', [], { preloadEvents: undefined });
+  const name = '2016/07/05/v4_91.189.88.149_80_172.17.0.2_49834_';
   const text = await daemon.metrics.registry.metrics();
-  assert.match(text, /pcap_saver_errors_total\{reason="closedbeforeuuid"\} 1/);
+  assert.match(text, /pcap_saver_files_written_total 1\b/);
+  const files = execFileSync('find', [datadir, '-name', 'v4_*'], { encoding: 'utf8' }).trim().split('\n');
+  assert.equal(files.length, 1);
+  assert.ok(files[0].includes(name.split('/').pop()!), files[0]);
 });

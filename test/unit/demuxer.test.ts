@@ -162,8 +162,17 @@ describe('flow lifecycle', () => {
     f.clock.advance(1000);
     f.demuxer.tick();
     const path = join(f.datadir, DAY, 'stream.pcap.gz');
-    for (let i = 0; i < 100 && f.files().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(parsePcapGz(readFileSync(path)).records.length, 2);
+    // The member is compressed and appended asynchronously: wait (bounded) until it is all there.
+    let records = -1;
+    for (let i = 0; i < 200 && records !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      try {
+        records = parsePcapGz(readFileSync(path)).records.length;
+      } catch {
+        records = -1; // not there yet, or a member half written
+      }
+    }
+    assert.equal(records, 2);
     f.demuxer.handleBatch(packets(3), 1);
     await f.demuxer.closeAll();
     assert.equal(parsePcapGz(readFileSync(path)).records.length, 5);

@@ -206,8 +206,9 @@ for (const mode of [
       assert.equal(statSync(join(r.datadir, day)).mode & 0o777, 0o775);
     });
 
-    test('every packet of each connection is in its file (compared with tcpdump)', async () => {
+    test('every packet of each connection is in its file (compared with tcpdump)', async (t) => {
       const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+      let packets = 0;
       for (const { accept, uuid } of r.announced) {
         const fields = ['frame.len', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags'];
         const expected = await readPcapWithTshark(r.tcpdumpFile, fields, flowFilter(accept));
@@ -218,7 +219,9 @@ for (const mode of [
         // so the packets are compared as a multiset, not as a sequence.
         const key = (rows: string[][]) => rows.map((row) => row.join(' ')).sort();
         assert.deepEqual(key(got), key(expected), `packets of ${uuid}`);
+        packets += got.length;
       }
+      t.diagnostic(`${r.announced.length} flows announced, ${walk(r.datadir).length} files, ${packets} packets in them, all matching tcpdump`);
     });
 
     test('snaplen = bytes before TCP + 60, and frames are cut to it', async () => {

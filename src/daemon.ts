@@ -7,7 +7,7 @@ import { networkInterfaces } from 'node:os';
 import { basename } from 'node:path';
 import { loadAddon, type NativeAddon } from './capture/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
-import { buildFilter, selectInterfaces } from './capture/interfaces.js';
+import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.js';
 import { addressText, portOf, type FlowKey } from './decode/flowkey.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
 import { PacketHeadersError } from './errors.js';
@@ -121,7 +121,7 @@ export class Daemon {
       }
       for (const event of options.preloadEvents ?? []) daemon.demuxer.expectFlow(event);
       daemon.startEventSource();
-      const filter = live ? buildFilter(selected) : 'tcp';
+      const filter = live ? buildFilter(selected) : TCP_FILTER;
       const sources: CaptureSource[] = live
         ? selected.map((i) => ({
             name: i.name,

@@ -17,7 +17,15 @@ export function selectInterfaces(requested: readonly string[], available: readon
   });
 }
 
-/** `tcp and (ip host A or ip6 host B …)` over the non-loopback addresses; plain `tcp` when there are none. */
+/**
+ * libpcap's `tcp` primitive only looks at the IPv6 header's own next-header
+ * field, so it rejects TCP behind IPv6 extension headers. This lets such
+ * packets through too (any IPv6 packet whose first next header is not TCP,
+ * UDP or ICMPv6); the decoder follows the chain and counts what is not TCP.
+ */
+export const TCP_FILTER = '(tcp or (ip6 and ip6[6] != 6 and ip6[6] != 17 and ip6[6] != 58))';
+
+/** `TCP and (ip host A or ip6 host B …)` over the non-loopback addresses; TCP alone when there are none. */
 export function buildFilter(interfaces: readonly InterfaceInfo[]): string {
   const hosts: string[] = [];
   for (const i of interfaces) {
@@ -27,5 +35,5 @@ export function buildFilter(interfaces: readonly InterfaceInfo[]): string {
     }
   }
   const unique = [...new Set(hosts)];
-  return unique.length === 0 ? 'tcp' : `tcp and (${unique.join(' or ')})`;
+  return unique.length === 0 ? TCP_FILTER : `${TCP_FILTER} and (${unique.join(' or ')})`;
 }

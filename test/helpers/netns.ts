@@ -714,6 +714,8 @@ export interface TcpClientOptions {
   timeoutS?: number;
   /** Local address to bind to. */
   bind?: string;
+  /** Send with IPv4 options (4 bytes) or an IPv6 destination-options header (8 bytes). */
+  ipOptions?: boolean;
 }
 
 export interface ClientConnection extends Partial<PeerEndpoints> {
@@ -753,6 +755,7 @@ export async function runTcpClient(net: TestNetwork, ns: string, opts: TcpClient
   if (opts.delayCloseS !== undefined) argv.push('--delay-close', String(opts.delayCloseS));
   if (opts.rst) argv.push('--rst');
   if (opts.bind) argv.push('--bind', opts.bind);
+  if (opts.ipOptions) argv.push('--ip-options');
   const r = await net.exec(ns, argv, { timeoutMs: (timeoutS * count + 15) * 1000 });
   const events = parseJsonLines(r.stdout.split('\n'));
   return {

@@ -208,6 +208,12 @@ def one_connection(index, args, payload):
     try:
         if args.bind:
             sock.bind((args.bind, 0))
+        # Headers before TCP that the daemon must count as "before" and never leak past:
+        # 4 bytes of IPv4 options (NOP NOP NOP EOL), or an IPv6 destination-options header (PadN).
+        if args.ip_options and sock.family == socket.AF_INET:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x01\x01\x01\x00")
+        if args.ip_options and sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, 59, b"\x00\x00\x01\x04\x00\x00\x00\x00")  # IPV6_DSTOPTS
         sock.settimeout(args.timeout)
         sock.connect((host, port))
         result.update(endpoint_fields(sock))
@@ -375,6 +381,8 @@ def main(argv):
     c.add_argument("--rst", action="store_true")
     c.add_argument("--timeout", type=float, default=10.0)
     c.add_argument("--bind", default=None)
+    c.add_argument("--ip-options", action="store_true",
+                   help="send with IPv4 options or an IPv6 destination-options header")
 
     o = sub.add_parser("set-offloads")
     o.add_argument("--iface", required=True)

@@ -82,7 +82,7 @@ interface ScenarioResult {
   stderr: string;
 }
 
-async function runScenario(flags: string[]): Promise<ScenarioResult> {
+async function runScenario(flags: string[], ipOptions: boolean): Promise<ScenarioResult> {
   const work = mkdtempSync(join(tmpdir(), 'ph-e2e-'));
   const datadir = join(work, 'data');
   const net = await createTestNetwork();
@@ -90,7 +90,8 @@ async function runScenario(flags: string[]): Promise<ScenarioResult> {
   await tcpinfo.listen();
   try {
     const tcpdumpFile = join(work, 'all.pcap');
-    const tcpdump = await startTcpdump(net, net.serverNs, net.serverIf, tcpdumpFile, 'tcp');
+    // Not 'tcp': libpcap's tcp misses TCP behind IPv6 extension headers.
+    const tcpdump = await startTcpdump(net, net.serverNs, net.serverIf, tcpdumpFile, 'ip or ip6');
     const daemon = net.spawn(net.serverNs, [
       process.execPath,
       join(repo, 'bin/packet-headers.js'),
@@ -139,8 +140,8 @@ async function runScenario(flags: string[]): Promise<ScenarioResult> {
     try {
       const size = 300_000;
       const results = await Promise.all([
-        runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port: announcedPort }, count: 3, size, marker: MARKER }),
-        runTcpClient(net, net.clientNs, { connect: { host: net.serverV6, port: announcedPort }, count: 3, size, marker: MARKER }),
+        runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port: announcedPort }, count: 3, size, marker: MARKER, ipOptions }),
+        runTcpClient(net, net.clientNs, { connect: { host: net.serverV6, port: announcedPort }, count: 3, size, marker: MARKER, ipOptions }),
         runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port: silentPort }, count: 1, size: 1000, marker: MARKER }),
       ]);
       for (const r of results) assert.equal(r.code, 0, r.stderr);
@@ -176,13 +177,15 @@ function flowFilter(a: AcceptEvent): string {
 }
 
 for (const mode of [
-  { name: 'buffered, no anonymization', flags: [] as string[], netblock: false },
-  { name: 'streaming, netblock anonymization', flags: ['-stream', '-anonymize.ip=netblock'], netblock: true },
+  { name: 'buffered, no anonymization', flags: [] as string[], netblock: false, ipOptions: false },
+  { name: 'streaming, netblock anonymization', flags: ['-stream', '-anonymize.ip=netblock'], netblock: true, ipOptions: false },
+  { name: 'buffered, netblock, IPv4 options and IPv6 extension headers', flags: ['-anonymize.ip=netblock'], netblock: true, ipOptions: true },
+  { name: 'streaming, no anonymization, IPv4 options and IPv6 extension headers', flags: ['-stream'], netblock: false, ipOptions: true },
 ]) {
   describe(`daemon on real packets (${mode.name})`, () => {
     let r: ScenarioResult;
     before(async () => {
-      r = await runScenario(mode.flags);
+      r = await runScenario(mode.flags, mode.ipOptions);
     });
     after(async () => {
       await r?.net.destroy();
@@ -229,7 +232,8 @@ for (const mode of [
       for (const { accept, uuid } of r.announced) {
         const file = join(r.datadir, day, `${uuid}.pcap.gz`);
         const raw = gunzipSync(readFileSync(file));
-        const headerLength = accept.remote.includes(':') ? 14 + 40 + 60 : 14 + 20 + 60;
+        const optionBytes = mode.ipOptions ? (accept.remote.includes(':') ? 8 : 4) : 0;
+        const headerLength = (accept.remote.includes(':') ? 14 + 40 + 60 : 14 + 20 + 60) + optionBytes;
         assert.equal(raw.readUInt32LE(0), 0xa1b23c4d);
         assert.equal(raw.readUInt32LE(16), headerLength);
         assert.equal(raw.readUInt32LE(20), 1);

@@ -35,9 +35,9 @@ export interface Fixture {
 
 export function makeFixture(
   options: Partial<DemuxerOptions> = {},
-  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; fs?: OutputFs } = {},
+  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; fs?: OutputFs; datadir?: string } = {},
 ): Fixture {
-  const datadir = mkdtempSync(join(tmpdir(), 'ph-demux-'));
+  const datadir = extra.datadir ?? mkdtempSync(join(tmpdir(), 'ph-demux-'));
   const clock = new FakeClock();
   const metrics = new Metrics({ processMetrics: false });
   const logs: string[] = [];
@@ -75,7 +75,10 @@ export function makeFixture(
     walk(datadir, '');
     return found.sort();
   };
-  return { demuxer, clock, metrics, datadir, logs, memory, files, cleanup: () => rmSync(datadir, { recursive: true, force: true }) };
+  const cleanup = () => {
+    if (extra.datadir === undefined) rmSync(datadir, { recursive: true, force: true });
+  };
+  return { demuxer, clock, metrics, datadir, logs, memory, files, cleanup };
 }
 
 export function openEvent(uuid: string, src: string, sport: number, dst: string, dport: number, timestampMs = Date.UTC(2019, 7, 21, 16, 10)): FlowOpenEvent {

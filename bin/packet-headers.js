@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Entry point installed as `packet-headers` (package.json "bin").
-import { main } from '../dist/src/cli.js';
+// File writes and gzip jobs share libuv's thread pool; at shutdown every open
+// flow is written at once, and creating files is latency-bound, so more
+// threads than the default 4 finish sooner. Must be set before the pool starts.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+const { main } = await import('../dist/src/cli.js');
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

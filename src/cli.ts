@@ -88,9 +88,11 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
       signalled = true;
       log(`${signal}: capturing ${config.sigtermWaitMs} ms more, then writing every flow and exiting`);
       setTimeout(() => {
+        const flows = daemon.demuxer.activeFlows;
+        const started = performance.now();
         daemon.stop().then(
           () => {
-            log('all flows written; exiting');
+            log(`all ${flows} flows closed and written in ${Math.round(performance.now() - started)} ms; exiting`);
             resolve(0);
           },
           (error: unknown) => {

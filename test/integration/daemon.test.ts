@@ -5,11 +5,11 @@
 // tcpdump captures the same interface independently; tshark reads both.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import {
   createTestNetwork,
   LineCollector,
@@ -25,44 +25,6 @@ import {
 const repo = join(import.meta.dirname, '../../..');
 const MARKER = 'PH-PRIVATE-MARKER-5c1e9';
 const SIGTERM_WAIT_MS = 1000;
-
-/** A stand-in for tcp-info's event server: announces connections as Open events. */
-class FakeTcpInfo {
-  readonly path: string;
-  private readonly server: Server;
-  private readonly clients = new Set<Socket>();
-  constructor(dir: string) {
-    this.path = join(dir, 'events.sock');
-    this.server = createServer((socket) => {
-      this.clients.add(socket);
-      socket.on('close', () => this.clients.delete(socket));
-      socket.on('error', () => {});
-    });
-  }
-  listen(): Promise<void> {
-    return new Promise((resolve) => this.server.listen(this.path, resolve));
-  }
-  get connected(): number {
-    return this.clients.size;
-  }
-  /** Drops every client connection, as a restarting tcp-info would. */
-  dropClients(): void {
-    for (const c of this.clients) c.destroy();
-  }
-  announce(a: AcceptEvent, uuid: string): void {
-    const line = JSON.stringify({
-      Event: 0,
-      Timestamp: new Date().toISOString(),
-      UUID: uuid,
-      ID: { SPort: a.lport, DPort: a.rport, SrcIP: a.local, DstIP: a.remote, Interface: 0, Cookie: parseInt(a.cookie, 16) },
-    });
-    for (const c of this.clients) c.write(`${line}\n`);
-  }
-  close(): Promise<void> {
-    for (const c of this.clients) c.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

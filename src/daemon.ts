@@ -56,6 +56,8 @@ const KERNEL_BUFFER_BYTES = 32 * 1024 * 1024;
 const READ_TIMEOUT_MS = 50;
 const TICK_MS = 100;
 const IDLE_MEMORY_CHECK_MS = 10_000;
+/** About 1 MB of flow state between two RSS readings during a flood. */
+const MEMORY_SAMPLE_FLOWS = 256;
 
 export class Daemon {
   readonly metrics: Metrics;
@@ -68,6 +70,7 @@ export class Daemon {
   private metricsServer: Server | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private memoryInUse = 0;
+  private flowsSinceMemorySample = 0;
   private stopping: Promise<void> | null = null;
 
   private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer) {
@@ -90,7 +93,7 @@ export class Daemon {
       },
       {
         clock: deps.clock ?? systemClock,
-        memoryInUse: () => this.memoryInUse,
+        memoryInUse: () => this.sampleMemoryForNewFlow(),
         anonymizer,
         compress: this.compressor.compress,
         fs: nodeOutputFs,
@@ -171,6 +174,20 @@ export class Daemon {
       }
     })();
     return this.stopping;
+  }
+
+  /**
+   * Memory in use, as -maxheap sees it. Besides the timer's samples, RSS is
+   * read again every MEMORY_SAMPLE_FLOWS new flows: a flood can start tens of
+   * thousands of flows between two timer ticks (the capture queue is drained
+   * in one go), and reading RSS for every flow would cost more than the flow.
+   */
+  private sampleMemoryForNewFlow(): number {
+    if (++this.flowsSinceMemorySample >= MEMORY_SAMPLE_FLOWS) {
+      this.flowsSinceMemorySample = 0;
+      this.memoryInUse = process.memoryUsage.rss();
+    }
+    return this.memoryInUse;
   }
 
   private startEventSource(): void {

@@ -359,6 +359,51 @@ def run_set_offloads(args):
     return 0 if all(out[k] == 0 for k in ("tso", "gso", "gro")) else 1
 
 
+# ---------------------------------------------------------------- SYN flood
+
+
+def checksum16(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def run_synflood(args):
+    """Sends COUNT IPv4 SYNs from SRC to DST, each from a distinct (source port,
+    destination port) pair, through a raw socket: a flood of would-be flows."""
+    src = socket.inet_aton(args.src)
+    dst_host, _ = args.target
+    dst = socket.inet_aton(dst_host)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    sent = 0
+    ports = range(1024, 65536)
+    dports = [args.target[1] + i for i in range((args.count + len(ports) - 1) // len(ports))]
+    started = time.monotonic()
+    for dport in dports:
+        for sport in ports:
+            if sent >= args.count:
+                break
+            tcp = struct.pack("!HHIIBBHHH", sport, dport, sent * 7919, 0, 5 << 4, 0x02, 65535, 0, 0)
+            pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+            tcp = tcp[:16] + struct.pack("!H", checksum16(pseudo + tcp)) + tcp[18:]
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), sent & 0xFFFF, 0, 64, 6, 0, src, dst)
+            ip = ip[:10] + struct.pack("!H", checksum16(ip)) + ip[12:]
+            while True:
+                try:
+                    sock.sendto(ip + tcp, (dst_host, 0))
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
+                        raise
+                    time.sleep(0.001)
+            sent += 1
+    emit({"event": "synflood", "sent": sent, "seconds": round(time.monotonic() - started, 3)})
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -384,6 +429,11 @@ def main(argv):
     c.add_argument("--ip-options", action="store_true",
                    help="send with IPv4 options or an IPv6 destination-options header")
 
+    f = sub.add_parser("synflood")
+    f.add_argument("--target", type=parse_hostport, required=True, help="first destination port; more follow when COUNT > 64512")
+    f.add_argument("--src", required=True)
+    f.add_argument("--count", type=int, default=100000)
+
     o = sub.add_parser("set-offloads")
     o.add_argument("--iface", required=True)
 
@@ -394,6 +444,10 @@ def main(argv):
         if args.count < 0 or args.count > 100000 or args.size < 0 or args.size > 256 * 1024 * 1024:
             p.error("count or size out of range")
         return run_client(args)
+    if args.mode == "synflood":
+        if args.count < 0 or args.count > 1000000:
+            p.error("count out of range")
+        return run_synflood(args)
     return run_set_offloads(args)
 
 

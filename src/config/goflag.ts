@@ -24,6 +24,11 @@ interface FlagBase<K extends FlagKind, V> {
   readonly help: string;
   /** Overrides the word printed after the flag name in the usage text. */
   readonly typeName?: string;
+  /**
+   * Not read from the environment: for a flag whose variable name is already
+   * taken by the system (-user would read $USER, which every shell sets).
+   */
+  readonly commandLineOnly?: boolean;
 }
 
 export interface StringFlag extends FlagBase<'string', string> {
@@ -183,7 +188,7 @@ export function parseFlags<T extends FlagTable>(
   for (const [field, def] of Object.entries(table)) {
     if (sources[field] !== undefined) continue;
     const variable = envVarName(def.name);
-    const text = env[variable];
+    const text = def.commandLineOnly === true ? undefined : env[variable];
     if (text === undefined || text === '') {
       values[field] = def.kind === 'list' ? [...def.default] : def.default;
       sources[field] = 'default';

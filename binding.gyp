@@ -5,7 +5,8 @@
       "sources": [
         "native/module.cc",
         "native/capture.cc",
-        "native/pcap_handle.cc"
+        "native/pcap_handle.cc",
+        "native/sockdiag.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -1,6 +1,6 @@
 // Module entry point and the stateless helpers: listInterfaces, mallocTrim,
-// libVersion. The module keeps no global state, so it is safe to load in
-// several environments (worker threads).
+// libVersion (socket diagnostics live in sockdiag.cc). The module keeps no
+// global state, so it is safe to load in several environments (worker threads).
 #include <arpa/inet.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -13,6 +13,7 @@
 #include <napi.h>
 
 #include "capture.h"
+#include "sockdiag.h"
 
 namespace ph {
 namespace {
@@ -95,6 +96,9 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("listInterfaces", Napi::Function::New<ListInterfaces>(env, "listInterfaces"));
   exports.Set("mallocTrim", Napi::Function::New<MallocTrim>(env, "mallocTrim"));
   exports.Set("libVersion", Napi::Function::New<LibVersion>(env, "libVersion"));
+  exports.Set("sockDiagDump", Napi::Function::New<SockDiagDump>(env, "sockDiagDump"));
+  exports.Set("sockDiagLookup", Napi::Function::New<SockDiagLookup>(env, "sockDiagLookup"));
+  exports.Set("SocketWatch", DefineSocketWatchClass(env));
   return exports;
 }
 

@@ -6,6 +6,7 @@ import { Daemon, type DaemonOptions } from './daemon.js';
 import { PacketHeadersError } from './errors.js';
 import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
+import { dropPrivileges } from './privileges.js';
 
 export function daemonOptions(config: Config, log: Log): DaemonOptions {
   if (config.eventsFile !== '' && config.readFiles.length === 0) {
@@ -33,6 +34,8 @@ export function daemonOptions(config: Config, log: Log): DaemonOptions {
     maxIdleRamBytes: config.maxIdleRamBytes,
     metricsAddress: config.prometheusListenAddress,
     eventSocket: config.eventSocket,
+    uuidPrefixFile: config.uuidPrefixFile,
+    socketPollMs: config.socketPollMs,
   };
 }
 
@@ -68,6 +71,17 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
       return 1;
     }
     throw error;
+  }
+
+  if (config.user !== '') {
+    try {
+      const { uid, gid } = dropPrivileges(config.user, config.datadir);
+      log(`running as user ${config.user} (uid ${uid}, gid ${gid})`);
+    } catch (error) {
+      await daemon.stop();
+      process.stderr.write(`${program}: ${(error as Error).message}\n`);
+      return 1;
+    }
   }
 
   if (config.readFiles.length > 0) {

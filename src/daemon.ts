@@ -7,13 +7,16 @@ import { networkInterfaces } from 'node:os';
 import { basename } from 'node:path';
 import { loadAddon, type NativeAddon } from './capture/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
+import { offlineCapturePath } from './capture/offlinefile.js';
 import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.js';
 import { addressText, portOf, type FlowKey } from './decode/flowkey.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
 import { PacketHeadersError } from './errors.js';
 import { EventSocketClient } from './flowevents/eventsocket.js';
+import { KernelFlowSource } from './flowevents/kernelsource.js';
 import type { FlowOpenEvent } from './flowevents/types.js';
 import { BAD_EVENT_REASONS } from './flowevents/types.js';
+import { uuidPrefix } from './flowevents/uuidprefix.js';
 import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
@@ -39,8 +42,12 @@ export interface DaemonOptions {
   maxIdleRamBytes: number;
   /** host:port; null = no metrics listener (tests). */
   metricsAddress: string | null;
-  /** tcp-info's event socket; empty = none. */
+  /** tcp-info's event socket; empty = the built-in kernel flow source (live capture only). */
   eventSocket: string;
+  /** Built-in flow source: file holding the UUID prefix; empty = `<$POD_NAME or hostname>_<boot time>_unsafe`. */
+  uuidPrefixFile?: string;
+  /** Built-in flow source: period of the socket table poll, ms (default 100). */
+  socketPollMs?: number;
   /** Events known before capture starts (offline mode, tests). */
   preloadEvents?: FlowOpenEvent[];
 }
@@ -67,13 +74,14 @@ export class Daemon {
   private readonly captures: CaptureSet;
   private readonly compressor: Compressor;
   private eventClient: EventSocketClient | null = null;
+  private kernelSource: KernelFlowSource | null = null;
   private metricsServer: Server | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private memoryInUse = 0;
   private flowsSinceMemorySample = 0;
   private stopping: Promise<void> | null = null;
 
-  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer) {
+  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer, kernelPrefix: string | null) {
     this.options = options;
     this.deps = deps;
     this.metrics = new Metrics();
@@ -99,6 +107,7 @@ export class Daemon {
         fs: nodeOutputFs,
         metrics: this.metrics,
         log: deps.log,
+        onUnnamedFlow: kernelPrefix === null ? undefined : (key) => this.kernelSource?.lookup(key),
       },
     );
     for (const reason of WRITE_ERROR_REASONS) this.metrics.saverErrors.labels(reason).inc(0);
@@ -117,20 +126,23 @@ export class Daemon {
       ...available.flatMap((i) => i.addresses),
       ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)),
     ];
-    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses));
+    // Live capture without tcp-info: flows are named from the kernel's socket table.
+    const kernelPrefix = live && options.eventSocket === '' ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
+    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix);
     try {
       if (options.metricsAddress !== null) {
         daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);
       }
       for (const event of options.preloadEvents ?? []) daemon.demuxer.expectFlow(event);
       daemon.startEventSource();
+      if (kernelPrefix !== null) await daemon.startKernelSource(addon, kernelPrefix);
       const filter = live ? buildFilter(selected) : TCP_FILTER;
       const sources: CaptureSource[] = live
         ? selected.map((i) => ({
             name: i.name,
             options: { device: i.name, snaplen: options.snaplen, bufferSize: KERNEL_BUFFER_BYTES, timeoutMs: READ_TIMEOUT_MS, filter },
           }))
-        : options.readFiles.map((file) => ({ name: file, options: { file, snaplen: options.snaplen, filter } }));
+        : await Promise.all(options.readFiles.map(async (file) => ({ name: file, options: { file: await offlineCapturePath(file), snaplen: options.snaplen, filter } })));
       daemon.captures.start(
         addon,
         sources,
@@ -165,6 +177,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       await this.captures.stop();
       for (const timer of this.timers) clearInterval(timer);
+      await this.kernelSource?.stop();
       await this.demuxer.closeAll();
       await this.eventClient?.close();
       if (this.metricsServer !== null) {
@@ -202,6 +215,21 @@ export class Daemon {
     });
     metrics.eventSocketConnected.set(0);
     this.eventClient.start();
+  }
+
+  /** Names flows from the kernel's socket table; resolves once the sockets that exist now are announced. */
+  private async startKernelSource(addon: NativeAddon, prefix: string): Promise<void> {
+    const { demuxer } = this;
+    this.kernelSource = new KernelFlowSource({
+      prefix,
+      pollMs: this.options.socketPollMs ?? 100,
+      onEvent: (event) => demuxer.handleEvent(event),
+      addon,
+      metrics: this.metrics,
+      log: this.deps.log,
+    });
+    await this.kernelSource.start();
+    this.deps.log(`naming flows from the kernel's socket table (UUID prefix "${prefix}", ${this.kernelSource.size} sockets now)`);
   }
 
   private startTimers(addon: NativeAddon): void {

@@ -54,6 +54,29 @@ export interface InterfaceInfo {
   addresses: string[];
 }
 
+/**
+ * Socket-diagnostics records (sockDiagDump, sockDiagLookup, SocketWatch), SOCKET_RECORD_BYTES each:
+ *   0 u32 LE cookie low | 4 u32 LE cookie high | 8 u16 LE local port | 10 u16 LE remote port |
+ *   12 u8 TCP state | 13 u8 family (2 or 10; 0 = not found) | 14 u16 zero |
+ *   16 local address, 16 bytes | 32 remote address, 16 bytes
+ * Addresses are in network byte order, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d),
+ * so each 4-byte group read big-endian is a flow-key word.
+ */
+export const SOCKET_RECORD_BYTES = 48;
+/** A lookup query: address A (16 bytes) | address B (16 bytes) | u16 LE port A | u16 LE port B. */
+export const SOCKET_QUERY_BYTES = 36;
+
+export interface NativeSocketWatch {
+  /**
+   * Starts the watch thread: onBatch gets the records of TCP sockets the kernel
+   * destroyed, and how many times reports were lost since the last batch
+   * (receive-buffer overruns). The watch does not keep the process alive.
+   */
+  start(onBatch: (records: Buffer, overruns: number) => void): void;
+  /** Ends the thread; idempotent. */
+  stop(): void;
+}
+
 export interface NativeAddon {
   Capture: new (options: CaptureOptions) => NativeCapture;
   /** pcap_findalldevs, without pseudo devices such as "any". */
@@ -62,6 +85,15 @@ export interface NativeAddon {
   mallocTrim(): boolean;
   /** pcap_lib_version() */
   libVersion(): string;
+  /** Every TCP socket of this network namespace (IPv4 and IPv6, all states), as records; runs off the JS thread. */
+  sockDiagDump(): Promise<Buffer>;
+  /**
+   * Exact lookups of 4-tuples (a Buffer of SOCKET_QUERY_BYTES queries), each tried with A
+   * and then B as the local end; one record per query, all zero when not found. Listeners never match.
+   */
+  sockDiagLookup(queries: Buffer): Promise<Buffer>;
+  /** Joins the kernel's TCP socket-destroy netlink groups; throws when that is refused. */
+  SocketWatch: new () => NativeSocketWatch;
 }
 
 let loaded: NativeAddon | undefined;

@@ -122,6 +122,15 @@ export const FLAGS = defineFlags({
     help: 'How long should the daemon hang around before exiting after receiving a SIGTERM.',
     validate: nonNegative,
   },
+  socketPollMs: {
+    kind: 'duration',
+    name: 'socketpoll',
+    default: 100,
+    help:
+      'Without -tcpinfo.eventsocket: how often the built-in flow source reads the kernel\'s TCP socket table ' +
+      'to name flows with their UUIDs.',
+    validate: positive,
+  },
   stream: {
     kind: 'bool',
     name: 'stream',
@@ -133,7 +142,26 @@ export const FLAGS = defineFlags({
     name: 'tcpinfo.eventsocket',
     default: '',
     help:
-      'The filename of the unix-domain socket on which events are served.',
+      'The filename of the unix-domain socket on which events are served. ' +
+      'Without it, the built-in flow source names flows from the kernel\'s socket table.',
+  },
+  user: {
+    kind: 'string',
+    name: 'user',
+    default: '',
+    // $USER is set by every shell: reading it would drop privileges unasked.
+    commandLineOnly: true,
+    help:
+      'After opening the captures and sockets as root, run as this user (and its groups), like tcpdump -Z. ' +
+      'The data directory must be writable by it. Not read from the environment.',
+  },
+  uuidPrefixFile: {
+    kind: 'string',
+    name: 'uuid-prefix-file',
+    default: '',
+    help:
+      'Without -tcpinfo.eventsocket: a file holding the prefix of the UUIDs the built-in flow source makes. ' +
+      'If unset, the prefix is $POD_NAME (or the hostname), the boot time and "unsafe".',
   },
   uuidWaitMs: {
     kind: 'duration',
@@ -172,12 +200,18 @@ export interface Config {
   prometheusListenAddress: string;
   /** -read, repeatable: offline mode when non-empty */
   readFiles: string[];
+  /** -socketpoll, ms (> 0): period of the built-in flow source's socket table poll */
+  socketPollMs: number;
   /** -sigtermwait, ms (>= 0) */
   sigtermWaitMs: number;
   /** -stream */
   stream: boolean;
   /** -tcpinfo.eventsocket; '' = use the built-in kernel socket source */
   eventSocket: string;
+  /** -user: drop privileges to this user after start-up; '' = stay (command line only) */
+  user: string;
+  /** -uuid-prefix-file; '' = `<$POD_NAME or hostname>_<boot time>_unsafe` */
+  uuidPrefixFile: string;
   /** -uuidwaitduration, ms (> 0, <= captureDurationMs) */
   uuidWaitMs: number;
 }

@@ -27,6 +27,12 @@ export class Metrics {
   readonly skippedInterfaces: Counter<'interface'>;
   readonly compressionPending: Gauge;
   readonly memoryTrims: Counter;
+  readonly kernelSockets: Gauge;
+  readonly kernelUuids: Counter<'how'>;
+  readonly kernelLookups: Counter;
+  readonly kernelLookupMisses: Counter;
+  readonly kernelPollDuration: Histogram;
+  readonly kernelErrors: Counter<'reason'>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -131,6 +137,39 @@ export class Metrics {
     this.memoryTrims = new Counter({
       name: 'pcap_memory_trims_total',
       help: 'Times idle memory above -maxidleram was given back to the OS.',
+      registers,
+    });
+    this.kernelSockets = new Gauge({
+      name: 'pcap_kernelsource_sockets_seen',
+      help: 'TCP sockets that name a flow (listeners excluded) in the last poll of the kernel socket table.',
+      registers,
+    });
+    this.kernelUuids = new Counter({
+      name: 'pcap_kernelsource_uuids_assigned_total',
+      help: 'Sockets announced with their UUID by the built-in flow source, by how they were found: poll, destroyed, lookup.',
+      labelNames: ['how'],
+      registers,
+    });
+    this.kernelLookups = new Counter({
+      name: 'pcap_kernelsource_lookups_total',
+      help: 'Exact socket lookups of the 4-tuple of a flow that had no UUID (each retry counts).',
+      registers,
+    });
+    this.kernelLookupMisses = new Counter({
+      name: 'pcap_kernelsource_lookup_misses_total',
+      help: 'Flows whose 4-tuple no lookup found, after every retry (or that found the lookup queue full).',
+      registers,
+    });
+    this.kernelPollDuration = new Histogram({
+      name: 'pcap_kernelsource_poll_duration_seconds',
+      help: 'Time of each poll of the kernel socket table, dump and diff.',
+      buckets: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1],
+      registers,
+    });
+    this.kernelErrors = new Counter({
+      name: 'pcap_kernelsource_errors_total',
+      help: 'Failures of the built-in flow source, by reason: poll, lookup, overrun (socket-destroy reports lost).',
+      labelNames: ['reason'],
       registers,
     });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });

@@ -41,8 +41,11 @@ const DEFAULTS: Config = {
   prometheusListenAddress: ':9990',
   readFiles: [],
   sigtermWaitMs: 1_000,
+  socketPollMs: 100,
   stream: false,
   eventSocket: '',
+  user: '',
+  uuidPrefixFile: '',
   uuidWaitMs: 5_000,
 };
 
@@ -398,6 +401,35 @@ describe('cross-checks and other values', () => {
   });
 });
 
+describe('built-in flow source flags', () => {
+  test('-socketpoll is a duration, 100ms by default, and must be > 0', () => {
+    assert.equal(parse([]).socketPollMs, 100);
+    assert.equal(parse(['-socketpoll', '20ms']).socketPollMs, 20);
+    assert.equal(parse(['-socketpoll=1.5s']).socketPollMs, 1_500);
+    assert.equal(parse([], { SOCKETPOLL: '2s' }).socketPollMs, 2_000);
+    rejects(['-socketpoll', '0'], /^invalid value "0" for flag -socketpoll: must be greater than 0$/);
+    rejects(['-socketpoll', '-5ms'], /for flag -socketpoll: must be greater than 0/);
+    rejects(['-socketpoll', '100'], /^invalid value "100" for flag -socketpoll: bad duration/);
+    rejects(['-socketpoll'], /-socketpoll/);
+  });
+
+  test('-uuid-prefix-file is a string, empty by default; the file is read at start, not here', () => {
+    assert.equal(parse([]).uuidPrefixFile, '');
+    assert.equal(parse(['-uuid-prefix-file', '/nonexistent/prefix']).uuidPrefixFile, '/nonexistent/prefix');
+    assert.equal(parse(['--uuid-prefix-file=/etc/p']).uuidPrefixFile, '/etc/p');
+    assert.equal(parse([], { UUID_PREFIX_FILE: '/env/p' }).uuidPrefixFile, '/env/p');
+    assert.equal(parse(['-uuid-prefix-file', '/cli/p'], { UUID_PREFIX_FILE: '/env/p' }).uuidPrefixFile, '/cli/p');
+    rejects(['-uuid-prefix-file'], /-uuid-prefix-file/);
+  });
+
+  test('both are accepted together with -tcpinfo.eventsocket (they are then unused)', () => {
+    const c = parse(['-tcpinfo.eventsocket', '/run/t.sock', '-socketpoll', '1s', '-uuid-prefix-file', '/p']);
+    assert.equal(c.eventSocket, '/run/t.sock');
+    assert.equal(c.socketPollMs, 1_000);
+    assert.equal(c.uuidPrefixFile, '/p');
+  });
+});
+
 describe('environment', () => {
   test('variable names: upper-cased, everything outside [A-Z0-9] becomes "_"', () => {
     assert.equal(envVarName('anonymize.ip'), 'ANONYMIZE_IP');
@@ -422,9 +454,12 @@ describe('environment', () => {
       PROMETHEUSX_LISTEN_ADDRESS: '[::1]:9000',
       READ: 'a.pcap,b.pcap',
       SIGTERMWAIT: '0',
+      SOCKETPOLL: '250ms',
       STREAM: 'true',
       TCPINFO_EVENTSOCKET: '/run/t.sock',
+      UUID_PREFIX_FILE: '/etc/uuid-prefix',
       UUIDWAITDURATION: '2s',
+      USER: 'root', // every shell sets it: it must not become -user
     });
     assert.deepEqual(c, {
       anonymizeIP: 'netblock',
@@ -440,10 +475,18 @@ describe('environment', () => {
       prometheusListenAddress: '[::1]:9000',
       readFiles: ['a.pcap', 'b.pcap'],
       sigtermWaitMs: 0,
+      socketPollMs: 250,
       stream: true,
       eventSocket: '/run/t.sock',
+      user: '',
+      uuidPrefixFile: '/etc/uuid-prefix',
       uuidWaitMs: 2_000,
     } satisfies Config);
+  });
+
+  test('-user comes from the command line only', () => {
+    assert.equal(parse(['-user', 'nobody'], { USER: 'root' }).user, 'nobody');
+    assert.equal(parse([], { USER: 'root' }).user, '');
   });
 
   test('the command line wins over the environment', () => {
@@ -500,7 +543,7 @@ describe('usage', () => {
     const names = lines.filter((l) => /^  -\S/.test(l)).map((l) => l.slice(3).split(' ')[0]!);
     const expected = Object.values(FLAGS).map((def) => def.name).sort();
     assert.deepEqual(names, expected);
-    assert.equal(names.length, 16);
+    assert.equal(names.length, 19);
     for (const def of Object.values(FLAGS)) {
       const at = lines.findIndex((l) => l === `  -${def.name}` || l.startsWith(`  -${def.name} `));
       assert.ok(lines[at + 1]!.startsWith(`    \t${def.help}`), def.name);
@@ -518,6 +561,7 @@ describe('usage', () => {
       maxheap: '8GB',
       'prometheusx.listen-address': '":9990"',
       sigtermwait: '1s',
+      socketpoll: '100ms',
       uuidwaitduration: '5s',
     };
     for (const [name, value] of Object.entries(shown)) {
@@ -526,7 +570,7 @@ describe('usage', () => {
       assert.ok(lines[at + 1]!.endsWith(` (default ${value})`), `${name}: ${lines[at + 1]}`);
     }
     // Zero values are omitted, as Go does; the help says what zero/empty means.
-    for (const name of ['stream', 'maxflows', 'interface', 'tcpinfo.eventsocket', 'read', 'events']) {
+    for (const name of ['stream', 'maxflows', 'interface', 'tcpinfo.eventsocket', 'read', 'events', 'uuid-prefix-file']) {
       const at = lines.findIndex((l) => l === `  -${name}` || l.startsWith(`  -${name} `));
       assert.ok(!lines[at + 1]!.includes('(default'), name);
     }

@@ -1,0 +1,365 @@
+// The built-in flow source: names flows from the kernel's own TCP socket
+// table (netlink socket diagnostics, native/sockdiag.cc) with the UUID that
+// M-Lab's tools give the same socket, `<prefix>_<cookie as %016X>`.
+//
+// Three ways in, because short connections come and go between two polls:
+//  - a poll of the whole table every -socketpoll (sockets that exist at
+//    start, long-lived ones, anything the others missed);
+//  - the kernel's socket-destroy reports (a socket that lived 1 ms between two
+//    polls is still reported when it is freed, with its 4-tuple and cookie);
+//  - an exact lookup of a 4-tuple when the demuxer sees a new flow it cannot
+//    name, retried a few times because the first packet (the SYN) is captured
+//    before the kernel has a socket for it.
+// Each socket is announced once, with the Open event the eventsocket client
+// would produce. Sockets are remembered by cookie until a poll no longer
+// finds them, so memory follows the size of the table.
+import {
+  SOCKET_QUERY_BYTES,
+  SOCKET_RECORD_BYTES,
+  type NativeAddon,
+  type NativeSocketWatch,
+} from '../capture/addon.js';
+import { addressText, canonicalize, flowKeysEqual, hashFlowKey, newFlowKey, portOf, type FlowKey } from '../decode/flowkey.js';
+import { endianness } from 'node:os';
+import type { Log } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { FlowOpenEvent } from './types.js';
+import { uuidFromCookie } from './uuidprefix.js';
+
+/** When an unnamed flow's 4-tuple is looked up, in ms after the demuxer asked. */
+export const LOOKUP_DELAYS_MS: readonly number[] = [0, 1, 5, 20, 100];
+/** Flows waiting for a lookup at once; more are left to the poll (and counted as misses). */
+const MAX_PENDING_LOOKUPS = 4096;
+/** Queries per native call. */
+const MAX_LOOKUP_BATCH = 512;
+const TCP_LISTEN = 10;
+const WORDS_PER_RECORD = SOCKET_RECORD_BYTES / 4;
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** The records as 32-bit words (little-endian fields), without a copy when the platform allows. */
+function recordWords(records: Buffer): Uint32Array {
+  const count = Math.floor(records.length / SOCKET_RECORD_BYTES) * WORDS_PER_RECORD;
+  if (LITTLE_ENDIAN && records.byteOffset % 4 === 0) return new Uint32Array(records.buffer, records.byteOffset, count);
+  const words = new Uint32Array(count);
+  for (let i = 0; i < count; i++) words[i] = records.readUInt32LE(4 * i);
+  return words;
+}
+
+/** When a poll last saw a socket; an object, so a poll updates it without a second hash lookup. */
+interface Seen {
+  generation: number;
+}
+
+export type AnnounceHow = 'poll' | 'destroyed' | 'lookup';
+
+export interface KernelSourceOptions {
+  /** UUID prefix (see uuidprefix.ts). */
+  prefix: string;
+  /** Period of the full-table poll, ms. */
+  pollMs: number;
+  onEvent(event: FlowOpenEvent): void;
+  addon: Pick<NativeAddon, 'sockDiagDump' | 'sockDiagLookup' | 'SocketWatch'>;
+  metrics: Metrics;
+  log: Log;
+  /** Epoch ms, for event timestamps. */
+  wallClock?: () => number;
+}
+
+interface PendingLookup {
+  key: FlowKey;
+  hash: number;
+  /** performance.now() when the demuxer asked. */
+  askedAt: number;
+  /** Index into LOOKUP_DELAYS_MS of the next attempt. */
+  attempt: number;
+  inFlight: boolean;
+}
+
+export class KernelFlowSource {
+  private readonly options: KernelSourceOptions;
+  private readonly wallClock: () => number;
+  /**
+   * Sockets announced, by cookie, with the generation (poll number) that last
+   * saw them. The cookie is the number high * 2^32 + low, exact while high <
+   * 2^21 (the kernel counts cookies up from 1, so always in practice); a
+   * string beyond that.
+   */
+  private readonly known = new Map<number | string, Seen>();
+  private generation = 0;
+  private readonly pending = new Map<number, PendingLookup[]>();
+  private pendingCount = 0;
+  private lookupRunning = false;
+  private lookupTimer: NodeJS.Timeout | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private pollAgain = false;
+  private watch: NativeSocketWatch | null = null;
+  private stopped = false;
+  private lastError = '';
+  private readonly scratch = new Int32Array(8);
+
+  constructor(options: KernelSourceOptions) {
+    this.options = options;
+    this.wallClock = options.wallClock ?? Date.now;
+    for (const how of ['poll', 'destroyed', 'lookup'] as const) options.metrics.kernelUuids.labels(how).inc(0);
+  }
+
+  /** Sockets remembered now. */
+  get size(): number {
+    return this.known.size;
+  }
+
+  /**
+   * Starts watching destroyed sockets, then polls the table once (so sockets
+   * that exist already are announced before this resolves) and keeps polling.
+   */
+  async start(): Promise<void> {
+    try {
+      const watch = new this.options.addon.SocketWatch();
+      watch.start((records, overruns) => this.onDestroyed(records, overruns));
+      this.watch = watch;
+    } catch (error) {
+      this.options.log(`kernel flow source: no socket-destroy reports (${(error as Error).message}); short connections may be missed`);
+    }
+    await this.poll();
+  }
+
+  /** The demuxer saw a new flow it cannot name: look its 4-tuple up (a few times). */
+  lookup(key: FlowKey): void {
+    if (this.stopped) return;
+    if (this.pendingCount >= MAX_PENDING_LOOKUPS) {
+      this.options.metrics.kernelLookupMisses.inc();
+      return;
+    }
+    const hash = hashFlowKey(key);
+    const entry: PendingLookup = { key: new Int32Array(key), hash, askedAt: performance.now(), attempt: 0, inFlight: false };
+    const list = this.pending.get(hash);
+    if (list === undefined) this.pending.set(hash, [entry]);
+    else list.push(entry);
+    this.pendingCount++;
+    this.runLookups();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watch?.stop();
+    this.watch = null;
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    if (this.lookupTimer !== null) clearTimeout(this.lookupTimer);
+    this.pending.clear();
+    this.pendingCount = 0;
+    await this.polling;
+  }
+
+  // ------------------------------------------------------------------ poll
+
+  /** Runs a poll now, or right after the one in flight. */
+  private poll(): Promise<void> {
+    if (this.polling !== null) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    if (this.pollTimer !== null) {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = null;
+    }
+    this.polling = this.pollOnce().finally(() => {
+      this.polling = null;
+      if (this.stopped) return;
+      if (this.pollAgain) {
+        this.pollAgain = false;
+        void this.poll();
+      } else {
+        this.pollTimer = setTimeout(() => void this.poll(), this.options.pollMs);
+        this.pollTimer.unref();
+      }
+    });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
+    const { metrics } = this.options;
+    const generation = ++this.generation;
+    const started = performance.now();
+    let records: Buffer;
+    try {
+      records = await this.options.addon.sockDiagDump();
+    } catch (error) {
+      metrics.kernelErrors.labels('poll').inc();
+      this.reportError(`kernel flow source: socket table poll failed: ${(error as Error).message}`);
+      return;
+    }
+    if (this.stopped) return;
+    // The diff of a big table is the costly part (100k sockets: ~4 ms), so it
+    // reads words from the records and does one hash lookup per socket.
+    const words = recordWords(records);
+    let sockets = 0;
+    for (let w = 0; w < words.length; w += WORDS_PER_RECORD) {
+      if (this.consider(words, w, records, 'poll', generation)) sockets++;
+    }
+    // Forget what this poll did not find: those sockets are gone.
+    const known = this.known;
+    known.forEach((seen, cookie) => {
+      if (seen.generation < generation) known.delete(cookie);
+    });
+    metrics.kernelSockets.set(sockets);
+    metrics.kernelPollDuration.observe((performance.now() - started) / 1000);
+  }
+
+  // ------------------------------------------------------------------ destroy reports
+
+  private onDestroyed(records: Buffer, overruns: number): void {
+    if (this.stopped) return;
+    const words = recordWords(records);
+    for (let w = 0; w < words.length; w += WORDS_PER_RECORD) this.consider(words, w, records, 'destroyed', this.generation);
+    if (overruns > 0) {
+      // Reports were lost: the sockets may still be in the table (TIME_WAIT) for a poll to find.
+      this.options.metrics.kernelErrors.labels('overrun').inc(overruns);
+      void this.poll();
+    }
+  }
+
+  // ------------------------------------------------------------------ exact lookups
+
+  private runLookups(): void {
+    if (this.lookupRunning || this.stopped || this.pendingCount === 0) return;
+    const now = performance.now();
+    const batch: PendingLookup[] = [];
+    let nextDue = Infinity;
+    for (const list of this.pending.values()) {
+      for (const entry of list) {
+        const due = entry.askedAt + LOOKUP_DELAYS_MS[entry.attempt];
+        if (due <= now && batch.length < MAX_LOOKUP_BATCH) batch.push(entry);
+        else nextDue = Math.min(nextDue, due);
+      }
+    }
+    if (batch.length === 0) {
+      if (nextDue !== Infinity && this.lookupTimer === null) {
+        this.lookupTimer = setTimeout(() => {
+          this.lookupTimer = null;
+          this.runLookups();
+        }, Math.max(1, Math.ceil(nextDue - now)));
+        this.lookupTimer.unref();
+      }
+      return;
+    }
+    const queries = Buffer.allocUnsafe(batch.length * SOCKET_QUERY_BYTES);
+    for (let i = 0; i < batch.length; i++) {
+      const { key } = batch[i];
+      const q = i * SOCKET_QUERY_BYTES;
+      for (let w = 0; w < 8; w++) queries.writeInt32BE(key[w], q + 4 * w);
+      queries.writeUInt16LE(portOf(key, 0), q + 32);
+      queries.writeUInt16LE(portOf(key, 1), q + 34);
+      batch[i].inFlight = true;
+    }
+    this.lookupRunning = true;
+    this.options.metrics.kernelLookups.inc(batch.length);
+    this.options.addon.sockDiagLookup(queries).then(
+      (records) => this.lookupsDone(batch, records),
+      (error: unknown) => {
+        this.options.metrics.kernelErrors.labels('lookup').inc();
+        this.reportError(`kernel flow source: socket lookup failed: ${(error as Error).message}`);
+        this.lookupsDone(batch, null);
+      },
+    );
+  }
+
+  private lookupsDone(batch: PendingLookup[], records: Buffer | null): void {
+    this.lookupRunning = false;
+    if (this.stopped) return;
+    const words = records === null ? null : recordWords(records);
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i];
+      entry.inFlight = false;
+      const w = i * WORDS_PER_RECORD;
+      if (records !== null && words !== null && w < words.length && records[i * SOCKET_RECORD_BYTES + 13] !== 0) {
+        this.removePending(entry);
+        this.consider(words, w, records, 'lookup', this.generation);
+      } else if (++entry.attempt >= LOOKUP_DELAYS_MS.length) {
+        this.removePending(entry);
+        this.options.metrics.kernelLookupMisses.inc();
+      }
+    }
+    this.runLookups();
+  }
+
+  private removePending(entry: PendingLookup): void {
+    const list = this.pending.get(entry.hash);
+    if (list === undefined) return;
+    const at = list.indexOf(entry);
+    if (at < 0) return;
+    list.splice(at, 1);
+    if (list.length === 0) this.pending.delete(entry.hash);
+    this.pendingCount--;
+  }
+
+  /** A socket was announced another way: its flow needs no more lookups. */
+  private settlePending(key: FlowKey): void {
+    const list = this.pending.get(hashFlowKey(key));
+    if (list === undefined) return;
+    for (const entry of [...list]) if (!entry.inFlight && flowKeysEqual(entry.key, key)) this.removePending(entry);
+  }
+
+  // ------------------------------------------------------------------ records
+
+  /**
+   * One record from any way in: remembers its socket, and announces it when it
+   * is new. Returns whether the record is a socket that names a flow (not a
+   * listener, not unconnected).
+   */
+  private consider(words: Uint32Array, w: number, records: Buffer, how: AnnounceHow, generation: number): boolean {
+    const ports = words[w + 2]; // local port | remote port << 16
+    const remotePort = ports >>> 16;
+    if (remotePort === 0 || (words[w + 3] & 0xff) === TCP_LISTEN) return false;
+    const low = words[w];
+    const high = words[w + 1];
+    if (low === 0 && high === 0) return false; // the kernel never hands out cookie 0
+    const cookie = high === 0 ? low : high < 0x200000 ? high * 0x1_0000_0000 + low : `${high}:${low}`;
+    const seen = this.known.get(cookie);
+    if (seen !== undefined) {
+      if (seen.generation < generation) seen.generation = generation;
+      return true;
+    }
+    this.known.set(cookie, { generation });
+    this.announce(records, w * 4, low, high, ports & 0xffff, remotePort, how);
+    return true;
+  }
+
+  private announce(
+    records: Buffer,
+    o: number,
+    low: number,
+    high: number,
+    localPort: number,
+    remotePort: number,
+    how: AnnounceHow,
+  ): void {
+    const scratch = this.scratch;
+    for (let w = 0; w < 8; w++) scratch[w] = records.readInt32BE(o + 16 + 4 * w);
+    const key = newFlowKey();
+    const swapped = canonicalize(scratch, localPort, remotePort, key);
+    const local: 0 | 1 = swapped ? 1 : 0;
+    const remote: 0 | 1 = swapped ? 0 : 1;
+    const event: FlowOpenEvent = {
+      kind: 'open',
+      uuid: uuidFromCookie(this.options.prefix, low, high),
+      timestampMs: this.wallClock(),
+      key,
+      cookie: (BigInt(high) << 32n) | BigInt(low),
+      srcIP: addressText(key, local),
+      srcPort: localPort,
+      dstIP: addressText(key, remote),
+      dstPort: remotePort,
+    };
+    if (this.pendingCount > 0 && how !== 'lookup') this.settlePending(key);
+    this.options.metrics.kernelUuids.labels(how).inc();
+    this.options.onEvent(event);
+  }
+
+  /** Logs an error once until a different one happens. */
+  private reportError(message: string): void {
+    if (message === this.lastError) return;
+    this.lastError = message;
+    this.options.log(message);
+  }
+}

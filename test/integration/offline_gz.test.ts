@@ -1,0 +1,131 @@
+// -read accepts gzipped captures (`.pcap.gz`, as the daemon itself writes
+// them): the pipeline's output is the same as for the plain file, flows
+// without events are named after the file without `.pcap.gz`, a corrupt gzip
+// is one clean start-up error, and no decompressed copy is left behind.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { isGzipFile, offlineCapturePath, releaseOfflineFiles } from '../../src/capture/offlinefile.js';
+import { Daemon, type DaemonOptions } from '../../src/daemon.js';
+import { openEvent } from '../helpers/demuxfixture.js';
+import { parsePcapGz } from '../helpers/pcapread.js';
+
+const testdata = join(import.meta.dirname, '../../../../shared/testdata');
+const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');
+const work = mkdtempSync(join(tmpdir(), 'ph-offline-gz-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const v4 = readFileSync(join(testdata, 'v4.pcap'));
+const v4gz = join(work, 'v4.pcap.gz');
+writeFileSync(v4gz, gzipSync(v4));
+// Two gzip members, as the daemon's own files have: read as one stream.
+const v4members = join(work, 'members.pcap.gz');
+writeFileSync(v4members, Buffer.concat([gzipSync(v4.subarray(0, 500)), gzipSync(v4.subarray(500))]));
+
+function options(readFiles: string[], datadir: string, extra: Partial<DaemonOptions> = {}): DaemonOptions {
+  return {
+    interfaces: [],
+    readFiles,
+    datadir,
+    stream: false,
+    anonymize: 'none',
+    snaplen: 256,
+    uuidWaitMs: 5000,
+    captureDurationMs: 30000,
+    flowTimeoutMs: 30000,
+    maxFlows: 0,
+    maxHeapBytes: 8e9,
+    maxIdleRamBytes: 3e9,
+    metricsAddress: null,
+    eventSocket: '',
+    ...extra,
+  };
+}
+
+async function runOffline(file: string, datadir: string, extra: Partial<DaemonOptions> = {}): Promise<Daemon> {
+  const daemon = await Daemon.start(options([file], datadir, extra), { log: () => {} });
+  await daemon.captureEnded();
+  await daemon.stop();
+  return daemon;
+}
+
+function leftovers(): string[] {
+  return readdirSync(tmpdir()).filter((n) => n.startsWith('packet-headers-read-'));
+}
+
+test('gzip is recognized by its magic bytes, not by its name', () => {
+  assert.equal(isGzipFile(v4gz), true);
+  assert.equal(isGzipFile(join(testdata, 'v4.pcap')), false);
+  assert.equal(isGzipFile(join(work, 'no-such-file')), false);
+});
+
+test('a plain or unreadable file is handed to libpcap as it is', async () => {
+  assert.equal(await offlineCapturePath(join(testdata, 'v4.pcap')), join(testdata, 'v4.pcap'));
+  assert.equal(await offlineCapturePath(join(work, 'no-such-file')), join(work, 'no-such-file'));
+});
+
+test('v4.pcap.gz gives the same file as v4.pcap, and leaves no copy on disk', async () => {
+  const before = leftovers();
+  const when = Date.UTC(2019, 7, 21, 16, 10);
+  const event = () => [openEvent('v4flow', '172.17.0.2', 49834, '91.189.88.149', 80, when)];
+  const plainDir = join(work, 'plain');
+  const gzDir = join(work, 'gz');
+  const membersDir = join(work, 'members');
+  await runOffline(join(testdata, 'v4.pcap'), plainDir, { preloadEvents: event() });
+  const daemon = await runOffline(v4gz, gzDir, { preloadEvents: event() });
+  await runOffline(v4members, membersDir, { preloadEvents: event() });
+  const plain = parsePcapGz(readFileSync(join(plainDir, '2019/08/21/v4flow.pcap.gz')));
+  const fromGz = parsePcapGz(readFileSync(join(gzDir, '2019/08/21/v4flow.pcap.gz')));
+  const fromMembers = parsePcapGz(readFileSync(join(membersDir, '2019/08/21/v4flow.pcap.gz')));
+  assert.equal(plain.records.length, 12);
+  assert.deepEqual(fromGz, plain);
+  assert.deepEqual(fromMembers, plain);
+  assert.match(await daemon.metrics.registry.metrics(), /pcap_saver_packets_total 12\b/);
+  assert.deepEqual(leftovers(), before);
+});
+
+test('without events, a flow of x.pcap.gz is named after x', async () => {
+  const datadir = join(work, 'auto');
+  await runOffline(v4gz, datadir);
+  const files = readdirSync(datadir, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith('.pcap.gz'));
+  assert.equal(files.length, 1, files.join(' '));
+  assert.match(files[0], /^\d{4}\/\d{2}\/\d{2}\/v4_91\.189\.88\.149_80_172\.17\.0\.2_49834_\d+\.\d{9}\.pcap\.gz$/);
+});
+
+test('a corrupt gzip input is one start-up error, and leaves nothing behind', async () => {
+  const before = leftovers();
+  const bad = join(work, 'bad.pcap.gz');
+  writeFileSync(bad, Buffer.concat([gzipSync(v4).subarray(0, 40), Buffer.from('not gzip at all')]));
+  await assert.rejects(Daemon.start(options([bad], join(work, 'bad-out')), { log: () => {} }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'PH_ERR_CAPTURE');
+    assert.match(e.message, /bad\.pcap\.gz/);
+    return true;
+  });
+  assert.deepEqual(leftovers(), before);
+  releaseOfflineFiles();
+});
+
+test('the command line: -read FILE.pcap.gz runs the pipeline and exits 0', () => {
+  const events = join(work, 'events.jsonl');
+  writeFileSync(
+    events,
+    `${JSON.stringify({ Event: 0, Timestamp: '2019-08-21T16:10:00Z', UUID: 'cliflow', ID: { SPort: 49834, DPort: 80, SrcIP: '172.17.0.2', DstIP: '91.189.88.149' } })}\n`,
+  );
+  const datadir = join(work, 'cli');
+  const r = spawnSync(process.execPath, [bin, '-read', v4gz, '-events', events, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(parsePcapGz(readFileSync(join(datadir, '2019/08/21/cliflow.pcap.gz'))).records.length, 12);
+  const bad = join(work, 'cli-bad.pcap.gz');
+  writeFileSync(bad, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
+  const r2 = spawnSync(process.execPath, [bin, '-read', bad, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0'], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r2.status, 1, r2.stderr);
+  assert.equal(r2.stderr.trim().split('\n').length, 1);
+  assert.match(r2.stderr, /cli-bad\.pcap\.gz/);
+});

@@ -31,6 +31,18 @@ export const enum SaverState {
 /** Label values of pcap_saver_states and pcap_missed_*_total{saverstate}, indexed by SaverState. */
 export const SAVER_STATE_NAMES = ['uuidwait', 'saving', 'discardingpackets', 'closed'] as const;
 
+/** A DataView of the batch being read; batches come one at a time, so one is cached. */
+let viewedBatch: Buffer | null = null;
+let batchView: DataView | null = null;
+
+function viewOf(batch: Buffer): DataView {
+  if (batch !== viewedBatch) {
+    viewedBatch = batch;
+    batchView = new DataView(batch.buffer, batch.byteOffset, batch.length);
+  }
+  return batchView as DataView;
+}
+
 export class FlowSaver {
   readonly key: FlowKey;
   readonly hash: number;
@@ -49,6 +61,8 @@ export class FlowSaver {
   private readonly anonymizeA: boolean;
   private readonly anonymizeB: boolean;
   private chunk: Buffer | null = null;
+  /** A DataView of `chunk`, for copying records a word at a time. */
+  private chunkView: DataView | null = null;
   private chunkUsed = 0;
   /** Size of the next chunk: as large as this flow has needed so far. */
   private nextChunkBytes = CHUNK_INITIAL_BYTES;
@@ -88,20 +102,30 @@ export class FlowSaver {
     } else if (linkType !== this.linkType) {
       return false;
     }
-    const caplen = batch.readUInt32LE(recordOffset + 8);
+    const from = viewOf(batch);
+    const caplen = from.getUint32(recordOffset + 8, true);
     const included = caplen < this.headerLength ? caplen : this.headerLength;
     const chunk = this.reserve(extra + PCAP_RECORD_HEADER_BYTES + included);
+    const to = this.chunkView as DataView;
     let at = this.chunkUsed;
     if (extra !== 0) at = writePcapFileHeader(chunk, at, this.headerLength, linkType);
-    // Timestamp seconds and nanoseconds are already in pcap's layout.
-    batch.copy(chunk, at, recordOffset, recordOffset + 8);
-    chunk.writeUInt32LE(included, at + 8);
-    chunk.writeUInt32LE(batch.readUInt32LE(recordOffset + 12), at + 12);
+    // Records are small (about 100 bytes), so they are copied four bytes at a
+    // time through DataViews: no call into C++ and no allocation per packet.
+    // Timestamp seconds and nanoseconds are already in pcap's layout, and so
+    // is origlen; only caplen changes.
+    to.setInt32(at, from.getInt32(recordOffset));
+    to.setInt32(at + 4, from.getInt32(recordOffset + 4));
+    to.setUint32(at + 8, included, true);
+    to.setInt32(at + 12, from.getInt32(recordOffset + 12));
     const frame = at + PCAP_RECORD_HEADER_BYTES;
     const source = recordOffset + RECORD_HEADER_BYTES;
-    batch.copy(chunk, frame, source, source + included);
+    // Headers are copied; every byte after the TCP header is written as zero.
     const payloadStart = decoded.tcpOffset + decoded.tcpHeaderLength;
-    if (payloadStart < included) chunk.fill(0, frame + payloadStart, frame + included);
+    const headers = payloadStart < included ? payloadStart : included;
+    let i = 0;
+    for (; i + 4 <= headers; i += 4) to.setInt32(frame + i, from.getInt32(source + i));
+    for (; i < headers; i++) chunk[frame + i] = batch[source + i];
+    for (; i < included; i++) chunk[frame + i] = 0;
     if (this.anonymizeA || this.anonymizeB) {
       // The packet's source is endpoint A unless the decoder swapped it.
       const sourceIsA = !decoded.swapped;
@@ -118,6 +142,7 @@ export class FlowSaver {
     if (this.chunk === null || this.chunkUsed === 0) return;
     const full = this.chunk.subarray(0, this.chunkUsed);
     this.chunk = null;
+    this.chunkView = null;
     this.chunkUsed = 0;
     this.file.addChunk(full);
   }
@@ -125,6 +150,7 @@ export class FlowSaver {
   /** Drops buffered records (the flow will never be written). */
   dropBuffered(): void {
     this.chunk = null;
+    this.chunkView = null;
     this.chunkUsed = 0;
     this.file.discard();
   }
@@ -139,6 +165,7 @@ export class FlowSaver {
         const grown = Buffer.allocUnsafeSlow(size);
         chunk.copy(grown, 0, 0, this.chunkUsed);
         this.chunk = grown;
+        this.chunkView = new DataView(grown.buffer, grown.byteOffset, grown.length);
         this.nextChunkBytes = size;
         return grown;
       }
@@ -147,6 +174,7 @@ export class FlowSaver {
     // Slow (unpooled) buffers: a pooled slice would pin an 8 KiB slab per idle flow.
     const fresh = Buffer.allocUnsafeSlow(Math.max(this.nextChunkBytes, bytes));
     this.chunk = fresh;
+    this.chunkView = new DataView(fresh.buffer, fresh.byteOffset, fresh.length);
     this.chunkUsed = 0;
     return fresh;
   }

@@ -1,0 +1,154 @@
+// Cost of each stage of the daemon's hot path, measured in this process on
+// one thread, over the packets of a pcap file (read in JS into batches of the
+// addon's layout, so libpcap's reading is not part of it):
+//   decode   decodeFrame over every record
+//   demux    Demuxer.handleBatch: decode, flow lookup, trimming and buffering
+//            (compression replaced by a copy, files by nothing)
+//   gzip     the chunks the demux stage produced, gzipped at level 1
+// Each figure is main-thread CPU per packet, best of `rounds`.
+//
+//   node dist/bench/stages.js FILE.pcap EVENTS.jsonl [rounds]
+import { readFileSync } from 'node:fs';
+import { gzipSync, constants } from 'node:zlib';
+import { DecodedPacket, decodeFrame } from '../src/decode/packet.js';
+import { Demuxer } from '../src/demux/demuxer.js';
+import { readEventFile } from '../src/flowevents/eventfile.js';
+import { Metrics } from '../src/metrics/metrics.js';
+import { Anonymizer } from '../src/saver/anonymize.js';
+import type { OutputFs } from '../src/saver/outputfs.js';
+
+export interface StageCosts {
+  packets: number;
+  decodeUs: number;
+  demuxUs: number;
+  gzipUs: number;
+  rawBytes: number;
+  gzipBytes: number;
+}
+
+const BATCH_BYTES = 1 << 20;
+
+/** The records of a classic pcap file as addon batches (nanosecond timestamps, caplen <= snaplen). */
+export function pcapToBatches(path: string, snaplen = 256): { batches: Buffer[]; linkType: number; packets: number } {
+  const file = readFileSync(path);
+  const magic = file.readUInt32LE(0);
+  const nanos = magic === 0xa1b23c4d;
+  if (magic !== 0xa1b2c3d4 && !nanos) throw new Error(`${path}: not a little-endian pcap file`);
+  const linkType = file.readUInt32LE(20);
+  const batches: Buffer[] = [];
+  let batch = Buffer.allocUnsafe(BATCH_BYTES);
+  let used = 0;
+  let packets = 0;
+  for (let at = 24; at + 16 <= file.length; ) {
+    const caplen = file.readUInt32LE(at + 8);
+    const kept = Math.min(caplen, snaplen);
+    if (used + 16 + kept > batch.length) {
+      batches.push(batch.subarray(0, used));
+      batch = Buffer.allocUnsafe(BATCH_BYTES);
+      used = 0;
+    }
+    batch.writeUInt32LE(file.readUInt32LE(at), used);
+    batch.writeUInt32LE(file.readUInt32LE(at + 4) * (nanos ? 1 : 1000), used + 4);
+    batch.writeUInt32LE(kept, used + 8);
+    batch.writeUInt32LE(file.readUInt32LE(at + 12), used + 12);
+    file.copy(batch, used + 16, at + 16, at + 16 + kept);
+    used += 16 + kept;
+    packets++;
+    at += 16 + caplen;
+  }
+  if (used > 0) batches.push(batch.subarray(0, used));
+  return { batches, linkType, packets };
+}
+
+function cpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+const nullFs: OutputFs = {
+  mkdir: async () => {},
+  writeFile: async () => {},
+  appendFile: async () => {},
+  rename: async () => {},
+  unlink: async () => {},
+};
+
+export async function measureStages(pcap: string, events: string, rounds = 3): Promise<StageCosts> {
+  const { batches, linkType, packets } = pcapToBatches(pcap);
+  const opens = readEventFile(events).opens;
+  let decodeUs = Infinity;
+  let demuxUs = Infinity;
+  let chunks: Buffer[] = [];
+  const decoded = new DecodedPacket();
+  for (let round = 0; round < rounds; round++) {
+    let t = cpuUs();
+    let ok = 0;
+    for (const batch of batches) {
+      for (let at = 0; at + 16 <= batch.length; ) {
+        const caplen = batch.readUInt32LE(at + 8);
+        if (decodeFrame(batch, at + 16, caplen, linkType, decoded) === 0) ok++;
+        at += 16 + caplen;
+      }
+    }
+    decodeUs = Math.min(decodeUs, (cpuUs() - t) / packets);
+    if (ok !== packets) throw new Error(`decode: ${packets - ok} packets not decoded`);
+
+    const raw: Buffer[] = [];
+    const metrics = new Metrics();
+    const demuxer = new Demuxer(
+      {
+        datadir: '/nonexistent',
+        stream: false,
+        uuidWaitMs: 600_000,
+        captureDurationMs: 600_000,
+        flowTimeoutMs: 600_000,
+        maxFlows: 0,
+        maxHeapBytes: Infinity,
+        packetTime: true,
+      },
+      {
+        clock: { now: () => 0 },
+        memoryInUse: () => 0,
+        anonymizer: new Anonymizer('none', []),
+        compress: async (chunk) => {
+          raw.push(Buffer.from(chunk));
+          return chunk;
+        },
+        fs: nullFs,
+        metrics,
+        log: () => {},
+      },
+    );
+    for (const e of opens) demuxer.expectFlow(e);
+    t = cpuUs();
+    for (const batch of batches) demuxer.handleBatch(batch, linkType, 'bench');
+    demuxUs = Math.min(demuxUs, (cpuUs() - t) / packets);
+    await demuxer.closeAll();
+    chunks = raw;
+  }
+  let gzipUs = Infinity;
+  let rawBytes = 0;
+  let gzipBytes = 0;
+  for (let round = 0; round < Math.min(rounds, 2); round++) {
+    const t = cpuUs();
+    rawBytes = 0;
+    gzipBytes = 0;
+    for (const c of chunks) {
+      rawBytes += c.length;
+      // The Compressor's settings (src/saver/compressor.ts).
+      gzipBytes += gzipSync(c, { level: constants.Z_BEST_SPEED, memLevel: 6 }).length;
+    }
+    gzipUs = Math.min(gzipUs, (cpuUs() - t) / packets);
+  }
+  return { packets, decodeUs, demuxUs, gzipUs, rawBytes, gzipBytes };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [pcap, events, rounds] = process.argv.slice(2);
+  if (pcap === undefined || events === undefined) {
+    process.stderr.write('usage: stages.js FILE.pcap EVENTS.jsonl [rounds]\n');
+    process.exit(2);
+  }
+  const r = await measureStages(pcap, events, Number(rounds ?? 3));
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}

@@ -22,6 +22,10 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => performance.now() };
 
+/** TCP flag bits, and the mask that picks a connection-opening SYN (SYN set, ACK clear). */
+const TCP_SYN = 0x02;
+const TCP_SYN_ACK_MASK = 0x12;
+
 /** In packet-time mode, deadlines are checked whenever packet time advances this much. */
 const PACKET_TIME_TICK_MS = 100;
 
@@ -128,6 +132,17 @@ export class Demuxer {
       }
       const hash = hashFlowKey(decoded.key);
       let flow = this.table.find(hash, decoded.key);
+      const tcp = record + RECORD_HEADER_BYTES + decoded.tcpOffset;
+      // Sequence number of a connection-opening SYN, -1 for every other segment.
+      const synSeq = (batch[tcp + 13] & TCP_SYN_ACK_MASK) === TCP_SYN ? batch.readUInt32BE(tcp + 4) : -1;
+      if (flow !== null && synSeq !== -1 && flow.isNewConnection(synSeq, decoded.swapped)) {
+        // The 4-tuple was reused before the old flow timed out (a client that
+        // reconnects from the same port): its SYN opens a new flow, which the
+        // new connection's UUID will name, instead of ending the old file.
+        this.closeFlow(flow);
+        this.deps.metrics.tupleReuses.inc();
+        flow = null;
+      }
       if (flow === null) {
         if (now < 0) now = this.deps.clock.now();
         const refusal = this.admissionRefusal();
@@ -143,6 +158,8 @@ export class Demuxer {
         this.nameNewFlow(flow, source, batch, record);
       }
       flow.sawPacket = true;
+      if (synSeq !== -1) flow.noteSyn(synSeq, decoded.swapped);
+      flow.packetsSeen++;
       if (!flow.accepting || !flow.addPacket(batch, record, decoded, linkType)) {
         this.missedByState[flow.state]++;
         continue;

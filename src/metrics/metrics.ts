@@ -27,6 +27,7 @@ export class Metrics {
   readonly skippedInterfaces: Counter<'interface'>;
   readonly compressionPending: Gauge;
   readonly memoryTrims: Counter;
+  readonly tupleReuses: Counter;
   readonly kernelSockets: Gauge;
   readonly kernelUuids: Counter<'how'>;
   readonly kernelLookups: Counter;
@@ -137,6 +138,11 @@ export class Metrics {
     this.memoryTrims = new Counter({
       name: 'pcap_memory_trims_total',
       help: 'Times idle memory above -maxidleram was given back to the OS.',
+      registers,
+    });
+    this.tupleReuses = new Counter({
+      name: 'pcap_flows_tuple_reused_total',
+      help: 'Flows ended because a new connection opened (SYN with another sequence number) on their 4-tuple.',
       registers,
     });
     this.kernelSockets = new Gauge({

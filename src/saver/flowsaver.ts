@@ -57,6 +57,11 @@ export class FlowSaver {
   headerLength = 0;
   linkType = -1;
   packetsSaved = 0;
+  /** Packets routed to this flow, kept or not. */
+  packetsSeen = 0;
+  /** The first connection-opening SYN of the flow: its sequence number (-1 = none yet) and direction. */
+  private synSeq = -1;
+  private synSwapped = false;
   readonly file: FlowFile;
   private readonly anonymizeA: boolean;
   private readonly anonymizeB: boolean;
@@ -74,6 +79,25 @@ export class FlowSaver {
     this.file = file;
     this.anonymizeA = anonymize.a;
     this.anonymizeB = anonymize.b;
+  }
+
+  /**
+   * Whether a connection-opening SYN (SYN without ACK) belongs to a new
+   * connection on this flow's 4-tuple rather than to this one: this flow has
+   * packets already, and the SYN is not a retransmission of its own opening
+   * SYN (same sequence number) nor the other end's SYN of a simultaneous open.
+   */
+  isNewConnection(seq: number, swapped: boolean): boolean {
+    if (this.packetsSeen === 0) return false;
+    if (this.synSeq === -1) return true;
+    return swapped === this.synSwapped && seq !== this.synSeq;
+  }
+
+  /** Remembers the flow's opening SYN (the first one only). */
+  noteSyn(seq: number, swapped: boolean): void {
+    if (this.synSeq !== -1) return;
+    this.synSeq = seq;
+    this.synSwapped = swapped;
   }
 
   /** Whether packets of this flow are still wanted. */

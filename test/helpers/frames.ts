@@ -7,6 +7,8 @@ export interface TcpSpec {
   sport: number;
   dport: number;
   flags?: number;
+  /** Sequence number (default 1000). */
+  seq?: number;
   payload?: Buffer;
   /** TCP options bytes (padded to 4). */
   tcpOptions?: Buffer;
@@ -40,7 +42,7 @@ export function tcpSegment(spec: TcpSpec): Buffer {
   const tcp = Buffer.alloc(20 + options.length);
   tcp.writeUInt16BE(spec.sport, 0);
   tcp.writeUInt16BE(spec.dport, 2);
-  tcp.writeUInt32BE(1000, 4);
+  tcp.writeUInt32BE(spec.seq ?? 1000, 4);
   tcp.writeUInt32BE(2000, 8);
   tcp[12] = ((20 + options.length) / 4) << 4;
   tcp[13] = spec.flags ?? 0x10;

@@ -220,4 +220,63 @@ describe('flow lifecycle', () => {
     await f.demuxer.closeAll();
     assert.deepEqual(f.files(), [`${DAY}/first.pcap.gz`, `${DAY}/second.pcap.gz`]);
   });
+
+  // A client reconnecting from the same port: the new SYN is captured before
+  // the new connection's UUID is announced, and must be in the new file.
+  const SYN = 0x02;
+  const SYN_ACK = 0x12;
+  function handshake(seq: number): Buffer {
+    return batchOf([
+      { frame: ethernetFrame({ ...client, flags: SYN, seq }) },
+      { frame: ethernetFrame({ ...server, flags: SYN_ACK, seq: 7 }) },
+      { frame: ethernetFrame({ ...client, seq: seq + 1 }) },
+    ]);
+  }
+
+  test('a reused 4-tuple: the new SYN, seen before the new UUID, opens the new flow', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('first', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(handshake(100), 1);
+    f.demuxer.handleBatch(handshake(5000), 1);
+    f.demuxer.handleEvent(openEvent('second', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(2), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/first.pcap.gz`, `${DAY}/second.pcap.gz`]);
+    const first = parsePcapGz(readFileSync(join(f.datadir, DAY, 'first.pcap.gz'))).records;
+    const second = parsePcapGz(readFileSync(join(f.datadir, DAY, 'second.pcap.gz'))).records;
+    assert.equal(first.length, 3);
+    assert.equal(second.length, 5);
+    assert.equal(second[0].data[14 + 20 + 13], SYN);
+    assert.equal(second[0].data.readUInt32BE(14 + 20 + 4), 5000);
+    assert.equal(await metricValue(f.metrics.tupleReuses), 1);
+  });
+
+  test('a retransmitted SYN, or the other end\'s SYN of a simultaneous open, stays in the flow', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('only', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(
+      batchOf([
+        { frame: ethernetFrame({ ...client, flags: SYN, seq: 100 }) },
+        { frame: ethernetFrame({ ...client, flags: SYN, seq: 100 }) },
+        { frame: ethernetFrame({ ...server, flags: SYN, seq: 9 }) },
+        { frame: ethernetFrame({ ...client, flags: SYN_ACK, seq: 100 }) },
+      ]),
+      1,
+    );
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/only.pcap.gz`]);
+    assert.equal(parsePcapGz(readFileSync(join(f.datadir, DAY, 'only.pcap.gz'))).records.length, 4);
+    assert.equal(await metricValue(f.metrics.tupleReuses), 0);
+  });
+
+  test('a SYN on a flow first seen mid-connection opens a new flow', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('old', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(packets(2), 1);
+    f.demuxer.handleBatch(handshake(42), 1);
+    f.demuxer.handleEvent(openEvent('new', '10.0.0.1', 80, '10.0.0.2', 40000));
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/new.pcap.gz`, `${DAY}/old.pcap.gz`]);
+    assert.equal(parsePcapGz(readFileSync(join(f.datadir, DAY, 'new.pcap.gz'))).records.length, 3);
+  });
 });

@@ -188,6 +188,12 @@ export class Demuxer {
   private assign(hash: number, event: FlowOpenEvent): void {
     let flow = this.table.find(hash, event.key);
     if (flow !== null && flow.uuid !== null && flow.uuid !== event.uuid) {
+      if (flow.namedBy !== null && isOtherEnd(event, flow.namedBy)) {
+        // Both ends of the connection are sockets of this host (loopback, or
+        // two local addresses): one connection, one file, named by the
+        // socket announced first, as the original does.
+        return;
+      }
       // The 4-tuple was reused by a new connection: the old flow is over.
       this.closeFlow(flow);
       flow = null;
@@ -205,6 +211,7 @@ export class Demuxer {
       return;
     }
     flow.uuid = event.uuid;
+    flow.namedBy = event;
     flow.file.setTarget(join(this.options.datadir, datePath(event.timestampMs)), `${event.uuid}.pcap.gz`);
     this.setState(flow, SaverState.Saving);
     if (this.options.stream && flow.pendingBytes > 0) this.unflushed.add(flow);
@@ -384,6 +391,12 @@ export class Demuxer {
     const message = error instanceof Error ? error.message : String(error);
     this.deps.log(`cannot write ${path}: ${message}`);
   }
+}
+
+/** Whether `event` names the socket at the other end of the connection `named` was announced for. */
+function isOtherEnd(event: FlowOpenEvent, named: NonNullable<FlowSaver['namedBy']>): boolean {
+  if (event.srcPort !== named.dstPort || event.dstPort !== named.srcPort) return false;
+  return event.srcPort !== event.dstPort || event.srcIP === named.dstIP;
 }
 
 /** YYYY/MM/DD of a moment, in UTC. */

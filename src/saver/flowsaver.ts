@@ -53,6 +53,8 @@ export class FlowSaver {
   /** Set by every packet, cleared by every sweep: a flow swept while clear is idle. */
   sawPacket = true;
   uuid: string | null = null;
+  /** The event that gave the UUID: which end of the connection its socket was. */
+  namedBy: { srcIP: string; srcPort: number; dstIP: string; dstPort: number } | null = null;
   /** Bytes kept of each packet; 0 until the first packet fixes it. */
   headerLength = 0;
   linkType = -1;

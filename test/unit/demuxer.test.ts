@@ -221,6 +221,17 @@ describe('flow lifecycle', () => {
     assert.deepEqual(f.files(), [`${DAY}/first.pcap.gz`, `${DAY}/second.pcap.gz`]);
   });
 
+  test('both ends announced (a connection between two local sockets): one file, named by the first', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleBatch(packets(2), 1);
+    f.demuxer.handleEvent(openEvent('server-end', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleEvent(openEvent('client-end', '10.0.0.2', 40000, '10.0.0.1', 80));
+    f.demuxer.handleBatch(packets(2), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/server-end.pcap.gz`]);
+    assert.equal(parsePcapGz(readFileSync(join(f.datadir, DAY, 'server-end.pcap.gz'))).records.length, 4);
+  });
+
   // A client reconnecting from the same port: the new SYN is captured before
   // the new connection's UUID is announced, and must be in the new file.
   const SYN = 0x02;

@@ -12,8 +12,12 @@ import { PCAP_FILE_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES, writePcapFileHeader }
 
 /** The largest TCP header: 15 words of 4 bytes. */
 export const MAX_TCP_HEADER_BYTES = 60;
-/** First chunk size: a short flow (handshake, a request, a reply, close) fits. */
-export const CHUNK_INITIAL_BYTES = 2048;
+/**
+ * First chunk size: a handshake, a short exchange and the close fit (about ten
+ * records). Kept small because a SYN flood starts tens of thousands of flows
+ * that never grow, and each holds one chunk until it times out.
+ */
+export const CHUNK_INITIAL_BYTES = 1024;
 /** Raw bytes per compressed member: big enough for gzip to do well, small enough to bound latency. */
 export const CHUNK_MAX_BYTES = 64 * 1024;
 

@@ -65,6 +65,20 @@ const TICK_MS = 100;
 const IDLE_MEMORY_CHECK_MS = 10_000;
 /** About 1 MB of flow state between two RSS readings during a flood. */
 const MEMORY_SAMPLE_FLOWS = 256;
+/** What one capture can hold in batches queued for the JS thread (the addon's 16 batches of up to 1 MiB). */
+const CAPTURE_QUEUE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * -maxheap is a ceiling for RSS, so new flows are refused a little below it.
+ * Memory keeps growing after shedding begins: the capture queues fill up
+ * under a flood, the flows already started keep receiving packets (SYN-ACK
+ * retransmissions), and garbage is freed only at the next collection. Under a
+ * 100,000-SYN flood with one capture, RSS rose up to 12 MB past the point
+ * where shedding began; the reserve is one full queue per capture plus 1/32.
+ */
+export function sheddingThreshold(maxHeapBytes: number, captures: number): number {
+  return Math.max(0, maxHeapBytes - captures * CAPTURE_QUEUE_BYTES - maxHeapBytes / 32);
+}
 
 export class Daemon {
   readonly metrics: Metrics;
@@ -81,7 +95,7 @@ export class Daemon {
   private flowsSinceMemorySample = 0;
   private stopping: Promise<void> | null = null;
 
-  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer, kernelPrefix: string | null) {
+  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer, kernelPrefix: string | null, captures: number) {
     this.options = options;
     this.deps = deps;
     this.metrics = new Metrics();
@@ -95,7 +109,7 @@ export class Daemon {
         captureDurationMs: options.captureDurationMs,
         flowTimeoutMs: options.flowTimeoutMs,
         maxFlows: options.maxFlows,
-        maxHeapBytes: options.maxHeapBytes,
+        maxHeapBytes: sheddingThreshold(options.maxHeapBytes, captures),
         packetTime: options.readFiles.length > 0,
         autoName: options.readFiles.length > 0 && options.preloadEvents === undefined ? offlineFlowName : undefined,
       },
@@ -128,7 +142,8 @@ export class Daemon {
     ];
     // Live capture without tcp-info: flows are named from the kernel's socket table.
     const kernelPrefix = live && options.eventSocket === '' ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
-    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix);
+    const captures = live ? selected.length : options.readFiles.length;
+    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures);
     try {
       if (options.metricsAddress !== null) {
         daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);

@@ -1,7 +1,7 @@
 // The packet-headers flag set: the original Go service's flags (same names,
 // defaults and help), the flags this implementation adds, and the checks that
-// span more than one flag. Every flag may also come from an environment
-// variable (see envVarName); the command line wins.
+// span more than one flag. Every flag but -user may also come from an
+// environment variable (see envVarName); the command line wins.
 import { isIP } from 'node:net';
 import {
   defineFlags,
@@ -245,7 +245,7 @@ export function usage(program: string): string {
   return formatUsage(
     program,
     FLAGS,
-    'Every flag may also be set through an environment variable named after it: upper-cased, with every\n' +
+    'Every flag but -user may also be set through an environment variable named after it: upper-cased, with every\n' +
       `character outside [A-Z0-9] replaced by "_" (-anonymize.ip is ${envVarName('anonymize.ip')}). ` +
       'The command line wins.\n' +
       'A repeatable flag takes a comma-separated list from its variable.',

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { checkListenAddress, FLAGS, parseConfig, usage, type Config } from '../../src/config/config.js';
 import { defineFlags, envVarName, formatUsage, parseFlags, parseGoInt } from '../../src/config/goflag.js';
@@ -537,6 +539,15 @@ describe('usage', () => {
     assert.ok(text.includes('  -captureduration duration\n'));
     assert.ok(text.includes('  -maxheadersize int\n'));
     assert.ok(text.endsWith('\n'));
+  });
+
+  test('the README\'s flag list is this usage text (tabs shown as spaces)', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../../README.md'), 'utf8');
+    const start = readme.indexOf('```\n  -anonymize.ip') + 4;
+    assert.ok(start > 4, 'README has a flag list');
+    const listed = readme.slice(start, readme.indexOf('```', start));
+    const flagsPart = text.slice(text.indexOf('\n') + 1, text.indexOf('\n\n') + 1).replaceAll('    \t', ' '.repeat(12));
+    assert.equal(listed, flagsPart);
   });
 
   test('every flag is listed, sorted by name, with its help', () => {

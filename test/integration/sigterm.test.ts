@@ -74,7 +74,11 @@ test('SIGTERM under load: exit 0 in time, every captured packet of every named f
   // Flows announced well before capture stopped must hold every packet tcpdump saw before the signal.
   const day = new Date(sigtermAt).toISOString().slice(0, 10).replaceAll('-', '/');
   const files = new Set(readdirSync(join(datadir, day)));
-  const fields = ['frame.time_epoch', 'tcp.srcport', 'tcp.dstport', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags', 'frame.len'];
+  // Identity of a packet: seq, ack, flags, length (fields 3-6). The family
+  // (field 7, the IPv4 source, empty for IPv6) is matched too: a client may
+  // use the same port for an IPv4 and an IPv6 connection at once.
+  const fields = ['frame.time_epoch', 'tcp.srcport', 'tcp.dstport', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags', 'frame.len', 'ip.src'];
+  const identity = (row: string[]) => row.slice(3, 7).join(' ');
   const reference = await readPcapWithTshark(join(work, 'all.pcap'), fields, `tcp && frame.time_epoch < ${sigtermAt / 1000}`);
   let checkedFlows = 0;
   let checkedPackets = 0;
@@ -82,11 +86,14 @@ test('SIGTERM under load: exit 0 in time, every captured packet of every named f
     if (at > sigtermAt + 500) continue;
     const name = `load_${accept.cookie}.pcap.gz`;
     assert.ok(files.has(name), `no file for a flow announced ${at - sigtermAt} ms after SIGTERM`);
-    const mine = (row: string[]) => (row[1] === String(accept.rport) && row[2] === String(accept.lport)) || (row[2] === String(accept.rport) && row[1] === String(accept.lport));
-    const expected = reference.filter(mine).map((row) => row.slice(3).join(' '));
+    const ipv4 = accept.local.includes('.');
+    const mine = (row: string[]) =>
+      (row[7] !== '') === ipv4 &&
+      ((row[1] === String(accept.rport) && row[2] === String(accept.lport)) || (row[2] === String(accept.rport) && row[1] === String(accept.lport)));
+    const expected = reference.filter(mine).map(identity);
     const got = new Map<string, number>();
     for (const row of await readPcapWithTshark(join(datadir, day, name), fields)) {
-      const k = row.slice(3).join(' ');
+      const k = identity(row);
       got.set(k, (got.get(k) ?? 0) + 1);
     }
     for (const k of expected) {

@@ -7,6 +7,7 @@ import { RECORD_HEADER_BYTES } from '../capture/addon.js';
 import type { FlowKey } from '../decode/flowkey.js';
 import type { DecodedPacket } from '../decode/packet.js';
 import { maskAddressBytes } from './anonymize.js';
+import { CHUNK_MAX_BYTES, takeChunk } from './chunkpool.js';
 import type { FlowFile } from './flowfile.js';
 import { PCAP_FILE_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES, writePcapFileHeader } from './pcapformat.js';
 
@@ -18,8 +19,7 @@ export const MAX_TCP_HEADER_BYTES = 60;
  * that never grow, and each holds one chunk until it times out.
  */
 export const CHUNK_INITIAL_BYTES = 1024;
-/** Raw bytes per compressed member: big enough for gzip to do well, small enough to bound latency. */
-export const CHUNK_MAX_BYTES = 64 * 1024;
+export { CHUNK_MAX_BYTES };
 
 export const enum SaverState {
   /** Packets are buffered until the UUID arrives. */
@@ -192,7 +192,7 @@ export class FlowSaver {
       // Grow: a flow that outgrows its chunk is probably a long one.
       const size = Math.min(CHUNK_MAX_BYTES, Math.max(chunk.length * 2, this.chunkUsed + bytes));
       if (this.chunkUsed + bytes <= size) {
-        const grown = Buffer.allocUnsafeSlow(size);
+        const grown = takeChunk(size);
         chunk.copy(grown, 0, 0, this.chunkUsed);
         this.chunk = grown;
         this.chunkView = new DataView(grown.buffer, grown.byteOffset, grown.length);
@@ -202,7 +202,7 @@ export class FlowSaver {
     }
     this.flush();
     // Slow (unpooled) buffers: a pooled slice would pin an 8 KiB slab per idle flow.
-    const fresh = Buffer.allocUnsafeSlow(Math.max(this.nextChunkBytes, bytes));
+    const fresh = takeChunk(Math.max(this.nextChunkBytes, bytes));
     this.chunk = fresh;
     this.chunkView = new DataView(fresh.buffer, fresh.byteOffset, fresh.length);
     this.chunkUsed = 0;

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -35,20 +36,58 @@ constexpr size_t kRecordHeaderBytes = 16;
 // Batches are handed over when a dispatch returns, or earlier once this big
 // (offline, one dispatch reads the whole file; live, a full ring).
 constexpr size_t kFlushBytes = 1u << 20;
-constexpr size_t kInitialBatchBytes = 64u << 10;
 // Bounded so that a slow JS thread blocks the capture thread (BlockingCall):
 // offline reading slows down, live capture lets the kernel drop and count it,
 // instead of queueing without limit.
 constexpr size_t kMaxQueuedBatches = 16;
+// Spare batches kept per capture for reuse (see BatchPool).
+constexpr size_t kMaxSpareBatches = 8;
 constexpr auto kStatsInterval = std::chrono::seconds(1);
 
 using Batch = std::vector<uint8_t>;
 
-std::unique_ptr<Batch> NewBatch() {
-  auto batch = std::make_unique<Batch>();
-  batch->reserve(kInitialBatchBytes);
-  return batch;
-}
+// Batch memory is recycled. A batch grown from small to 1 MiB was copied on
+// every doubling, and a fresh one page-faults on every page it fills: at a few
+// hundred thousand packets per second that cost as much CPU as reading them.
+// A batch is reserved once at its largest size (a record never crosses
+// kFlushBytes by more than one record) and handed back here by the Buffer's
+// finalizer when JS is done with it. Shared with those finalizers, which may
+// run after the capture has ended.
+class BatchPool {
+ public:
+  explicit BatchPool(size_t capacity) : capacity_(capacity) {}
+
+  std::unique_ptr<Batch> Take() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!spare_.empty()) {
+        std::unique_ptr<Batch> batch = std::move(spare_.back());
+        spare_.pop_back();
+        return batch;
+      }
+    }
+    auto batch = std::make_unique<Batch>();
+    batch->reserve(capacity_);
+    return batch;
+  }
+
+  void Give(std::unique_ptr<Batch> batch) {
+    batch->clear();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spare_.size() < kMaxSpareBatches) spare_.push_back(std::move(batch));
+  }
+
+ private:
+  const size_t capacity_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Batch>> spare_;
+};
+
+// What a delivered Buffer owns: its batch, and the pool to return it to.
+struct LentBatch {
+  std::unique_ptr<Batch> batch;
+  std::shared_ptr<BatchPool> pool;
+};
 
 inline void PutU32LE(uint8_t* at, uint32_t v) {
   at[0] = static_cast<uint8_t>(v);
@@ -77,7 +116,8 @@ class Session {
       : handle_(std::move(handle)),
         onBatch_(Napi::Persistent(onBatch)),
         onEnd_(Napi::Persistent(onEnd)),
-        batch_(NewBatch()) {}
+        pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + handle_->snaplen())),
+        batch_(pool_->Take()) {}
 
   // JS thread. Throws Napi::Error if the thread cannot be started.
   void Start(Napi::Env env) {
@@ -98,13 +138,16 @@ class Session {
   // JS thread, from CallJs.
   void Deliver(Napi::Env env, Message& message) {
     if (message.batch) {
-      Batch* batch = message.batch.get();
       // Hand the vector's memory to the Buffer without copying; the finalizer
-      // frees it when the Buffer is collected. (NewOrCopy copies, and runs the
-      // finalizer at once, only in runtimes that forbid external buffers.)
-      auto buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, batch->data(), batch->size(),
-                                                     [](Napi::Env, uint8_t*, Batch* b) { delete b; }, batch);
-      message.batch.release();  // owned by the Buffer now
+      // returns it to the pool when the Buffer is collected. (NewOrCopy copies,
+      // and runs the finalizer at once, only in runtimes that forbid external buffers.)
+      auto* lent = new LentBatch{std::move(message.batch), pool_};
+      auto buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, lent->batch->data(), lent->batch->size(),
+                                                     [](Napi::Env, uint8_t*, LentBatch* l) {
+                                                       l->pool->Give(std::move(l->batch));
+                                                       delete l;
+                                                     },
+                                                     lent);
       onBatch_.Call({buffer});
     } else {
       Napi::Value error = message.failed ? Napi::String::New(env, message.error) : env.Null();
@@ -197,7 +240,7 @@ class Session {
     if (jsGone_) return false;
     if (batch_->empty()) return true;
     auto* message = new Message(std::move(batch_));
-    batch_ = NewBatch();
+    batch_ = pool_->Take();
     if (tsfn_.BlockingCall(message) != napi_ok) {
       delete message;
       jsGone_ = true;
@@ -234,6 +277,7 @@ class Session {
   Napi::FunctionReference onEnd_;
   Tsfn tsfn_;
   std::thread thread_;
+  std::shared_ptr<BatchPool> pool_;
   // Capture thread only:
   std::unique_ptr<Batch> batch_;
   uint64_t seen_ = 0;

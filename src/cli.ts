@@ -85,10 +85,16 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   }
 
   if (config.readFiles.length > 0) {
-    // Offline: the run ends when every file has been read.
+    // Offline: the run ends when every file has been read. Every flow still
+    // open is written at the end, which can take as long as the reading: both
+    // times are logged.
+    const started = performance.now();
     await daemon.captureEnded();
+    const readMs = performance.now() - started;
+    const openFlows = daemon.demuxer.activeFlows;
     await daemon.stop();
-    log(`done: ${config.readFiles.length} file(s) read`);
+    const writeMs = performance.now() - started - readMs;
+    log(`done: ${config.readFiles.length} file(s) read in ${readMs.toFixed(0)} ms, then ${openFlows} open flows written in ${writeMs.toFixed(0)} ms`);
     return 0;
   }
 

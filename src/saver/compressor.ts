@@ -107,7 +107,10 @@ export class Compressor {
    */
   constructor(options: { maxInFlight?: number; level?: number; workers?: number } = {}) {
     this.workerCount = options.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1));
-    this.maxInFlight = options.maxInFlight ?? 4 * this.workerCount;
+    // Enough queued per worker that it never waits for the main thread between
+    // jobs (at the end of an offline run, thousands of flows finish at once);
+    // 16 chunks are at most 1 MiB.
+    this.maxInFlight = options.maxInFlight ?? 16 * this.workerCount;
     this.level = options.level ?? constants.Z_BEST_SPEED;
   }
 

@@ -194,6 +194,7 @@ export class Daemon {
       for (const timer of this.timers) clearInterval(timer);
       await this.kernelSource?.stop();
       await this.demuxer.closeAll();
+      await this.compressor.close();
       await this.eventClient?.close();
       if (this.metricsServer !== null) {
         const server = this.metricsServer;

@@ -6,12 +6,13 @@
         "native/module.cc",
         "native/capture.cc",
         "native/pcap_handle.cc",
-        "native/sockdiag.cc"
+        "native/sockdiag.cc",
+        "native/gzip.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
-      "libraries": ["-lpcap"],
+      "libraries": ["-lpcap", "-ldeflate"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++1y", "-std=gnu++20"],

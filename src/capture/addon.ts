@@ -94,6 +94,12 @@ export interface NativeAddon {
   sockDiagLookup(queries: Buffer): Promise<Buffer>;
   /** Joins the kernel's TCP socket-destroy netlink groups; throws when that is refused. */
   SocketWatch: new () => NativeSocketWatch;
+  /**
+   * `data` as one gzip member, compressed with libdeflate at `level` (0..12;
+   * 1 is fastest). Synchronous: the compression worker threads call it. The
+   * result owns an ArrayBuffer of exactly its length, so it can be transferred.
+   */
+  gzipMember(data: Uint8Array, level: number): Uint8Array;
 }
 
 let loaded: NativeAddon | undefined;

@@ -1,23 +1,16 @@
 // Gzip off the per-packet path and off the main thread: whole chunks of
 // records are compressed by worker threads, each into a gzip member of its own
 // (readers treat concatenated members as one stream). On the main thread a
-// chunk costs one message each way; zlib's stream set-up, its output buffers
-// and their concatenation all happen in the worker. A cap on jobs in flight
+// chunk costs one message each way; the compression (libdeflate, through the
+// addon) and the member's allocation happen in the worker. A cap on jobs in flight
 // bounds the memory of chunks handed over; further chunks wait in a FIFO.
 import { availableParallelism } from 'node:os';
-import { constants } from 'node:zlib';
 import { Worker } from 'node:worker_threads';
 import { giveBackChunk } from './chunkpool.js';
 import type { CompressJob, CompressReply } from './compressworker.js';
 
-/**
- * zlib's memLevel: 6 instead of the default 8 shrinks each job's fresh
- * deflate state from about 256 KiB to about 160 KiB (smaller hash table and
- * pending buffer). Every chunk is a new stream, so that memory is allocated,
- * cleared and touched once per chunk: measured on the benchmark's capture,
- * about 10 % less CPU for the whole pipeline, for under 1 % of compression ratio.
- */
-const MEM_LEVEL = 6;
+/** libdeflate's fastest level: header-only records compress well even so. */
+const FASTEST_LEVEL = 1;
 
 /** Buffers up to this size may be slices of Node's shared allocation pool, which must never be transferred. */
 const SHARED_POOL_BYTES = Buffer.poolSize;
@@ -70,7 +63,7 @@ class CompressWorker {
   run(id: number, raw: Buffer, level: number, job: Job): void {
     this.jobs.set(id, job);
     this.updateRef();
-    const message: CompressJob = { id, raw, level, memLevel: MEM_LEVEL };
+    const message: CompressJob = { id, raw, level };
     // A chunk that owns a buffer bigger than the shared pool is handed over
     // without a copy; anything else is copied by the structured clone.
     const transferable = raw.buffer.byteLength > SHARED_POOL_BYTES && raw.buffer instanceof ArrayBuffer;
@@ -111,7 +104,7 @@ export class Compressor {
     // jobs (at the end of an offline run, thousands of flows finish at once);
     // 16 chunks are at most 1 MiB.
     this.maxInFlight = options.maxInFlight ?? 16 * this.workerCount;
-    this.level = options.level ?? constants.Z_BEST_SPEED;
+    this.level = options.level ?? FASTEST_LEVEL;
   }
 
   /** Jobs running plus jobs waiting for a slot. */

@@ -1,14 +1,14 @@
 // The body of a compression worker: each message is one chunk of raw pcap
-// records, answered with that chunk as one gzip member. It runs zlib
-// synchronously, which is what a thread of its own is for.
+// records, answered with that chunk as one gzip member. It compresses
+// synchronously (libdeflate, through the addon), which is what a thread of its
+// own is for.
 import { parentPort } from 'node:worker_threads';
-import { gzipSync } from 'node:zlib';
+import { loadAddon } from '../capture/addon.js';
 
 export interface CompressJob {
   id: number;
   raw: Uint8Array;
   level: number;
-  memLevel: number;
 }
 
 /** `raw` is the chunk's memory handed back for reuse, when it was handed over rather than copied. */
@@ -16,18 +16,15 @@ export type CompressReply = { id: number; member: Uint8Array; raw?: Uint8Array }
 
 const port = parentPort;
 if (port === null) throw new Error('compressworker.js runs only as a worker thread');
+const { gzipMember } = loadAddon();
 
 port.on('message', (job: CompressJob) => {
   let reply: CompressReply;
   let transfer: ArrayBuffer[] = [];
   try {
-    const out = gzipSync(job.raw, { level: job.level, memLevel: job.memLevel });
-    // zlib's output may be a view into a larger buffer; an exact copy can be
-    // handed over without copying the rest of that buffer along with it.
-    const member = new Uint8Array(out.length);
-    member.set(out);
+    const member = gzipMember(job.raw, job.level);
     reply = { id: job.id, member };
-    transfer = [member.buffer];
+    transfer = [member.buffer as ArrayBuffer];
     if (job.raw.buffer.byteLength > Buffer.poolSize) {
       reply.raw = job.raw;
       transfer.push(job.raw.buffer as ArrayBuffer);

@@ -67,9 +67,8 @@ function cpuUs(): number {
 
 const nullFs: OutputFs = {
   mkdir: async () => {},
-  writeFile: async () => {},
+  writeFileAtomically: async () => {},
   appendFile: async () => {},
-  rename: async () => {},
   unlink: async () => {},
 };
 

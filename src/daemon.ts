@@ -23,7 +23,7 @@ import { boundPort, startMetricsServer } from './metrics/server.js';
 import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
 import { Compressor } from './saver/compressor.js';
 import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
-import { nodeOutputFs } from './saver/outputfs.js';
+import { workerOutputFs } from './saver/outputfs.js';
 
 export interface DaemonOptions {
   /** Interfaces to capture on; empty = every interface that is up. Ignored when readFiles is set. */
@@ -118,7 +118,7 @@ export class Daemon {
         memoryInUse: () => this.sampleMemoryForNewFlow(),
         anonymizer,
         compress: this.compressor.compress,
-        fs: nodeOutputFs,
+        fs: workerOutputFs(this.compressor),
         metrics: this.metrics,
         log: deps.log,
         onUnnamedFlow: kernelPrefix === null ? undefined : (key) => this.kernelSource?.lookup(key),

@@ -1,26 +1,34 @@
-// Full-size chunk buffers are recycled. A busy flow fills a 64 KiB chunk every
-// few hundred packets; allocating each one fresh costs page faults, and the
-// external memory it adds makes V8 collect garbage more often. The compression
-// worker hands each chunk's memory back once the chunk is compressed.
+// Chunk buffers are recycled. A flow's chunk starts small and doubles as the
+// flow grows; a busy flow then fills a 64 KiB chunk every few hundred packets.
+// Allocating each one fresh costs page faults, and the external memory it adds
+// makes V8 collect garbage more often. Outgrown chunks come back at once; a
+// full chunk comes back from the compression worker once it is compressed.
 
 /** Raw bytes per compressed member: big enough for gzip to do well, small enough to bound latency. */
 export const CHUNK_MAX_BYTES = 64 * 1024;
 
-/** At most this many spare chunks (4 MiB) wait for reuse; the rest are freed. */
-const MAX_SPARE_CHUNKS = 64;
+/** Spare memory kept per chunk size (so at most 7 × 2 MiB in all); the rest is freed. */
+const MAX_SPARE_BYTES_PER_SIZE = 2 * 1024 * 1024;
 
-const spare: ArrayBuffer[] = [];
+/** Spare chunks by size; only powers of two are pooled. */
+const spare = new Map<number, ArrayBuffer[]>();
+
+function isPooledSize(bytes: number): boolean {
+  return bytes >= 1024 && bytes <= CHUNK_MAX_BYTES && (bytes & (bytes - 1)) === 0;
+}
 
 /** A buffer of `bytes` bytes, not zeroed, owning its memory (never a slice of a shared pool). */
 export function takeChunk(bytes: number): Buffer {
-  if (bytes === CHUNK_MAX_BYTES) {
-    const reused = spare.pop();
-    if (reused !== undefined) return Buffer.from(reused);
-  }
+  const reused = spare.get(bytes)?.pop();
+  if (reused !== undefined) return Buffer.from(reused);
   return Buffer.allocUnsafeSlow(bytes);
 }
 
-/** Memory of a chunk nobody uses any more; kept for takeChunk if it is full-size. */
+/** Memory of a chunk nobody uses any more: the caller must hold no view of it. */
 export function giveBackChunk(memory: ArrayBuffer): void {
-  if (memory.byteLength === CHUNK_MAX_BYTES && spare.length < MAX_SPARE_CHUNKS) spare.push(memory);
+  const bytes = memory.byteLength;
+  if (!isPooledSize(bytes)) return;
+  let list = spare.get(bytes);
+  if (list === undefined) spare.set(bytes, (list = []));
+  if ((list.length + 1) * bytes <= MAX_SPARE_BYTES_PER_SIZE) list.push(memory);
 }

@@ -1,13 +1,15 @@
-// Gzip off the per-packet path and off the main thread: whole chunks of
-// records are compressed by worker threads, each into a gzip member of its own
-// (readers treat concatenated members as one stream). On the main thread a
-// chunk costs one message each way; the compression (libdeflate, through the
-// addon) and the member's allocation happen in the worker. A cap on jobs in flight
-// bounds the memory of chunks handed over; further chunks wait in a FIFO.
+// Gzip and file writes off the per-packet path and off the main thread.
+// Whole chunks of records are compressed by worker threads, each into a gzip
+// member of its own (readers treat concatenated members as one stream), and
+// finished files are written by the same threads with plain synchronous
+// syscalls. On the main thread a job costs one message each way: no zlib
+// stream, no FileHandle, no round trips through libuv's shared thread pool
+// (whose lock, on a 2-core machine, the main thread was measured waiting on).
+// A cap on jobs in flight bounds a worker's queue; further jobs wait in a FIFO.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { giveBackChunk } from './chunkpool.js';
-import type { CompressJob, CompressReply } from './compressworker.js';
+import type { WorkerJob, WorkerReply } from './compressworker.js';
 
 /** libdeflate's fastest level: header-only records compress well even so. */
 const FASTEST_LEVEL = 1;
@@ -23,51 +25,56 @@ export interface Compress {
   (raw: Buffer): Promise<Buffer>;
 }
 
-interface Job {
-  resolve(member: Buffer): void;
+interface Pending {
+  resolve(member: Buffer | null): void;
   reject(error: Error): void;
 }
 
+/** Whether `b`'s memory can be handed to another thread: it owns all of its ArrayBuffer, which no pool shares. */
+function ownsItsMemory(b: Uint8Array): boolean {
+  return b.buffer instanceof ArrayBuffer && (b.buffer.byteLength > SHARED_POOL_BYTES || (b.byteOffset === 0 && b.buffer.byteLength === b.byteLength));
+}
+
 /** One worker thread and the jobs it owes answers for. */
-class CompressWorker {
-  readonly jobs = new Map<number, Job>();
+class SaverWorker {
+  readonly pending = new Map<number, Pending>();
   private readonly worker: Worker;
   private referenced = false;
 
-  constructor(onGone: (self: CompressWorker) => void) {
+  constructor(onGone: (self: SaverWorker) => void) {
     this.worker = new Worker(new URL('./compressworker.js', import.meta.url));
     // Idle workers must not keep the process alive; busy ones must, or the
     // process could end while a file waits for its last member.
     this.worker.unref();
-    this.worker.on('message', (reply: CompressReply) => {
-      const job = this.jobs.get(reply.id);
+    this.worker.on('message', (reply: WorkerReply) => {
+      const job = this.pending.get(reply.id);
       if (job === undefined) return;
-      this.jobs.delete(reply.id);
+      this.pending.delete(reply.id);
       this.updateRef();
       if ('error' in reply) {
-        job.reject(new Error(`gzip: ${reply.error}`));
+        job.reject(Object.assign(new Error(reply.error), reply.code === undefined ? {} : { code: reply.code }));
         return;
       }
       if (reply.raw !== undefined) giveBackChunk(reply.raw.buffer as ArrayBuffer);
-      job.resolve(Buffer.from(reply.member.buffer, reply.member.byteOffset, reply.member.byteLength));
+      const member = reply.member;
+      job.resolve(member === undefined ? null : Buffer.from(member.buffer, member.byteOffset, member.byteLength));
     });
     const fail = (error: Error) => {
-      for (const job of this.jobs.values()) job.reject(error);
-      this.jobs.clear();
+      for (const job of this.pending.values()) job.reject(error);
+      this.pending.clear();
       onGone(this);
     };
     this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`compression worker exited (code ${code})`)));
+    this.worker.on('exit', (code) => fail(new Error(`saver worker exited (code ${code})`)));
   }
 
-  run(id: number, raw: Buffer, level: number, job: Job): void {
-    this.jobs.set(id, job);
+  /** Posts `job`, handing over the memory of `handOver` where that needs no copy; everything else is copied. */
+  run(job: WorkerJob, handOver: readonly Uint8Array[], pending: Pending): void {
+    this.pending.set(job.id, pending);
     this.updateRef();
-    const message: CompressJob = { id, raw, level };
-    // A chunk that owns a buffer bigger than the shared pool is handed over
-    // without a copy; anything else is copied by the structured clone.
-    const transferable = raw.buffer.byteLength > SHARED_POOL_BYTES && raw.buffer instanceof ArrayBuffer;
-    this.worker.postMessage(message, transferable ? [raw.buffer as ArrayBuffer] : []);
+    const transfer: ArrayBuffer[] = [];
+    for (const b of handOver) if (ownsItsMemory(b) && !transfer.includes(b.buffer as ArrayBuffer)) transfer.push(b.buffer as ArrayBuffer);
+    this.worker.postMessage(job, transfer);
   }
 
   terminate(): Promise<number> {
@@ -75,7 +82,7 @@ class CompressWorker {
   }
 
   private updateRef(): void {
-    const busy = this.jobs.size > 0;
+    const busy = this.pending.size > 0;
     if (busy === this.referenced) return;
     this.referenced = busy;
     if (busy) this.worker.ref();
@@ -90,7 +97,7 @@ export class Compressor {
   private readonly level: number;
   private readonly workerCount: number;
   /** Started on first use, so a compressor that never compresses costs no thread. */
-  private readonly workers: CompressWorker[] = [];
+  private readonly workers: SaverWorker[] = [];
   private nextWorker = 0;
   private nextId = 0;
 
@@ -99,11 +106,14 @@ export class Compressor {
    * at least one and at most four.
    */
   constructor(options: { maxInFlight?: number; level?: number; workers?: number } = {}) {
-    this.workerCount = options.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1));
-    // Enough queued per worker that it never waits for the main thread between
-    // jobs (at the end of an offline run, thousands of flows finish at once);
-    // 16 chunks are at most 1 MiB.
-    this.maxInFlight = options.maxInFlight ?? 16 * this.workerCount;
+    this.workerCount = options.workers ?? Math.max(1, Math.min(4, availableParallelism()));
+    // Chunks are handed to a worker at once, not held back here: the main
+    // thread may spend a long stretch on a run of capture batches without
+    // turning the event loop, and a worker that had to wait for it to release
+    // the next chunk would sit idle meanwhile. A waiting chunk costs the same
+    // memory in either queue; the cap (512 chunks, at most 32 MiB per worker)
+    // only bounds what a worker's queue holds.
+    this.maxInFlight = options.maxInFlight ?? 512 * this.workerCount;
     this.level = options.level ?? FASTEST_LEVEL;
   }
 
@@ -113,20 +123,17 @@ export class Compressor {
   }
 
   readonly compress: Compress = async (raw: Buffer): Promise<Buffer> => {
-    // A finishing job hands its slot straight to the next waiter, so the cap holds exactly.
-    if (this.inFlight >= this.maxInFlight) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else {
-      this.inFlight++;
-    }
-    try {
-      return await new Promise<Buffer>((resolve, reject) => this.worker().run(this.nextId++, raw, this.level, { resolve, reject }));
-    } finally {
-      const next = this.waiting.shift();
-      if (next !== undefined) next();
-      else this.inFlight--;
-    }
+    const member = await this.submit((id) => ({ kind: 'gzip', id, raw, level: this.level }), [raw]);
+    return member as Buffer;
   };
+
+  /**
+   * Writes `chunks` to `path` in a worker: OutputFs.writeFileAtomically.
+   * The chunks are taken: the caller must not touch them afterwards.
+   */
+  async writeFileAtomically(path: string, chunks: readonly Buffer[], mode: number, dirMode: number): Promise<void> {
+    await this.submit((id) => ({ kind: 'write', id, path, chunks: chunks as Buffer[], mode, dirMode }), chunks);
+  }
 
   /** Ends the worker threads; jobs still running are rejected. */
   async close(): Promise<void> {
@@ -134,10 +141,26 @@ export class Compressor {
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
+  private async submit(makeJob: (id: number) => WorkerJob, handOver: readonly Uint8Array[]): Promise<Buffer | null> {
+    // A finishing job hands its slot straight to the next waiter, so the cap holds exactly.
+    if (this.inFlight >= this.maxInFlight) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.inFlight++;
+    }
+    try {
+      return await new Promise<Buffer | null>((resolve, reject) => this.worker().run(makeJob(this.nextId++), handOver, { resolve, reject }));
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.inFlight--;
+    }
+  }
+
   /** Round robin: chunks are about the same size, so the workers stay about evenly loaded. */
-  private worker(): CompressWorker {
+  private worker(): SaverWorker {
     if (this.workers.length < this.workerCount) {
-      const started = new CompressWorker((gone) => {
+      const started = new SaverWorker((gone) => {
         const at = this.workers.indexOf(gone);
         if (at >= 0) this.workers.splice(at, 1);
       });

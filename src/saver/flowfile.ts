@@ -101,18 +101,14 @@ export class FlowFile {
     if (this.deps.stream) return this.streamedAny ? 'written' : 'empty';
     if (this.held.length === 0) return 'empty';
     const finalPath = join(this.directory, this.fileName);
-    const temporary = join(this.directory, `.${this.fileName}.${process.pid}.tmp`);
+    const members = this.held;
+    this.held = [];
+    this.heldBytes = 0;
     try {
-      await this.deps.fs.mkdir(this.directory, DIR_MODE);
-      await this.deps.fs.writeFile(temporary, this.held, FILE_MODE);
-      await this.deps.fs.rename(temporary, finalPath);
+      await this.deps.fs.writeFileAtomically(finalPath, members, FILE_MODE, DIR_MODE);
     } catch (error) {
-      await this.deps.fs.unlink(temporary).catch(() => {});
       this.fail(classifyWriteError(error), error);
       return 'failed';
-    } finally {
-      this.held = [];
-      this.heldBytes = 0;
     }
     return 'written';
   }

@@ -7,7 +7,7 @@ import { RECORD_HEADER_BYTES } from '../capture/addon.js';
 import type { FlowKey } from '../decode/flowkey.js';
 import type { DecodedPacket } from '../decode/packet.js';
 import { maskAddressBytes } from './anonymize.js';
-import { CHUNK_MAX_BYTES, takeChunk } from './chunkpool.js';
+import { CHUNK_MAX_BYTES, giveBackChunk, takeChunk } from './chunkpool.js';
 import type { FlowFile } from './flowfile.js';
 import { PCAP_FILE_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES, writePcapFileHeader } from './pcapformat.js';
 
@@ -194,6 +194,7 @@ export class FlowSaver {
       if (this.chunkUsed + bytes <= size) {
         const grown = takeChunk(size);
         chunk.copy(grown, 0, 0, this.chunkUsed);
+        giveBackChunk(chunk.buffer as ArrayBuffer);
         this.chunk = grown;
         this.chunkView = new DataView(grown.buffer, grown.byteOffset, grown.length);
         this.nextChunkBytes = size;

@@ -182,12 +182,9 @@ describe('flow lifecycle', () => {
     let failing = true;
     const fs: OutputFs = {
       ...nodeOutputFs,
-      async writeFile(path, chunks, mode) {
-        if (failing) {
-          await nodeOutputFs.writeFile(path, chunks.slice(0, 1), mode); // a partial temporary file
-          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-        }
-        return nodeOutputFs.writeFile(path, chunks, mode);
+      async writeFileAtomically(path, chunks, mode, dirMode) {
+        if (failing) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        return nodeOutputFs.writeFileAtomically(path, chunks, mode, dirMode);
       },
     };
     const f = (fixture = makeFixture({}, { fs }));

@@ -7,7 +7,8 @@
         "native/capture.cc",
         "native/pcap_handle.cc",
         "native/sockdiag.cc",
-        "native/gzip.cc"
+        "native/gzip.cc",
+        "native/decode.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -27,14 +27,17 @@
 #include <utility>
 #include <vector>
 
+#include "decode.h"
 #include "pcap_handle.h"
 
 namespace ph {
 namespace {
 
 constexpr size_t kRecordHeaderBytes = 16;
-// Batches are handed over when a dispatch returns, or earlier once this big
-// (offline, one dispatch reads the whole file; live, a full ring).
+constexpr size_t kDescriptionBytes = kDescriptionWords * sizeof(int32_t);
+// Batches are handed over when a dispatch returns, or earlier once records and
+// their descriptions take this much (offline, one dispatch reads the whole
+// file; live, a full ring).
 constexpr size_t kFlushBytes = 1u << 20;
 // Bounded so that a slow JS thread blocks the capture thread (BlockingCall):
 // offline reading slows down, live capture lets the kernel drop and count it,
@@ -44,6 +47,9 @@ constexpr size_t kMaxQueuedBatches = 16;
 constexpr size_t kMaxSpareBatches = 8;
 constexpr auto kStatsInterval = std::chrono::seconds(1);
 
+// A batch as delivered: the records, zero padding to a multiple of 4 bytes,
+// then one description per record (decode.h), so that JS reads the
+// descriptions through an Int32Array over the same memory.
 using Batch = std::vector<uint8_t>;
 
 // Batch memory is recycled. A batch grown from small to 1 MiB was copied on
@@ -98,10 +104,11 @@ inline void PutU32LE(uint8_t* at, uint32_t v) {
 
 // What the capture thread sends to the JS thread: a batch, or the end.
 struct Message {
-  explicit Message(std::unique_ptr<Batch> b) : batch(std::move(b)) {}
+  Message(std::unique_ptr<Batch> b, uint32_t r) : batch(std::move(b)), recordsBytes(r) {}
   Message(bool f, std::string e) : failed(f), error(std::move(e)) {}
 
   std::unique_ptr<Batch> batch;  // null for the end message
+  uint32_t recordsBytes = 0;     // where the records end and their (padded) descriptions begin
   bool failed = false;           // end message: error holds libpcap's message
   std::string error;
 };
@@ -116,8 +123,11 @@ class Session {
       : handle_(std::move(handle)),
         onBatch_(Napi::Persistent(onBatch)),
         onEnd_(Napi::Persistent(onEnd)),
-        pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + handle_->snaplen())),
-        batch_(pool_->Take()) {}
+        pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + handle_->snaplen() + 3 + kDescriptionBytes)),
+        batch_(pool_->Take()) {
+    // Records and descriptions together stay under kFlushBytes (plus one of each).
+    described_.reserve(kFlushBytes / sizeof(int32_t) + kDescriptionWords);
+  }
 
   // JS thread. Throws Napi::Error if the thread cannot be started.
   void Start(Napi::Env env) {
@@ -141,6 +151,7 @@ class Session {
       // Hand the vector's memory to the Buffer without copying; the finalizer
       // returns it to the pool when the Buffer is collected. (NewOrCopy copies,
       // and runs the finalizer at once, only in runtimes that forbid external buffers.)
+      const uint32_t recordsBytes = message.recordsBytes;
       auto* lent = new LentBatch{std::move(message.batch), pool_};
       auto buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, lent->batch->data(), lent->batch->size(),
                                                      [](Napi::Env, uint8_t*, LentBatch* l) {
@@ -148,7 +159,7 @@ class Session {
                                                        delete l;
                                                      },
                                                      lent);
-      onBatch_.Call({buffer});
+      onBatch_.Call({buffer, Napi::Number::New(env, recordsBytes)});
     } else {
       Napi::Value error = message.failed ? Napi::String::New(env, message.error) : env.Null();
       onEnd_.Call({error});
@@ -239,7 +250,12 @@ class Session {
   bool Flush() {
     if (jsGone_) return false;
     if (batch_->empty()) return true;
-    auto* message = new Message(std::move(batch_));
+    const uint32_t recordsBytes = static_cast<uint32_t>(batch_->size());
+    batch_->resize((recordsBytes + 3) & ~3u, 0);
+    const auto* described = reinterpret_cast<const uint8_t*>(described_.data());
+    batch_->insert(batch_->end(), described, described + described_.size() * sizeof(int32_t));
+    described_.clear();
+    auto* message = new Message(std::move(batch_), recordsBytes);
     batch_ = pool_->Take();
     if (tsfn_.BlockingCall(message) != napi_ok) {
       delete message;
@@ -263,10 +279,15 @@ class Session {
     PutU32LE(header + 8, caplen);
     PutU32LE(header + 12, h->len);
     Batch& batch = *self->batch_;
+    std::vector<int32_t>& described = self->described_;
+    const size_t at = described.size();
+    described.resize(at + kDescriptionWords);
+    described[at] = static_cast<int32_t>(batch.size());
+    DescribeFrame(bytes, caplen, self->handle_->linkType(), described.data() + at);
     batch.insert(batch.end(), header, header + kRecordHeaderBytes);
     batch.insert(batch.end(), bytes, bytes + caplen);
     ++self->seen_;
-    if (batch.size() >= kFlushBytes && !self->Flush()) {
+    if (batch.size() + described.size() * sizeof(int32_t) >= kFlushBytes && !self->Flush()) {
       // JS is gone: make pcap_dispatch return instead of reading on.
       self->handle_->RequestStop();
     }
@@ -280,6 +301,8 @@ class Session {
   std::shared_ptr<BatchPool> pool_;
   // Capture thread only:
   std::unique_ptr<Batch> batch_;
+  // Descriptions of batch_'s records, appended to it when it is handed over.
+  std::vector<int32_t> described_;
   uint64_t seen_ = 0;
   bool jsGone_ = false;
   // Set by the finalizer (JS thread), read by the capture thread.

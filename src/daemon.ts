@@ -161,9 +161,9 @@ export class Daemon {
       daemon.captures.start(
         addon,
         sources,
-        (batch, linkType, source) => {
+        (records, linkType, source, described) => {
           daemon.metrics.captureBatches.labels(source).inc();
-          daemon.demuxer.handleBatch(batch, linkType, source);
+          daemon.demuxer.handleBatch(records, linkType, source, described);
         },
         (name) => daemon.metrics.skippedInterfaces.labels(name).inc(),
       );

@@ -36,9 +36,14 @@ export interface CaptureStats {
 export interface NativeCapture {
   /** The LINKTYPE_ value of this handle, as it belongs in a pcap file header. */
   readonly linkType: number;
-  /** Starts the capture thread. onBatch gets each batch on the JS thread; onEnd is called exactly once
-   *  after the last batch: error null at end of file or after stop(), else libpcap's message. */
-  start(onBatch: (batch: Buffer) => void, onEnd: (error: string | null) => void): void;
+  /**
+   * Starts the capture thread. onBatch gets each batch on the JS thread: its
+   * records fill the first `recordsBytes` bytes, then come zero padding to a
+   * multiple of 4 and one description per record (src/decode/describe.ts,
+   * splitAddonBatch). onEnd is called exactly once after the last batch:
+   * error null at end of file or after stop(), else libpcap's message.
+   */
+  start(onBatch: (batch: Buffer, recordsBytes: number) => void, onEnd: (error: string | null) => void): void;
   /** Asks the capture thread to finish; already captured packets are still delivered before onEnd. */
   stop(): void;
   /** Latest libpcap counters (sampled by the capture thread about once a second and at the end). */

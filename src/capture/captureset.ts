@@ -1,6 +1,8 @@
 // Runs one libpcap capture per interface (or per input file) and hands each
-// batch of records to the consumer with the link type it was captured on.
+// batch of records, with their descriptions, to the consumer with the link
+// type it was captured on.
 import { Counter, type Registry } from 'prom-client';
+import { splitAddonBatch } from '../decode/describe.js';
 import { isSupportedLinkType } from '../decode/linktype.js';
 import type { CaptureOptions, NativeAddon, NativeCapture } from './addon.js';
 
@@ -10,7 +12,8 @@ export interface CaptureSource {
   options: CaptureOptions;
 }
 
-export type BatchConsumer = (batch: Buffer, linkType: number, source: string) => void;
+/** `described` holds one description per record of `records` (src/decode/describe.ts). */
+export type BatchConsumer = (records: Buffer, linkType: number, source: string, described: Int32Array) => void;
 
 interface Running {
   name: string;
@@ -53,7 +56,10 @@ export class CaptureSet {
       const linkType = capture.linkType;
       const ended = new Promise<string | null>((resolve) => {
         capture.start(
-          (batch) => consume(batch, linkType, name),
+          (batch, recordsBytes) => {
+            const { records, described } = splitAddonBatch(batch, recordsBytes);
+            consume(records, linkType, name, described);
+          },
           (error) => {
             if (error !== null) this.log(`capture on ${name} ended: ${error}`);
             resolve(error);

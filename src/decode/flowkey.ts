@@ -44,13 +44,18 @@ export function canonicalize(scratch: Int32Array, srcPort: number, dstPort: numb
   return swapped;
 }
 
+/**
+ * A 30-bit hash of the key: small integers stay unboxed in V8 (as Map keys
+ * and array elements), so looking a flow up allocates nothing.
+ * native/decode.cc computes the same.
+ */
 export function hashFlowKey(k: FlowKey): number {
   let h = 0x811c9dc5 | 0;
   for (let i = 0; i < KEY_WORDS; i++) {
     h = Math.imul(h ^ k[i], 0x01000193);
     h ^= h >>> 15;
   }
-  return h;
+  return h & 0x3fffffff;
 }
 
 export function flowKeysEqual(a: FlowKey, b: FlowKey): boolean {

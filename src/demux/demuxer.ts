@@ -3,8 +3,25 @@
 // event loop; time comes from an injected clock so tests need no sleeping.
 import { join } from 'node:path';
 import { RECORD_HEADER_BYTES } from '../capture/addon.js';
-import { flowKeysEqual, hashFlowKey, type FlowKey } from '../decode/flowkey.js';
-import { DECODE_OK, DECODE_STATUS_NAMES, DecodedPacket, decodeFrame } from '../decode/packet.js';
+import {
+  D_DST_ADDRESS,
+  D_FLAGS,
+  D_HASH,
+  D_KEY,
+  D_RECORD,
+  D_SEQ,
+  D_SRC_ADDRESS,
+  D_STATUS,
+  D_TCP_HEADER_LENGTH,
+  D_TCP_OFFSET,
+  DESCRIPTION_WORDS,
+  describeRecords,
+  FLAG_IPV6,
+  FLAG_OPENING_SYN,
+  FLAG_SWAPPED,
+} from '../decode/describe.js';
+import { flowKeysEqual, hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
+import { DECODE_OK, DECODE_STATUS_NAMES, DecodedPacket } from '../decode/packet.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Anonymizer } from '../saver/anonymize.js';
@@ -21,10 +38,6 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => performance.now() };
-
-/** TCP flag bits, and the mask that picks a connection-opening SYN (SYN set, ACK clear). */
-const TCP_SYN = 0x02;
-const TCP_SYN_ACK_MASK = 0x12;
 
 /** In packet-time mode, deadlines are checked whenever packet time advances this much. */
 const PACKET_TIME_TICK_MS = 100;
@@ -104,19 +117,22 @@ export class Demuxer {
     return this.table.size;
   }
 
-  /** Processes one batch of capture records (addon layout) from a link of the given LINKTYPE. */
-  handleBatch(batch: Buffer, linkType: number, source = ''): void {
+  /**
+   * Processes one batch of capture records (addon layout) from a link of the
+   * given LINKTYPE. `described` holds the records' descriptions as the addon
+   * makes them; without it they are computed here.
+   */
+  handleBatch(batch: Buffer, linkType: number, source = '', described?: Int32Array): void {
+    const d = described ?? describeRecords(batch, linkType);
     const packetTime = this.options.packetTime === true;
     const decoded = this.decoded;
     let saved = 0;
     let ignoredMaxFlows = 0;
     let ignoredMaxHeap = 0;
     let now = -1;
-    for (let offset = 0; offset + RECORD_HEADER_BYTES <= batch.length; ) {
-      const record = offset;
-      const caplen = batch.readUInt32LE(record + 8);
-      offset = record + RECORD_HEADER_BYTES + caplen;
-      if (offset > batch.length) break; // never produced by the addon; guards a corrupt batch
+    for (let at = 0; at + DESCRIPTION_WORDS <= d.length; at += DESCRIPTION_WORDS) {
+      const record = d[at + D_RECORD];
+      if (record + RECORD_HEADER_BYTES + batch.readUInt32LE(record + 8) > batch.length) break; // guards a corrupt batch
       if (packetTime) {
         now = batch.readUInt32LE(record) * 1000 + batch.readUInt32LE(record + 4) / 1e6;
         this.packetNow = now;
@@ -125,17 +141,18 @@ export class Demuxer {
           this.nextPacketTickAt = now + PACKET_TIME_TICK_MS;
         }
       }
-      const status = decodeFrame(batch, record + RECORD_HEADER_BYTES, caplen, linkType, decoded);
+      const status = d[at + D_STATUS];
       if (status !== DECODE_OK) {
         this.badByStatus[status]++;
         continue;
       }
-      const hash = hashFlowKey(decoded.key);
-      let flow = this.table.find(hash, decoded.key);
-      const tcp = record + RECORD_HEADER_BYTES + decoded.tcpOffset;
+      const hash = d[at + D_HASH];
+      const flags = d[at + D_FLAGS];
+      const swapped = (flags & FLAG_SWAPPED) !== 0;
+      let flow = this.table.findAt(hash, d, at + D_KEY);
       // Sequence number of a connection-opening SYN, -1 for every other segment.
-      const synSeq = (batch[tcp + 13] & TCP_SYN_ACK_MASK) === TCP_SYN ? batch.readUInt32BE(tcp + 4) : -1;
-      if (flow !== null && synSeq !== -1 && flow.isNewConnection(synSeq, decoded.swapped)) {
+      const synSeq = (flags & FLAG_OPENING_SYN) !== 0 ? d[at + D_SEQ] >>> 0 : -1;
+      if (flow !== null && synSeq !== -1 && flow.isNewConnection(synSeq, swapped)) {
         // The 4-tuple was reused before the old flow timed out (a client that
         // reconnects from the same port): its SYN opens a new flow, which the
         // new connection's UUID will name, instead of ending the old file.
@@ -154,13 +171,23 @@ export class Demuxer {
           ignoredMaxHeap++;
           continue;
         }
-        flow = this.startFlow(new Int32Array(decoded.key), hash, now);
+        flow = this.startFlow(d.slice(at + D_KEY, at + D_KEY + KEY_WORDS), hash, now);
         this.nameNewFlow(flow, source, batch, record);
       }
       flow.sawPacket = true;
-      if (synSeq !== -1) flow.noteSyn(synSeq, decoded.swapped);
+      if (synSeq !== -1) flow.noteSyn(synSeq, swapped);
       flow.packetsSeen++;
-      if (!flow.accepting || !flow.addPacket(batch, record, decoded, linkType)) {
+      if (!flow.accepting) {
+        this.missedByState[flow.state]++;
+        continue;
+      }
+      decoded.swapped = swapped;
+      decoded.ipVersion = (flags & FLAG_IPV6) !== 0 ? 6 : 4;
+      decoded.tcpOffset = d[at + D_TCP_OFFSET];
+      decoded.tcpHeaderLength = d[at + D_TCP_HEADER_LENGTH];
+      decoded.srcAddressOffset = d[at + D_SRC_ADDRESS];
+      decoded.dstAddressOffset = d[at + D_DST_ADDRESS];
+      if (!flow.addPacket(batch, record, decoded, linkType)) {
         this.missedByState[flow.state]++;
         continue;
       }

@@ -1,6 +1,6 @@
 // Flows by key. Keys hash to a 32-bit number; flows whose keys share a hash
 // are chained through FlowSaver.nextInBucket and told apart word by word.
-import { flowKeysEqual, type FlowKey } from '../decode/flowkey.js';
+import { flowKeysEqual, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import type { FlowSaver } from '../saver/flowsaver.js';
 
 export class FlowTable {
@@ -14,6 +14,17 @@ export class FlowTable {
   find(hash: number, key: FlowKey): FlowSaver | null {
     for (let flow = this.buckets.get(hash) ?? null; flow !== null; flow = flow.nextInBucket) {
       if (flowKeysEqual(flow.key, key)) return flow;
+    }
+    return null;
+  }
+
+  /** find, for a key given as KEY_WORDS words of `words` from `at` (a record description). */
+  findAt(hash: number, words: Int32Array, at: number): FlowSaver | null {
+    for (let flow = this.buckets.get(hash) ?? null; flow !== null; flow = flow.nextInBucket) {
+      const key = flow.key;
+      let i = 0;
+      while (i < KEY_WORDS && key[i] === words[at + i]) i++;
+      if (i === KEY_WORDS) return flow;
     }
     return null;
   }

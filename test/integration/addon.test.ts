@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadAddon, RECORD_HEADER_BYTES, type CaptureOptions, type NativeCapture } from '../../src/capture/addon.js';
+import { DESCRIPTION_WORDS } from '../../src/decode/describe.js';
 import { ethernetFrame } from '../helpers/frames.js';
 
 const addon = loadAddon();
@@ -54,16 +55,19 @@ interface Run {
 }
 
 /** Starts the capture and resolves at onEnd (rejects after timeoutMs). */
-function run(capture: NativeCapture, timeoutMs: number, onBatch?: (batch: Buffer) => void): { done: Promise<Run>; state: Run } {
+function run(capture: NativeCapture, timeoutMs: number, onBatch?: (batch: Buffer, recordsBytes: number) => void): { done: Promise<Run>; state: Run } {
   const state: Run = { batches: [], records: [], end: null, endCalls: 0, endedAt: 0 };
   const done = new Promise<Run>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no onEnd within ${timeoutMs} ms`)), timeoutMs);
     capture.start(
-      (batch) => {
+      (batch, recordsBytes) => {
         assert.ok(Buffer.isBuffer(batch));
-        state.batches.push(batch);
-        state.records.push(...parseBatch(batch));
-        onBatch?.(batch);
+        assert.ok(recordsBytes <= batch.length);
+        // The records' descriptions follow them (checked in describe.test.ts).
+        const records = batch.subarray(0, recordsBytes);
+        state.batches.push(records);
+        state.records.push(...parseBatch(records));
+        onBatch?.(batch, recordsBytes);
       },
       (error) => {
         state.endCalls++;
@@ -200,7 +204,7 @@ describe('offline', () => {
     const file = writeBigPcap(n);
     let maxBatch = 0;
     const { done } = run(offline(file, 'tcp port 80', 96), 60_000, (batch) => {
-      maxBatch = Math.max(maxBatch, batch.length);
+      maxBatch = Math.max(maxBatch, batch.length); // records and their descriptions
       const until = Date.now() + 2; // a busy JS thread: the reader must wait, not queue
       while (Date.now() < until);
     });
@@ -208,7 +212,7 @@ describe('offline', () => {
     assert.equal(result.end, null);
     assert.equal(result.records.length, n);
     assert.ok(result.batches.length > 16, `${result.batches.length} batches`);
-    assert.ok(maxBatch <= (1 << 20) + RECORD_HEADER_BYTES + 96, `batch of ${maxBatch} bytes`);
+    assert.ok(maxBatch <= (1 << 20) + RECORD_HEADER_BYTES + 96 + 3 + DESCRIPTION_WORDS * 4, `batch of ${maxBatch} bytes`);
     for (let i = 0; i < n; i += 9973) {
       const r = result.records[i];
       assert.equal(r.seconds, 1_600_000_000);

@@ -613,7 +613,7 @@ function report(r: Results): string {
   if (o.tsharkSample !== null) rows.push(['tshark sample', `${o.tsharkSample.files} files, ${fmt(o.tsharkSample.packets)} packets, ${o.tsharkSample.agrees ? 'agrees' : 'DISAGREES'}`]);
   if (o.stages !== null) {
     const s = o.stages;
-    rows.push(['stages (one thread, µs/packet)', `decode ${fmt(s.decodeUs, 3)}, decode+demux+trim ${fmt(s.demuxUs, 3)}, gzip-1 ${fmt(s.gzipUs, 3)}`]);
+    rows.push(['stages (one thread, µs/packet)', `describe (JS) ${fmt(s.decodeUs, 3)}, demux+trim ${fmt(s.demuxUs, 3)}, gzip (libdeflate 1) ${fmt(s.gzipUs, 3)}`]);
     rows.push(['gzip ratio', `${fmt(mib(s.rawBytes), 1)} → ${fmt(mib(s.gzipBytes), 1)} MiB`]);
   }
   if ('skipped' in r.live) {
@@ -697,24 +697,23 @@ function findings(r: Results): string[] {
   if (o.stages !== null) {
     const s = o.stages;
     lines.push(
-      `Where the time goes: on the JavaScript thread, decoding costs ${fmt(s.decodeUs, 2)} µs per packet and the whole`,
-      `demux + trim + buffer step ${fmt(s.demuxUs, 2)} µs (one thread, in-process); gzip at level 1, in a worker thread, costs`,
-      `${fmt(s.gzipUs, 2)} µs.` +
+      'Where the time goes: the addon\'s capture thread reads each record and describes it in C (header offsets,',
+      `flow key and hash; the same in JavaScript, describeRecords, costs ${fmt(s.decodeUs, 2)} µs per packet). The main thread's`,
+      `share, flow lookup, trimming and buffering, is ${fmt(s.demuxUs, 2)} µs per packet (one thread, in-process); gzip at`,
+      `libdeflate level 1, in the saver workers, costs ${fmt(s.gzipUs, 2)} µs.` +
         (o.readMs !== null && o.finalWriteMs !== null && o.readPacketsPerSecond !== null
           ? ` Reading and buffering every packet took ${fmt(o.readMs)} ms (${fmt(o.readPacketsPerSecond)} packets/s,` +
             ` compressing the chunks that filled on the way); writing the ${fmt(o.flows)} flows still open when the file ended` +
             ` took ${fmt(o.finalWriteMs)} ms more.`
           : ''),
       'The generated capture lasts 10 s of packet time, shorter than -flowtimeout, so every flow is still open at',
-      'its end: most of the compression (flows smaller than one 64 KiB chunk) and all 4,000 file creations',
-      `happen after the last packet. In all, the daemon spends ${fmt(o.cpuUsPerPacket, 1)} µs of CPU per packet (user + sys, every`,
-      `thread: main, compression worker, libpcap reader, V8's garbage collector, libuv's file pool), so two cores`,
-      `cannot go beyond about ${fmt(2000 / o.cpuUsPerPacket)}k packets/s end to end even perfectly overlapped. The 813,000`,
-      'packets/s target needs that cut by almost half: decoding and trimming in the addon (the prototype did',
-      '0.29 µs per packet), one thread-pool job per file instead of five file-system calls, and compressing the',
-      'final chunks of many small flows together rather than one gzip stream per flow. (Letting the worker run',
-      'further ahead, 4,096 chunks in flight instead of 16, moved compression from the end into the reading but',
-      'did not shorten the run: the two cores are already busy.)',
+      'its end: most of the compression (flows smaller than one 64 KiB chunk) and all 4,000 files are left for',
+      'after the last packet, when the saver workers (one per core) compress and write them.',
+      `In all, the daemon spends ${fmt(o.cpuUsPerPacket, 2)} µs of CPU per packet (user + sys, every thread: main, capture`,
+      `thread, saver workers, V8's garbage collector), so two cores cannot go beyond about ${fmt(2000 / o.cpuUsPerPacket)}k packets/s`,
+      'end to end even perfectly overlapped; the 813,000 packets/s target needs 2.46 µs. What is left: the main',
+      "thread's per-packet step (copying each record into its flow's chunk in JavaScript), garbage collection, and",
+      'the final half, where each of the 4,000 files costs a compression and a write, each a message round trip.',
       '',
     );
   }

@@ -1,16 +1,19 @@
 // Cost of each stage of the daemon's hot path, measured in this process on
 // one thread, over the packets of a pcap file (read in JS into batches of the
 // addon's layout, so libpcap's reading is not part of it):
-//   decode   decodeFrame over every record
-//   demux    Demuxer.handleBatch: decode, flow lookup, trimming and buffering
-//            (compression replaced by a copy, files by nothing)
-//   gzip     the chunks the demux stage produced, gzipped at level 1
-// Each figure is main-thread CPU per packet, best of `rounds`.
+//   describe the records' descriptions computed in JS (describeRecords); the
+//            daemon has the addon compute them in C on the capture thread
+//   demux    Demuxer.handleBatch given the descriptions: the main thread's
+//            share per packet (flow lookup, trimming and buffering;
+//            compression replaced by a copy, files by nothing)
+//   gzip     the chunks the demux stage produced, as gzip members at
+//            libdeflate level 1 (what the saver workers do)
+// Each figure is CPU per packet, best of `rounds`.
 //
 //   node dist/bench/stages.js FILE.pcap EVENTS.jsonl [rounds]
 import { readFileSync } from 'node:fs';
-import { gzipSync, constants } from 'node:zlib';
-import { DecodedPacket, decodeFrame } from '../src/decode/packet.js';
+import { loadAddon } from '../src/capture/addon.js';
+import { describeRecords } from '../src/decode/describe.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
@@ -78,19 +81,14 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
   let decodeUs = Infinity;
   let demuxUs = Infinity;
   let chunks: Buffer[] = [];
-  const decoded = new DecodedPacket();
+  let described: Int32Array[] = [];
   for (let round = 0; round < rounds; round++) {
     let t = cpuUs();
-    let ok = 0;
-    for (const batch of batches) {
-      for (let at = 0; at + 16 <= batch.length; ) {
-        const caplen = batch.readUInt32LE(at + 8);
-        if (decodeFrame(batch, at + 16, caplen, linkType, decoded) === 0) ok++;
-        at += 16 + caplen;
-      }
-    }
+    described = batches.map((batch) => describeRecords(batch, linkType));
     decodeUs = Math.min(decodeUs, (cpuUs() - t) / packets);
-    if (ok !== packets) throw new Error(`decode: ${packets - ok} packets not decoded`);
+    let ok = 0;
+    for (const d of described) for (let at = 1; at < d.length; at += 18) if (d[at] === 0) ok++;
+    if (ok !== packets) throw new Error(`describe: ${packets - ok} packets not decoded`);
 
     const raw: Buffer[] = [];
     const metrics = new Metrics();
@@ -120,11 +118,12 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
     );
     for (const e of opens) demuxer.expectFlow(e);
     t = cpuUs();
-    for (const batch of batches) demuxer.handleBatch(batch, linkType, 'bench');
+    for (let i = 0; i < batches.length; i++) demuxer.handleBatch(batches[i], linkType, 'bench', described[i]);
     demuxUs = Math.min(demuxUs, (cpuUs() - t) / packets);
     await demuxer.closeAll();
     chunks = raw;
   }
+  const { gzipMember } = loadAddon();
   let gzipUs = Infinity;
   let rawBytes = 0;
   let gzipBytes = 0;
@@ -134,8 +133,8 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
     gzipBytes = 0;
     for (const c of chunks) {
       rawBytes += c.length;
-      // The Compressor's settings (src/saver/compressor.ts).
-      gzipBytes += gzipSync(c, { level: constants.Z_BEST_SPEED, memLevel: 6 }).length;
+      // The Compressor's setting (src/saver/compressor.ts).
+      gzipBytes += gzipMember(c, 1).length;
     }
     gzipUs = Math.min(gzipUs, (cpuUs() - t) / packets);
   }

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,9 @@ constexpr size_t kMaxQueuedBatches = 16;
 // Spare batches kept per capture for reuse (see BatchPool).
 constexpr size_t kMaxSpareBatches = 8;
 constexpr auto kStatsInterval = std::chrono::seconds(1);
+// The longest a hold() keeps the capture thread from handing over a batch, in
+// case JS never releases it: a live capture must not stall on a lost release.
+constexpr auto kMaxHold = std::chrono::milliseconds(100);
 
 // A batch as delivered: the records, zero padding to a multiple of 4 bytes,
 // then one description per record (decode.h), so that JS reads the
@@ -89,6 +93,41 @@ class BatchPool {
   std::vector<std::unique_ptr<Batch>> spare_;
 };
 
+// Lets JS make the capture thread wait before handing over its next batch.
+// Node's thread-safe function delivers queued batches back to back for as
+// long as the queue is not empty (up to 1,000 per event-loop turn), so a
+// capture thread that reads faster than JS consumes (any offline read, a
+// saturated live capture) keeps the JS thread from ever returning to its
+// event loop: no timer, signal, metrics scrape or worker reply is handled.
+// JS holds the gate once it has spent long enough on batches in one turn; the
+// queue then empties, the loop turns, and JS releases the gate.
+class DeliveryGate {
+ public:
+  void Hold() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_ = true;
+  }
+
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held_ = false;
+    }
+    opened_.notify_all();
+  }
+
+  // Capture thread: returns once the gate is open, or after kMaxHold.
+  void WaitWhileHeld() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    opened_.wait_for(lock, kMaxHold, [this] { return !held_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool held_ = false;
+};
+
 // What a delivered Buffer owns: its batch, and the pool to return it to.
 struct LentBatch {
   std::unique_ptr<Batch> batch;
@@ -119,8 +158,10 @@ using Tsfn = Napi::TypedThreadSafeFunction<Session, Message, CallJs>;
 
 class Session {
  public:
-  Session(std::shared_ptr<PcapHandle> handle, Napi::Function onBatch, Napi::Function onEnd)
+  Session(std::shared_ptr<PcapHandle> handle, std::shared_ptr<DeliveryGate> gate, Napi::Function onBatch,
+          Napi::Function onEnd)
       : handle_(std::move(handle)),
+        gate_(std::move(gate)),
         onBatch_(Napi::Persistent(onBatch)),
         onEnd_(Napi::Persistent(onEnd)),
         pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + handle_->snaplen() + 3 + kDescriptionBytes)),
@@ -173,6 +214,7 @@ class Session {
     // still be capturing: make it quit at once (no drain, no more batches).
     finalizing_.store(true, std::memory_order_release);
     handle_->RequestStop();
+    gate_->Open();
     if (thread_.joinable()) thread_.join();
     delete this;
   }
@@ -257,6 +299,7 @@ class Session {
     described_.clear();
     auto* message = new Message(std::move(batch_), recordsBytes);
     batch_ = pool_->Take();
+    if (!finalizing_.load(std::memory_order_acquire)) gate_->WaitWhileHeld();
     if (tsfn_.BlockingCall(message) != napi_ok) {
       delete message;
       jsGone_ = true;
@@ -294,6 +337,7 @@ class Session {
   }
 
   std::shared_ptr<PcapHandle> handle_;
+  std::shared_ptr<DeliveryGate> gate_;
   Napi::FunctionReference onBatch_;
   Napi::FunctionReference onEnd_;
   Tsfn tsfn_;
@@ -352,6 +396,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
                            InstanceMethod<&Capture::Start>("start"),
                            InstanceMethod<&Capture::Stop>("stop"),
                            InstanceMethod<&Capture::Stats>("stats"),
+                           InstanceMethod<&Capture::Hold>("hold"),
+                           InstanceMethod<&Capture::Release>("release"),
                        });
   }
 
@@ -394,7 +440,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (state_ != State::Opened) {
       throw Napi::Error::New(env, state_ == State::Started ? "capture already started" : "capture was stopped");
     }
-    auto* session = new Session(handle_, info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
+    auto* session = new Session(handle_, gate_, info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
     state_ = State::Started;
     session->Start(env);  // on failure the TSFN finalizer frees the session
   }
@@ -406,8 +452,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
       state_ = State::Stopped;
     } else if (state_ == State::Started) {
       handle_->RequestStop();  // idempotent; a no-op once the thread closed the handle
+      gate_->Open();           // what is left is delivered without waiting for release()
     }
   }
+
+  void Hold(const Napi::CallbackInfo&) { gate_->Hold(); }
+  void Release(const Napi::CallbackInfo&) { gate_->Open(); }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     StatsSnapshot s = handle_->Stats();
@@ -421,6 +471,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   enum class State { Opened, Started, Stopped };
   State state_ = State::Opened;
   std::shared_ptr<PcapHandle> handle_;
+  std::shared_ptr<DeliveryGate> gate_ = std::make_shared<DeliveryGate>();
 };
 
 }  // namespace

@@ -48,6 +48,13 @@ export interface NativeCapture {
   stop(): void;
   /** Latest libpcap counters (sampled by the capture thread about once a second and at the end). */
   stats(): CaptureStats;
+  /**
+   * Makes the capture thread wait before handing over its next batch, until
+   * release() or stop() (or 100 ms at most). Batches already queued are still
+   * delivered; once they are, the event loop gets its turn.
+   */
+  hold(): void;
+  release(): void;
 }
 
 export interface InterfaceInfo {

@@ -21,9 +21,20 @@ interface Running {
   ended: Promise<string | null>;
 }
 
+/**
+ * How long batches may keep the JS thread from its event loop. Node delivers
+ * queued batches back to back while the capture thread keeps the queue full
+ * (a file is read faster than it is processed), which would starve timers,
+ * signals, scrapes and the saver workers' replies for the whole read.
+ */
+const MAX_BATCH_SLICE_MS = 20;
+
 export class CaptureSet {
   private readonly running: Running[] = [];
   private readonly log: (message: string) => void;
+  /** When this event-loop turn's first batch came (-1: none yet this turn). */
+  private sliceStartedAt = -1;
+  private readonly held: NativeCapture[] = [];
 
   constructor(log: (message: string) => void) {
     this.log = log;
@@ -59,6 +70,7 @@ export class CaptureSet {
           (batch, recordsBytes) => {
             const { records, described } = splitAddonBatch(batch, recordsBytes);
             consume(records, linkType, name, described);
+            this.yieldWhenSliceIsLong(capture);
           },
           (error) => {
             if (error !== null) this.log(`capture on ${name} ended: ${error}`);
@@ -69,6 +81,27 @@ export class CaptureSet {
       this.running.push({ name, capture, ended });
     }
   }
+
+  /**
+   * Called after each batch. Past MAX_BATCH_SLICE_MS in one turn, the capture
+   * is held, so the batches already queued are the last of this turn; the
+   * check phase that follows (setImmediate) releases every held capture.
+   */
+  private yieldWhenSliceIsLong(capture: NativeCapture): void {
+    const now = performance.now();
+    if (this.sliceStartedAt < 0) {
+      this.sliceStartedAt = now;
+      setImmediate(this.endSlice);
+    } else if (now - this.sliceStartedAt > MAX_BATCH_SLICE_MS && !this.held.includes(capture)) {
+      capture.hold();
+      this.held.push(capture);
+    }
+  }
+
+  private readonly endSlice = (): void => {
+    this.sliceStartedAt = -1;
+    for (const capture of this.held.splice(0)) capture.release();
+  };
 
   /** Resolves when every capture has delivered its last batch (offline sources: end of file). */
   async ended(): Promise<void> {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadAddon, RECORD_HEADER_BYTES, type CaptureOptions, type NativeCapture } from '../../src/capture/addon.js';
+import { CaptureSet } from '../../src/capture/captureset.js';
 import { DESCRIPTION_WORDS } from '../../src/decode/describe.js';
 import { ethernetFrame } from '../helpers/frames.js';
 
@@ -243,6 +244,56 @@ describe('offline', () => {
     assert.equal(endedBeforeBatch, false);
     assert.ok(result.records.length > 0 && result.records.length < 250_000, `${result.records.length} records`);
     capture.stop(); // after the end: no effect
+  });
+
+  test('hold(): the batches already queued are delivered, then none until release(); nothing is lost', async () => {
+    // About 35 batches of 1 MiB: more than the 16 the queue holds.
+    const file = writeBigPcap(250_000);
+    const capture = offline(file, '', 128);
+    let beforeLoopTurned = -1;
+    const { done, state } = run(capture, 20_000, () => {
+      if (state.batches.length === 1) {
+        capture.hold();
+        // Runs once Node stops delivering batches back to back and the event loop turns.
+        setImmediate(() => {
+          beforeLoopTurned = state.batches.length;
+          capture.release();
+        });
+      }
+    });
+    const result = await done;
+    assert.equal(result.end, null);
+    assert.equal(result.records.length, 250_000);
+    // The first batch, the 16 queued behind it, and the one the reader was
+    // already handing over when hold() came.
+    assert.ok(beforeLoopTurned >= 1 && beforeLoopTurned <= 18, `${beforeLoopTurned} batches before the event loop turned`);
+    assert.ok(result.batches.length > 18, `${result.batches.length} batches in all`);
+  });
+
+  test('a CaptureSet reading a big file lets the event loop turn between slices of batches', async () => {
+    const file = writeBigPcap(250_000);
+    const captures = new CaptureSet(() => {});
+    let batches = 0;
+    let records = 0;
+    let turnsWhileReading = 0;
+    const turn = setInterval(() => {
+      if (batches > 0) turnsWhileReading++;
+    }, 1);
+    try {
+      captures.start(addon, [{ name: file, options: { file, snaplen: 128, filter: '' } }], (batch, _linkType, _source, described) => {
+        batches++;
+        records += described.length / DESCRIPTION_WORDS;
+        // A slow consumer: the reader always keeps the queue full.
+        const until = performance.now() + 2;
+        while (performance.now() < until);
+      }, () => {});
+      await captures.ended();
+    } finally {
+      clearInterval(turn);
+    }
+    assert.equal(records, 250_000);
+    // Without yielding, all ~35 batches (70 ms or more) would run in one turn and no timer would fire.
+    assert.ok(turnsWhileReading >= 1, `${turnsWhileReading} timer callbacks in ${batches} batches`);
   });
 
   test('a missing file throws PH_ERR_CAPTURE naming the file', () => {

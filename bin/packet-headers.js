@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Entry point installed as `packet-headers` (package.json "bin").
-// File writes and gzip jobs share libuv's thread pool; at shutdown every open
-// flow is written at once, and creating files is latency-bound, so more
-// threads than the default 4 finish sooner. Must be set before the pool starts.
+// With -stream, files are appended through libuv's thread pool (whole files
+// are written by the saver workers); at shutdown every open flow is flushed at
+// once, and file-system calls are latency-bound, so more threads than the
+// default 4 finish sooner. Must be set before the pool starts.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 const { main } = await import('../dist/src/cli.js');
 

@@ -13,7 +13,8 @@
 //   node dist/bench/stages.js FILE.pcap EVENTS.jsonl [rounds]
 import { readFileSync } from 'node:fs';
 import { loadAddon } from '../src/capture/addon.js';
-import { describeRecords } from '../src/decode/describe.js';
+import { D_STATUS, DESCRIPTION_WORDS, describeRecords } from '../src/decode/describe.js';
+import { DECODE_OK } from '../src/decode/packet.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
@@ -87,7 +88,7 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
     described = batches.map((batch) => describeRecords(batch, linkType));
     decodeUs = Math.min(decodeUs, (cpuUs() - t) / packets);
     let ok = 0;
-    for (const d of described) for (let at = 1; at < d.length; at += 18) if (d[at] === 0) ok++;
+    for (const d of described) for (let at = 0; at < d.length; at += DESCRIPTION_WORDS) if (d[at + D_STATUS] === DECODE_OK) ok++;
     if (ok !== packets) throw new Error(`describe: ${packets - ok} packets not decoded`);
 
     const raw: Buffer[] = [];

@@ -1,6 +1,6 @@
-// Flows by key. Keys hash to a 32-bit number; flows whose keys share a hash
+// Flows by key. Keys hash to a 30-bit number; flows whose keys share a hash
 // are chained through FlowSaver.nextInBucket and told apart word by word.
-import { flowKeysEqual, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
+import { KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import type { FlowSaver } from '../saver/flowsaver.js';
 
 export class FlowTable {
@@ -12,10 +12,7 @@ export class FlowTable {
   }
 
   find(hash: number, key: FlowKey): FlowSaver | null {
-    for (let flow = this.buckets.get(hash) ?? null; flow !== null; flow = flow.nextInBucket) {
-      if (flowKeysEqual(flow.key, key)) return flow;
-    }
-    return null;
+    return this.findAt(hash, key, 0);
   }
 
   /** find, for a key given as KEY_WORDS words of `words` from `at` (a record description). */

@@ -102,8 +102,9 @@ export class Compressor {
   private nextId = 0;
 
   /**
-   * `workers` defaults to one per core but one (the main thread keeps a core),
-   * at least one and at most four.
+   * `workers` defaults to one per core, at most four: at the end of a run (or
+   * a shutdown) the main thread is idle while every open flow is compressed
+   * and written.
    */
   constructor(options: { maxInFlight?: number; level?: number; workers?: number } = {}) {
     this.workerCount = options.workers ?? Math.max(1, Math.min(4, availableParallelism()));

@@ -81,32 +81,15 @@ async function unlink(path: string): Promise<void> {
   await fsp.unlink(path);
 }
 
-/** Everything on the main thread, through libuv's thread pool. */
+/**
+ * Everything on the main thread. Whole files are written with blocking calls:
+ * the daemon writes them through workerOutputFs; this one serves tests and
+ * tools, where a file at a time is fine.
+ */
 export const nodeOutputFs: OutputFs = {
   mkdir,
   async writeFileAtomically(path, chunks, mode, dirMode) {
-    const temporary = temporaryPathFor(path);
-    try {
-      const handle = await fsp.open(temporary, 'w', mode).catch(async (error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        await mkdir(dirname(path), dirMode);
-        return fsp.open(temporary, 'w', mode);
-      });
-      try {
-        for (let i = 0; i < chunks.length; i += WRITEV_GROUP) {
-          const group = chunks.slice(i, i + WRITEV_GROUP);
-          const expected = group.reduce((n, b) => n + b.length, 0);
-          const { bytesWritten } = await handle.writev(group);
-          if (bytesWritten !== expected) throw shortWrite(temporary);
-        }
-      } finally {
-        await handle.close();
-      }
-      await fsp.rename(temporary, path);
-    } catch (error) {
-      await fsp.unlink(temporary).catch(() => {});
-      throw error;
-    }
+    writeFileAtomicallySync(path, chunks, mode, dirMode);
   },
   appendFile,
   unlink,

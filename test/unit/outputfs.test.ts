@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, test } from 'node:test';
-import { nodeOutputFs, writeFileAtomicallySync } from '../../src/saver/outputfs.js';
+import { after, afterEach, beforeEach, describe, test } from 'node:test';
+import { Compressor } from '../../src/saver/compressor.js';
+import { writeFileAtomicallySync } from '../../src/saver/outputfs.js';
 
 let dir = '';
 beforeEach(() => {
@@ -16,9 +17,13 @@ function tree(root: string): string[] {
   return (readdirSync(root, { recursive: true }) as string[]).sort();
 }
 
+// The daemon's path: the same write, run in a saver worker thread, with errors carried back.
+const compressor = new Compressor({ workers: 1 });
+after(() => compressor.close());
+
 const writers = {
   sync: async (path: string, chunks: Buffer[], mode: number, dirMode: number) => writeFileAtomicallySync(path, chunks, mode, dirMode),
-  async: (path: string, chunks: Buffer[], mode: number, dirMode: number) => nodeOutputFs.writeFileAtomically(path, chunks, mode, dirMode),
+  worker: (path: string, chunks: Buffer[], mode: number, dirMode: number) => compressor.writeFileAtomically(path, chunks, mode, dirMode),
 };
 
 for (const [name, write] of Object.entries(writers)) {

@@ -7,8 +7,8 @@
         "native/capture.cc",
         "native/pcap_handle.cc",
         "native/sockdiag.cc",
-        "native/gzip.cc",
-        "native/decode.cc"
+        "native/decode.cc",
+        "native/flowstore.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -4,22 +4,26 @@
 //   describe the records' descriptions computed in JS (describeRecords); the
 //            daemon has the addon compute them in C on the capture thread
 //   demux    Demuxer.handleBatch given the descriptions: the main thread's
-//            share per packet (flow lookup, trimming and buffering;
-//            compression replaced by a copy, files by nothing)
-//   gzip     the chunks the demux stage produced, as gzip members at
-//            libdeflate level 1 (what the saver workers do)
+//            share per packet (flow lookup, and the flow store's trimming
+//            and buffering; chunks are made large enough that nothing is
+//            compressed meanwhile)
+//   gzip     then finishing every flow: compressing all of its records at
+//            libdeflate level 1 and writing the files to a temporary
+//            directory (what the flow store's threads do), CPU of all threads
 // Each figure is CPU per packet, best of `rounds`.
 //
 //   node dist/bench/stages.js FILE.pcap EVENTS.jsonl [rounds]
-import { readFileSync } from 'node:fs';
-import { loadAddon } from '../src/capture/addon.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { D_STATUS, DESCRIPTION_WORDS, describeRecords } from '../src/decode/describe.js';
 import { DECODE_OK } from '../src/decode/packet.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { Anonymizer } from '../src/saver/anonymize.js';
-import type { OutputFs } from '../src/saver/outputfs.js';
+import { FlowStore } from '../src/saver/flowstore.js';
 
 export interface StageCosts {
   packets: number;
@@ -69,19 +73,34 @@ function cpuUs(): number {
   return u.user + u.system;
 }
 
-const nullFs: OutputFs = {
-  mkdir: async () => {},
-  writeFileAtomically: async () => {},
-  appendFile: async () => {},
-  unlink: async () => {},
-};
+/** Bytes of every file under `dir` once gunzipped. */
+function rawTreeBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name);
+    if (statSync(path).isFile()) total += gunzipSync(readFileSync(path)).length;
+  }
+  return total;
+}
+
+/** Bytes of every file under `dir`. */
+function treeBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const st = statSync(join(dir, name));
+    if (st.isFile()) total += st.size;
+  }
+  return total;
+}
 
 export async function measureStages(pcap: string, events: string, rounds = 3): Promise<StageCosts> {
   const { batches, linkType, packets } = pcapToBatches(pcap);
   const opens = readEventFile(events).opens;
   let decodeUs = Infinity;
   let demuxUs = Infinity;
-  let chunks: Buffer[] = [];
+  let gzipUs = Infinity;
+  let rawBytes = 0;
+  let gzipBytes = 0;
   let described: Int32Array[] = [];
   for (let round = 0; round < rounds; round++) {
     let t = cpuUs();
@@ -91,11 +110,14 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
     for (const d of described) for (let at = 0; at < d.length; at += DESCRIPTION_WORDS) if (d[at + D_STATUS] === DECODE_OK) ok++;
     if (ok !== packets) throw new Error(`describe: ${packets - ok} packets not decoded`);
 
-    const raw: Buffer[] = [];
+    const datadir = mkdtempSync(join(tmpdir(), 'ph-stages-'));
+    // Chunks this large are never full here: the demux stage stores records
+    // and compresses nothing; finishing the flows then compresses it all.
+    const store = new FlowStore({ chunkBytes: 16 << 20 });
     const metrics = new Metrics();
     const demuxer = new Demuxer(
       {
-        datadir: '/nonexistent',
+        datadir,
         stream: false,
         uuidWaitMs: 600_000,
         captureDurationMs: 600_000,
@@ -108,11 +130,7 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
         clock: { now: () => 0 },
         memoryInUse: () => 0,
         anonymizer: new Anonymizer('none', []),
-        compress: async (chunk) => {
-          raw.push(Buffer.from(chunk));
-          return chunk;
-        },
-        fs: nullFs,
+        store,
         metrics,
         log: () => {},
       },
@@ -121,23 +139,15 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
     t = cpuUs();
     for (let i = 0; i < batches.length; i++) demuxer.handleBatch(batches[i], linkType, 'bench', described[i]);
     demuxUs = Math.min(demuxUs, (cpuUs() - t) / packets);
+    t = cpuUs();
     await demuxer.closeAll();
-    chunks = raw;
-  }
-  const { gzipMember } = loadAddon();
-  let gzipUs = Infinity;
-  let rawBytes = 0;
-  let gzipBytes = 0;
-  for (let round = 0; round < Math.min(rounds, 2); round++) {
-    const t = cpuUs();
-    rawBytes = 0;
-    gzipBytes = 0;
-    for (const c of chunks) {
-      rawBytes += c.length;
-      // The Compressor's setting (src/saver/compressor.ts).
-      gzipBytes += gzipMember(c, 1).length;
-    }
     gzipUs = Math.min(gzipUs, (cpuUs() - t) / packets);
+    store.close();
+    if (round === 0) {
+      gzipBytes = treeBytes(datadir);
+      rawBytes = rawTreeBytes(datadir);
+    }
+    rmSync(datadir, { recursive: true, force: true });
   }
   return { packets, decodeUs, demuxUs, gzipUs, rawBytes, gzipBytes };
 }

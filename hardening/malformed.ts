@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { Anonymizer } from '../src/saver/anonymize.js';
-import { Compressor } from '../src/saver/compressor.js';
-import { nodeOutputFs } from '../src/saver/outputfs.js';
+import { FlowStore } from '../src/saver/flowstore.js';
 import { batchOf } from '../test/helpers/frames.js';
 import { FrameMutator } from '../test/helpers/mutate.js';
 
@@ -38,6 +37,7 @@ async function total(metric: { get(): Promise<{ values: Array<{ value: number; l
 export async function runMalformed(frames: number, seed: number): Promise<MalformedResult> {
   const datadir = mkdtempSync(join(tmpdir(), 'ph-malformed-'));
   const metrics = new Metrics({ processMetrics: false });
+  const store = new FlowStore();
   let clock = 0;
   const demuxer = new Demuxer(
     { datadir, stream: false, uuidWaitMs: 1000, captureDurationMs: 2000, flowTimeoutMs: 2000, maxFlows: 5000, maxHeapBytes: 8e9 },
@@ -45,8 +45,7 @@ export async function runMalformed(frames: number, seed: number): Promise<Malfor
       clock: { now: () => clock },
       memoryInUse: () => 0,
       anonymizer: new Anonymizer('netblock', ['10.1.2.3']),
-      compress: new Compressor().compress,
-      fs: nodeOutputFs,
+      store,
       metrics,
       log: () => {},
     },
@@ -72,6 +71,7 @@ export async function runMalformed(frames: number, seed: number): Promise<Malfor
     }
     await demuxer.closeAll();
   } finally {
+    store.close();
     rmSync(datadir, { recursive: true, force: true });
   }
   const bad = await total(metrics.badPacketsByReason, 'reason');

@@ -13,7 +13,7 @@
 #include <napi.h>
 
 #include "capture.h"
-#include "gzip.h"
+#include "flowstore.h"
 #include "sockdiag.h"
 
 namespace ph {
@@ -100,7 +100,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("sockDiagDump", Napi::Function::New<SockDiagDump>(env, "sockDiagDump"));
   exports.Set("sockDiagLookup", Napi::Function::New<SockDiagLookup>(env, "sockDiagLookup"));
   exports.Set("SocketWatch", DefineSocketWatchClass(env));
-  exports.Set("gzipMember", DefineGzipMember(env));
+  exports.Set("FlowStore", DefineFlowStoreClass(env));
   return exports;
 }
 

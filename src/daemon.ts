@@ -21,9 +21,8 @@ import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
 import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
-import { Compressor } from './saver/compressor.js';
 import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
-import { workerOutputFs } from './saver/outputfs.js';
+import { FlowStore } from './saver/flowstore.js';
 
 export interface DaemonOptions {
   /** Interfaces to capture on; empty = every interface that is up. Ignored when readFiles is set. */
@@ -86,7 +85,7 @@ export class Daemon {
   private readonly options: DaemonOptions;
   private readonly deps: DaemonDeps;
   private readonly captures: CaptureSet;
-  private readonly compressor: Compressor;
+  private readonly store: FlowStore;
   private eventClient: EventSocketClient | null = null;
   private kernelSource: KernelFlowSource | null = null;
   private metricsServer: Server | null = null;
@@ -99,7 +98,7 @@ export class Daemon {
     this.options = options;
     this.deps = deps;
     this.metrics = new Metrics();
-    this.compressor = new Compressor();
+    this.store = new FlowStore({ stream: options.stream });
     this.captures = new CaptureSet(deps.log);
     this.demuxer = new Demuxer(
       {
@@ -117,8 +116,7 @@ export class Daemon {
         clock: deps.clock ?? systemClock,
         memoryInUse: () => this.sampleMemoryForNewFlow(),
         anonymizer,
-        compress: this.compressor.compress,
-        fs: workerOutputFs(this.compressor),
+        store: this.store,
         metrics: this.metrics,
         log: deps.log,
         onUnnamedFlow: kernelPrefix === null ? undefined : (key) => this.kernelSource?.lookup(key),
@@ -194,7 +192,7 @@ export class Daemon {
       for (const timer of this.timers) clearInterval(timer);
       await this.kernelSource?.stop();
       await this.demuxer.closeAll();
-      await this.compressor.close();
+      this.store.close();
       await this.eventClient?.close();
       if (this.metricsServer !== null) {
         const server = this.metricsServer;
@@ -253,7 +251,7 @@ export class Daemon {
     this.timers.push(
       setInterval(() => {
         this.memoryInUse = process.memoryUsage.rss();
-        this.metrics.compressionPending.set(this.compressor.pending);
+        this.metrics.compressionPending.set(this.store.pending);
         this.demuxer.tick();
       }, TICK_MS),
       setInterval(() => {

@@ -106,12 +106,54 @@ export interface NativeAddon {
   sockDiagLookup(queries: Buffer): Promise<Buffer>;
   /** Joins the kernel's TCP socket-destroy netlink groups; throws when that is refused. */
   SocketWatch: new () => NativeSocketWatch;
+  /** Per-flow record chunks, their compression and their files, on threads of the store (src/saver/flowstore.ts). */
+  FlowStore: new (options: NativeFlowStoreOptions, onEvents: () => void) => NativeFlowStore;
+}
+
+export interface NativeFlowStoreOptions {
+  /** Threads that compress and write (1..64); each file is pinned to one. */
+  threads: number;
+  /** libdeflate level, 0..12. */
+  level: number;
+  /** Raw bytes per gzip member. */
+  chunkBytes: number;
+  fileMode: number;
+  dirMode: number;
+}
+
+/**
+ * The native flow store. Slots are files being filled; every method that
+ * takes a slot throws a RangeError for a slot that is not open.
+ */
+export interface NativeFlowStore {
+  /** Opens a file; `serial` (an int32) names it in events. Returns its slot. */
+  open(serial: number): number;
   /**
-   * `data` as one gzip member, compressed with libdeflate at `level` (0..12;
-   * 1 is fastest). Synchronous: the compression worker threads call it. The
-   * result owns an ArrayBuffer of exactly its length, so it can be transferred.
+   * Appends records of one batch: `count` plan entries of 4 words (index of
+   * the record's description in `described`, slot, bytes kept, anonymize bits
+   * 1 = source, 2 = destination). A slot's first record is preceded by the
+   * pcap file header, whose snaplen is that record's bytes kept.
    */
-  gzipMember(data: Uint8Array, level: number): Uint8Array;
+  append(batch: Uint8Array, described: Int32Array, plan: Int32Array, count: number, linkType: number): void;
+  /** Sends the slot's partial chunk to compression now. */
+  flush(slot: number): void;
+  /** Names the slot's file; with `stream`, members are appended to it from now on. */
+  target(slot: number, path: string, stream: boolean): void;
+  /** Completes the file and closes the slot; a finished event follows. */
+  finish(slot: number): void;
+  /** Drops the file and closes the slot. */
+  discard(slot: number): void;
+  /**
+   * Events since the last call, 4 words each: kind (0 finished: word 2 is
+   * 0 written, 1 empty, 2 failed; 1 failed: word 2 is the stage, 0 compress or
+   * 1 write, word 3 the errno), then the file's serial. `onEvents` is called
+   * when there are some.
+   */
+  takeEvents(): Int32Array;
+  /** Jobs queued or running. */
+  pending(): number;
+  /** Ends the threads after their current job; queued jobs are dropped. Idempotent. */
+  close(): void;
 }
 
 let loaded: NativeAddon | undefined;

@@ -4,31 +4,26 @@
 import { join } from 'node:path';
 import { RECORD_HEADER_BYTES } from '../capture/addon.js';
 import {
-  D_DST_ADDRESS,
   D_FLAGS,
   D_HASH,
   D_KEY,
   D_RECORD,
   D_SEQ,
-  D_SRC_ADDRESS,
   D_STATUS,
-  D_TCP_HEADER_LENGTH,
   D_TCP_OFFSET,
   DESCRIPTION_WORDS,
   describeRecords,
-  FLAG_IPV6,
   FLAG_OPENING_SYN,
   FLAG_SWAPPED,
 } from '../decode/describe.js';
 import { flowKeysEqual, hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
-import { DECODE_OK, DECODE_STATUS_NAMES, DecodedPacket } from '../decode/packet.js';
+import { DECODE_OK, DECODE_STATUS_NAMES } from '../decode/packet.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Anonymizer } from '../saver/anonymize.js';
-import type { Compress } from '../saver/compressor.js';
-import { FlowFile, type WriteErrorReason } from '../saver/flowfile.js';
+import type { WriteErrorReason } from '../saver/flowfile.js';
 import { FlowSaver, SAVER_STATE_NAMES, SaverState } from '../saver/flowsaver.js';
-import type { OutputFs } from '../saver/outputfs.js';
+import type { FlowStore } from '../saver/flowstore.js';
 import { DeadlineQueue } from './deadlines.js';
 import { FlowTable } from './flowtable.js';
 
@@ -68,8 +63,8 @@ export interface DemuxerDeps {
   /** Memory in use now; called once per new flow, so it should be a cached sample. */
   memoryInUse(): number;
   anonymizer: Anonymizer;
-  compress: Compress;
-  fs: OutputFs;
+  /** Where the flows' records and files go; its stream mode must match the demuxer's. */
+  store: FlowStore;
   metrics: Metrics;
   log(message: string): void;
   /**
@@ -84,7 +79,6 @@ export class Demuxer {
   private readonly options: DemuxerOptions;
   private readonly deps: DemuxerDeps;
   private readonly table = new FlowTable();
-  private readonly decoded = new DecodedPacket();
   private readonly uuidDeadlines: DeadlineQueue;
   private readonly captureDeadlines: DeadlineQueue;
   /** Stream-mode flows holding records not yet handed to their file. */
@@ -124,8 +118,17 @@ export class Demuxer {
    */
   handleBatch(batch: Buffer, linkType: number, source = '', described?: Int32Array): void {
     const d = described ?? describeRecords(batch, linkType);
+    const store = this.deps.store;
+    store.beginBatch(batch, d, linkType);
+    try {
+      this.routeRecords(batch, linkType, source, d);
+    } finally {
+      store.endBatch();
+    }
+  }
+
+  private routeRecords(batch: Buffer, linkType: number, source: string, d: Int32Array): void {
     const packetTime = this.options.packetTime === true;
-    const decoded = this.decoded;
     let saved = 0;
     let ignoredMaxFlows = 0;
     let ignoredMaxHeap = 0;
@@ -181,13 +184,7 @@ export class Demuxer {
         this.missedByState[flow.state]++;
         continue;
       }
-      decoded.swapped = swapped;
-      decoded.ipVersion = (flags & FLAG_IPV6) !== 0 ? 6 : 4;
-      decoded.tcpOffset = d[at + D_TCP_OFFSET];
-      decoded.tcpHeaderLength = d[at + D_TCP_HEADER_LENGTH];
-      decoded.srcAddressOffset = d[at + D_SRC_ADDRESS];
-      decoded.dstAddressOffset = d[at + D_DST_ADDRESS];
-      if (!flow.addPacket(batch, record, decoded, linkType)) {
+      if (!flow.addPacket(at, d[at + D_TCP_OFFSET], swapped, linkType)) {
         this.missedByState[flow.state]++;
         continue;
       }
@@ -239,9 +236,9 @@ export class Demuxer {
     }
     flow.uuid = event.uuid;
     flow.namedBy = event;
-    flow.file.setTarget(join(this.options.datadir, datePath(event.timestampMs)), `${event.uuid}.pcap.gz`);
+    flow.file.setTarget(join(this.options.datadir, datePath(event.timestampMs), `${event.uuid}.pcap.gz`));
     this.setState(flow, SaverState.Saving);
-    if (this.options.stream && flow.pendingBytes > 0) this.unflushed.add(flow);
+    if (this.options.stream && flow.hasUnflushed) this.unflushed.add(flow);
   }
 
   /** Enforces deadlines and closes idle flows; call it often (every ~100 ms). */
@@ -315,12 +312,7 @@ export class Demuxer {
 
   private startFlow(key: FlowKey, hash: number, now: number): FlowSaver {
     const { anonymizer, metrics } = this.deps;
-    const file = new FlowFile({
-      fs: this.deps.fs,
-      compress: this.deps.compress,
-      stream: this.options.stream,
-      onError: (reason, path, error) => this.reportWriteError(reason, path, error),
-    });
+    const file = this.deps.store.openFile((reason, path, error) => this.reportWriteError(reason, path, error));
     const flow = new FlowSaver(key, hash, now, file, {
       a: anonymizer.anonymizesEndpoint(key, 0),
       b: anonymizer.anonymizesEndpoint(key, 1),

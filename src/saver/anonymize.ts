@@ -1,6 +1,7 @@
 // IP anonymization (SPEC §6). `netblock` keeps an IPv4 address's /24 and an
 // IPv6 address's /48; addresses of this host are never anonymized, so a file
-// still says which side was the server.
+// still says which side was the server. This decides which endpoints are
+// masked; the flow store (native/flowstore.cc) masks the stored packets.
 import { addressText, isIPv4Key, parseAddressWords, portOf, type FlowKey } from '../decode/flowkey.js';
 
 export type AnonymizationMode = 'none' | 'netblock';
@@ -55,14 +56,5 @@ function maskWords(key: Int32Array, endpoint: 0 | 1): void {
     key[o + 1] &= ~0xffff; // bytes 6-7
     key[o + 2] = 0;
     key[o + 3] = 0;
-  }
-}
-
-/** Zeroes the host part of the address at `offset` in place: /24 for IPv4, /48 for IPv6. */
-export function maskAddressBytes(buf: Buffer, offset: number, ipVersion: 4 | 6): void {
-  if (ipVersion === 4) {
-    buf[offset + 3] = 0;
-  } else {
-    buf.fill(0, offset + 6, offset + 16);
   }
 }

@@ -1,28 +1,15 @@
-// One flow's output file. Chunks of raw pcap bytes come in; each is compressed
-// into a gzip member off the main thread, and members are stored strictly in
-// the order their chunks arrived. Without streaming, members stay in memory
-// and the file appears at finish() under a temporary name that is renamed into
-// place, so no reader ever sees half a file. With streaming, members are
-// appended to the final file as soon as the flow's name is known.
-import { join } from 'node:path';
-import type { Compress } from './compressor.js';
-import type { OutputFs } from './outputfs.js';
+// One flow's output file, as the demuxer sees it: a slot of the flow store
+// (flowstore.ts) that records are planned into, a name, and an end. Errors and
+// the end come back from the store's threads as events.
+import { getSystemErrorName } from 'node:util';
+import type { FlowStore } from './flowstore.js';
 
 export const FILE_MODE = 0o664;
 export const DIR_MODE = 0o775;
 
+export type FinishResult = 'written' | 'empty' | 'failed';
 export type WriteErrorReason = 'nospace' | 'permission' | 'write' | 'compress';
 export const WRITE_ERROR_REASONS: readonly WriteErrorReason[] = ['nospace', 'permission', 'write', 'compress'];
-
-export interface FlowFileDeps {
-  fs: OutputFs;
-  compress: Compress;
-  stream: boolean;
-  /** Called once per failed file, with the path it was writing. */
-  onError(reason: WriteErrorReason, path: string, error: unknown): void;
-}
-
-export type FinishResult = 'written' | 'empty' | 'failed';
 
 export function classifyWriteError(error: unknown): WriteErrorReason {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -31,110 +18,102 @@ export function classifyWriteError(error: unknown): WriteErrorReason {
   return 'write';
 }
 
-export class FlowFile {
-  private readonly deps: FlowFileDeps;
-  /** Members compressed but not yet on disk (all of them without streaming). */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
-  /** Every store happens after the previous one: this is the end of that chain. */
-  private tail: Promise<void> = Promise.resolve();
-  private directory: string | null = null;
-  private fileName = '';
-  private failed = false;
-  private streamedAny = false;
-  private discarded = false;
+/** Called once per failed file, with the path it was writing. */
+export type WriteErrorListener = (reason: WriteErrorReason, path: string, error: Error) => void;
 
-  constructor(deps: FlowFileDeps) {
-    this.deps = deps;
+/**
+ * One flow's output file: records go in through the store's plan; the file
+ * appears at finish() (under a temporary name renamed into place), or in
+ * stream mode grows from the moment it is named.
+ */
+export class FlowFile {
+  readonly slot: number;
+  readonly serial: number;
+  private readonly store: FlowStore;
+  private readonly onError: WriteErrorListener;
+  private filePath: string | null = null;
+  /** finish() or discard() was called: the slot belongs to the store again. */
+  private closed = false;
+  private failedAlready = false;
+  private settle: ((result: FinishResult) => void) | null = null;
+
+  constructor(store: FlowStore, slot: number, serial: number, onError: WriteErrorListener) {
+    this.store = store;
+    this.slot = slot;
+    this.serial = serial;
+    this.onError = onError;
   }
 
   get path(): string | null {
-    return this.directory === null ? null : join(this.directory, this.fileName);
+    return this.filePath;
   }
 
-  /** Bytes of compressed output held in memory. */
-  get bufferedBytes(): number {
-    return this.heldBytes;
+  /**
+   * Adds the record described at `descriptionAt` of the current batch, cut to
+   * `keepBytes`, every byte after its TCP header zero, the addresses chosen by
+   * `anonymize` masked. False once the file is closed.
+   */
+  addRecord(descriptionAt: number, keepBytes: number, anonymize: number): boolean {
+    if (this.closed) return false;
+    this.store.planRecord(descriptionAt, this.slot, keepBytes, anonymize);
+    return true;
   }
 
-  addChunk(raw: Buffer): void {
-    if (this.failed || this.discarded) return;
-    const member = this.deps.compress(raw);
-    // Keep the rejection handled even if the chain is not awaited yet.
-    member.catch(() => {});
-    this.tail = this.tail.then(async () => {
-      let compressed: Buffer;
-      try {
-        compressed = await member;
-      } catch (error) {
-        this.fail('compress', error);
-        return;
-      }
-      if (this.failed || this.discarded) return;
-      this.held.push(compressed);
-      this.heldBytes += compressed.length;
-      if (this.deps.stream && this.directory !== null) await this.appendHeld();
-    });
+  /** Sends the records collected so far to compression (stream mode: to the file). */
+  flush(): void {
+    if (!this.closed) this.store.flush(this);
   }
 
   /** Names the file; in stream mode, writing starts now. */
-  setTarget(directory: string, fileName: string): void {
-    this.directory = directory;
-    this.fileName = fileName;
-    if (this.deps.stream) {
-      this.tail = this.tail.then(() => this.appendHeld());
-    }
+  setTarget(path: string): void {
+    if (this.closed) return;
+    this.filePath = path;
+    this.store.target(this, path);
   }
 
   /** Drops everything: the flow will never be written. */
   discard(): void {
-    this.discarded = true;
-    this.held = [];
-    this.heldBytes = 0;
+    if (this.closed) return;
+    this.closed = true;
+    this.store.discard(this);
   }
 
-  /** Waits for every chunk, then completes the file. */
-  async finish(): Promise<FinishResult> {
-    await this.tail;
-    if (this.failed) return 'failed';
-    if (this.discarded || this.directory === null) return 'empty';
-    if (this.deps.stream) return this.streamedAny ? 'written' : 'empty';
-    if (this.held.length === 0) return 'empty';
-    const finalPath = join(this.directory, this.fileName);
-    const members = this.held;
-    this.held = [];
-    this.heldBytes = 0;
-    try {
-      await this.deps.fs.writeFileAtomically(finalPath, members, FILE_MODE, DIR_MODE);
-    } catch (error) {
-      this.fail(classifyWriteError(error), error);
-      return 'failed';
+  /** Completes the file: 'empty' when it was never named or holds nothing. */
+  finish(): Promise<FinishResult> {
+    if (this.closed) return Promise.resolve('empty');
+    this.closed = true;
+    return new Promise<FinishResult>((resolve) => {
+      this.settle = resolve;
+      this.store.finish(this);
+    });
+  }
+
+  /** Store event: the file failed; nothing more of it will be written. */
+  failed(compressing: boolean, errno: number): void {
+    if (this.failedAlready) return;
+    this.failedAlready = true;
+    const path = this.filePath ?? '(unnamed)';
+    if (compressing) {
+      this.onError('compress', path, new Error('cannot compress records'));
+      return;
     }
-    return 'written';
+    const code = errnoName(errno);
+    const error = Object.assign(new Error(`${code}: cannot write ${path}`), { code, errno: -errno });
+    this.onError(classifyWriteError(error), path, error);
   }
 
-  private async appendHeld(): Promise<void> {
-    if (this.failed || this.discarded || this.held.length === 0 || this.directory === null) return;
-    const finalPath = join(this.directory, this.fileName);
-    const data = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held);
-    this.held = [];
-    this.heldBytes = 0;
-    try {
-      if (!this.streamedAny) await this.deps.fs.mkdir(this.directory, DIR_MODE);
-      await this.deps.fs.appendFile(finalPath, data, FILE_MODE);
-      this.streamedAny = true;
-    } catch (error) {
-      // A stream file that lost a member is not a faithful record: remove it.
-      await this.deps.fs.unlink(finalPath).catch(() => {});
-      this.fail(classifyWriteError(error), error);
-    }
+  /** Store event: finish() is done. */
+  finished(result: FinishResult): void {
+    const settle = this.settle;
+    this.settle = null;
+    settle?.(result);
   }
+}
 
-  private fail(reason: WriteErrorReason, error: unknown): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.held = [];
-    this.heldBytes = 0;
-    this.deps.onError(reason, this.path ?? '(unnamed)', error);
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
   }
 }

@@ -8,8 +8,7 @@ import { Demuxer, type DemuxerOptions } from '../../src/demux/demuxer.js';
 import type { FlowOpenEvent } from '../../src/flowevents/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { Anonymizer, type AnonymizationMode } from '../../src/saver/anonymize.js';
-import { Compressor } from '../../src/saver/compressor.js';
-import { nodeOutputFs, type OutputFs } from '../../src/saver/outputfs.js';
+import { FlowStore } from '../../src/saver/flowstore.js';
 
 export class FakeClock {
   t = 1_000_000;
@@ -35,13 +34,14 @@ export interface Fixture {
 
 export function makeFixture(
   options: Partial<DemuxerOptions> = {},
-  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; fs?: OutputFs; datadir?: string } = {},
+  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; datadir?: string } = {},
 ): Fixture {
   const datadir = extra.datadir ?? mkdtempSync(join(tmpdir(), 'ph-demux-'));
   const clock = new FakeClock();
   const metrics = new Metrics({ processMetrics: false });
   const logs: string[] = [];
   const memory = { bytes: 0 };
+  const store = new FlowStore({ stream: options.stream ?? false });
   const demuxer = new Demuxer(
     {
       datadir,
@@ -57,8 +57,7 @@ export function makeFixture(
       clock,
       memoryInUse: () => memory.bytes,
       anonymizer: new Anonymizer(extra.anonymize ?? 'none', extra.localAddresses ?? []),
-      compress: new Compressor().compress,
-      fs: extra.fs ?? nodeOutputFs,
+      store,
       metrics,
       log: (m) => logs.push(m),
     },
@@ -76,6 +75,7 @@ export function makeFixture(
     return found.sort();
   };
   const cleanup = () => {
+    store.close();
     if (extra.datadir === undefined) rmSync(datadir, { recursive: true, force: true });
   };
   return { demuxer, clock, metrics, datadir, logs, memory, files, cleanup };

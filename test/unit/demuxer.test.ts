@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { nodeOutputFs, type OutputFs } from '../../src/saver/outputfs.js';
 import { makeFixture, metricValue, openEvent, type Fixture } from '../helpers/demuxfixture.js';
 import { batchOf, ethernetFrame, type TcpSpec } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
@@ -179,22 +178,17 @@ describe('flow lifecycle', () => {
   });
 
   test('a write error loses that flow only, counted once, with nothing left behind', async () => {
-    let failing = true;
-    const fs: OutputFs = {
-      ...nodeOutputFs,
-      async writeFileAtomically(path, chunks, mode, dirMode) {
-        if (failing) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-        return nodeOutputFs.writeFileAtomically(path, chunks, mode, dirMode);
-      },
-    };
-    const f = (fixture = makeFixture({}, { fs }));
+    const f = (fixture = makeFixture());
+    // A regular file where the year's directory belongs: the file cannot be made.
+    const blocker = join(f.datadir, DAY.split('/')[0]);
+    writeFileSync(blocker, 'not a directory');
     f.demuxer.handleEvent(openEvent('lost', '10.0.0.1', 80, '10.0.0.2', 40000));
     f.demuxer.handleBatch(packets(2), 1);
     await f.demuxer.closeAll();
-    assert.deepEqual(f.files(), []);
-    assert.equal(await metricValue(f.metrics.saverErrors, { reason: 'nospace' }), 1);
-    assert.equal(f.logs.filter((l) => l.includes('lost.pcap.gz')).length, 1);
-    failing = false;
+    assert.deepEqual(f.files(), [DAY.split('/')[0]]);
+    assert.equal(await metricValue(f.metrics.saverErrors, { reason: 'write' }), 1);
+    assert.equal(f.logs.filter((l) => l.includes('lost.pcap.gz') && l.includes('ENOTDIR')).length, 1);
+    unlinkSync(blocker);
     f.demuxer.handleEvent(openEvent('next', '10.0.0.1', 81, '10.0.0.2', 40000));
     f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...server, sport: 81 }) }]), 1);
     await f.demuxer.closeAll();

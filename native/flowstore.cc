@@ -1,0 +1,718 @@
+// The bytes of every flow: records trimmed into per-flow chunks on the JS
+// thread, full chunks compressed into gzip members and files written on
+// threads of the store's own. JS keeps every decision (which flow a packet
+// belongs to, how much of it to keep, which addresses to mask, when a file is
+// named, finished or dropped); this file only carries them out.
+//
+// Why native: per packet, copying a record through DataViews cost the JS
+// thread more than deciding where it goes, and each chunk handed to a worker
+// isolate cost a structured-clone message each way plus that isolate's own
+// compiler and garbage collector. Here a record is one memcpy, and a chunk is
+// moved (not copied) into its thread's queue.
+//
+// Threads and ordering: every file is pinned to one thread when it is opened,
+// so its jobs (compress a chunk, name the file, finish it) run in the order
+// JS issued them without any per-file lock. A file's FileState is touched
+// only by its thread; its Slot (the chunk being filled) only by the JS thread.
+//
+// Results travel back as events (int32 words) through one thread-safe
+// function (TSFN), which is referenced only while a finish is outstanding: an
+// idle store never keeps the process alive, a pending file always does.
+//
+// Lifetime: the threads only touch Shared (held by shared_ptr) and the TSFN.
+// Node frees a TSFN when it is finalized, which happens after Release() or at
+// environment teardown, whichever comes first; its finalizer therefore stops
+// and joins the threads first, so no thread ever calls into a freed TSFN.
+#include "flowstore.h"
+
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "decode.h"
+
+namespace ph {
+namespace {
+
+constexpr size_t kRecordHeaderBytes = 16;
+constexpr size_t kPcapFileHeaderBytes = 24;
+constexpr size_t kPcapRecordHeaderBytes = 16;
+constexpr uint32_t kPcapMagicNanoseconds = 0xa1b23c4d;
+// A flow's first chunk: a handshake, a short exchange and a close fit. Small
+// because a SYN flood starts tens of thousands of flows that never grow.
+constexpr size_t kInitialChunkBytes = 1024;
+constexpr size_t kMinChunkBytes = 1024;
+constexpr size_t kMaxChunkBytes = 16u << 20;
+constexpr int kMaxThreads = 64;
+
+// Plan entries (src/saver/flowstore.ts): description word index, slot, bytes
+// kept per packet (the flow's header length), anonymize bits.
+constexpr int kPlanWords = 4;
+constexpr int32_t kAnonymizeSource = 1;
+constexpr int32_t kAnonymizeDestination = 2;
+
+// Description words used here (decode.h).
+constexpr int kDRecord = 0;
+constexpr int kDTcpOffset = 2;
+constexpr int kDTcpHeaderLength = 3;
+constexpr int kDFlags = 4;
+constexpr int kDSourceAddress = 6;
+constexpr int kDDestinationAddress = 7;
+constexpr int32_t kFlagIpv6 = 2;
+
+// Event words: kind, file serial, then two kind-specific words.
+constexpr int kEventWords = 4;
+constexpr int32_t kEventFinished = 0;  // a: 0 written, 1 empty, 2 failed
+constexpr int32_t kEventFailed = 1;    // a: stage (0 compress, 1 write), b: errno
+constexpr int32_t kFinishedWritten = 0;
+constexpr int32_t kFinishedEmpty = 1;
+constexpr int32_t kFinishedFailed = 2;
+constexpr int32_t kStageCompress = 0;
+constexpr int32_t kStageWrite = 1;
+
+inline void PutU32LE(uint8_t* at, uint32_t v) {
+  at[0] = static_cast<uint8_t>(v);
+  at[1] = static_cast<uint8_t>(v >> 8);
+  at[2] = static_cast<uint8_t>(v >> 16);
+  at[3] = static_cast<uint8_t>(v >> 24);
+}
+
+inline uint32_t GetU32LE(const uint8_t* at) {
+  return static_cast<uint32_t>(at[0]) | static_cast<uint32_t>(at[1]) << 8 | static_cast<uint32_t>(at[2]) << 16 |
+         static_cast<uint32_t>(at[3]) << 24;
+}
+
+using Bytes = std::vector<uint8_t>;
+
+// What a file's thread knows of it.
+struct FileState {
+  explicit FileState(int32_t s) : serial(s) {}
+  const int32_t serial;
+  // Compressed members not yet on disk (all of them until the file is
+  // finished, unless it streams).
+  std::vector<Bytes> members;
+  std::string path;
+  bool stream = false;
+  bool streamedAny = false;
+  bool failed = false;
+  bool discarded = false;
+};
+
+enum class JobKind { Compress, Target, Finish, Discard };
+
+struct Job {
+  JobKind kind;
+  std::shared_ptr<FileState> file;
+  Bytes data;        // Compress: the raw records
+  std::string path;  // Target
+  bool stream = false;
+};
+
+class SaverThread;
+
+// What the JS thread, the saver threads and the TSFN finalizer share.
+struct Shared {
+  std::mutex mutex;
+  std::vector<int32_t> events;
+  Napi::ThreadSafeFunction tsfn;
+  bool tsfnFinalized = false;  // JS thread only
+  std::atomic<int64_t> pending{0};
+  std::vector<std::unique_ptr<SaverThread>> threads;
+
+  void StopThreads();
+
+  void Post(int32_t kind, int32_t serial, int32_t a, int32_t b) {
+    bool wasEmpty;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      wasEmpty = events.empty();
+      events.insert(events.end(), {kind, serial, a, b});
+    }
+    // One wake-up per batch of events: JS takes all of them at once.
+    if (wasEmpty) tsfn.NonBlockingCall();
+  }
+};
+
+struct DeflaterFree {
+  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+};
+
+// mkdir -p: every missing directory of `dir` is made with `mode`.
+int MakeDirectories(const std::string& dir, mode_t mode) {
+  if (dir.empty()) return 0;
+  if (mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) return 0;
+  if (errno != ENOENT) return errno;
+  const size_t slash = dir.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return ENOENT;
+  const int parent = MakeDirectories(dir.substr(0, slash), mode);
+  if (parent != 0) return parent;
+  if (mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) return 0;
+  return errno;
+}
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+// write(2) until done; a write that makes no progress on a regular file means the disk is full.
+int WriteAll(int fd, const uint8_t* data, size_t length) {
+  while (length > 0) {
+    const ssize_t n = write(fd, data, length);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return ENOSPC;
+    data += n;
+    length -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+int WriteMembers(int fd, const std::vector<Bytes>& members) {
+  for (const Bytes& m : members) {
+    const int error = WriteAll(fd, m.data(), m.size());
+    if (error != 0) return error;
+  }
+  return 0;
+}
+
+// Opens `path` with `flags`, making its directory when it is missing.
+int OpenMakingDirectory(const std::string& path, int flags, mode_t mode, mode_t dirMode, int* fd) {
+  *fd = open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (*fd < 0 && errno == ENOENT) {
+    const int error = MakeDirectories(DirectoryOf(path), dirMode);
+    if (error != 0) return error;
+    *fd = open(path.c_str(), flags | O_CLOEXEC, mode);
+  }
+  return *fd < 0 ? errno : 0;
+}
+
+class SaverThread {
+ public:
+  // `shared` outlives the thread: StopThreads joins it before Shared goes.
+  SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode)
+      : outbox_(shared), pending_(&shared->pending), level_(level), fileMode_(fileMode), dirMode_(dirMode) {}
+
+  void Start() { thread_ = std::thread(&SaverThread::Run, this); }
+
+  void Push(Job job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(std::move(job));
+    }
+    wake_.notify_one();
+  }
+
+  // Ends the thread after the job it is running; queued jobs are dropped.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      *pending_ -= static_cast<int64_t>(queue_.size());
+      queue_.clear();
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      try {
+        Execute(job);
+      } catch (const std::bad_alloc&) {
+        Fail(*job.file, job.kind == JobKind::Compress ? kStageCompress : kStageWrite, ENOMEM);
+        if (job.kind == JobKind::Finish) outbox_->Post(kEventFinished, job.file->serial, kFinishedFailed, 0);
+      }
+      --*pending_;
+    }
+  }
+
+  void Execute(Job& job) {
+    FileState& file = *job.file;
+    switch (job.kind) {
+      case JobKind::Compress: {
+        if (file.failed || file.discarded) return;
+        Bytes member;
+        if (!Compress(job.data, &member)) {
+          Fail(file, kStageCompress, ENOMEM);
+          return;
+        }
+        job.data = Bytes();  // the raw chunk is not needed while writing
+        file.members.push_back(std::move(member));
+        if (file.stream && !file.path.empty()) AppendMembers(file);
+        return;
+      }
+      case JobKind::Target:
+        file.path = std::move(job.path);
+        file.stream = job.stream;
+        if (file.stream && !file.failed && !file.discarded) AppendMembers(file);
+        return;
+      case JobKind::Discard:
+        file.discarded = true;
+        file.members = std::vector<Bytes>();
+        return;
+      case JobKind::Finish:
+        outbox_->Post(kEventFinished, file.serial, Finish(file), 0);
+        return;
+    }
+  }
+
+  int32_t Finish(FileState& file) {
+    if (file.failed) return kFinishedFailed;
+    if (file.discarded || file.path.empty()) return kFinishedEmpty;
+    if (file.stream) return file.streamedAny ? kFinishedWritten : kFinishedEmpty;
+    if (file.members.empty()) return kFinishedEmpty;
+    const int error = WriteAtomically(file.path, file.members);
+    file.members = std::vector<Bytes>();
+    if (error != 0) {
+      Fail(file, kStageWrite, error);
+      return kFinishedFailed;
+    }
+    return kFinishedWritten;
+  }
+
+  // The members under a temporary name beside `path`, then renamed into
+  // place, so no reader ever sees half a file; nothing is left on failure.
+  int WriteAtomically(const std::string& path, const std::vector<Bytes>& members) {
+    const size_t slash = path.find_last_of('/');
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    const std::string temporary = DirectoryOf(path) + "/." + base + "." + std::to_string(getpid()) + ".tmp";
+    int fd = -1;
+    int error = OpenMakingDirectory(temporary, O_WRONLY | O_CREAT | O_TRUNC, fileMode_, dirMode_, &fd);
+    if (error != 0) return error;
+    error = WriteMembers(fd, members);
+    if (close(fd) != 0 && error == 0) error = errno;
+    if (error == 0 && rename(temporary.c_str(), path.c_str()) != 0) error = errno;
+    if (error != 0) unlink(temporary.c_str());
+    return error;
+  }
+
+  // Stream mode: members go to the end of the named file as they are made.
+  void AppendMembers(FileState& file) {
+    if (file.members.empty()) return;
+    int fd = -1;
+    int error = OpenMakingDirectory(file.path, O_WRONLY | O_APPEND | O_CREAT, fileMode_, dirMode_, &fd);
+    if (error == 0) {
+      error = WriteMembers(fd, file.members);
+      if (close(fd) != 0 && error == 0) error = errno;
+    }
+    file.members.clear();
+    if (error != 0) {
+      // A stream file that lost a member is not a faithful record: remove it.
+      unlink(file.path.c_str());
+      Fail(file, kStageWrite, error);
+      return;
+    }
+    file.streamedAny = true;
+  }
+
+  void Fail(FileState& file, int32_t stage, int error) {
+    if (file.failed) return;
+    file.failed = true;
+    file.members = std::vector<Bytes>();
+    outbox_->Post(kEventFailed, file.serial, stage, error);
+  }
+
+  bool Compress(const Bytes& raw, Bytes* member) {
+    if (!deflater_) {
+      deflater_.reset(libdeflate_alloc_compressor(level_));
+      if (!deflater_) return false;
+    }
+    const size_t bound = libdeflate_gzip_compress_bound(deflater_.get(), raw.size());
+    if (scratch_.size() < bound) scratch_.resize(bound);
+    const size_t written = libdeflate_gzip_compress(deflater_.get(), raw.data(), raw.size(), scratch_.data(), bound);
+    if (written == 0) return false;
+    member->assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(written));
+    return true;
+  }
+
+  Shared* const outbox_;
+  std::atomic<int64_t>* const pending_;
+  const int level_;
+  const mode_t fileMode_;
+  const mode_t dirMode_;
+  std::unique_ptr<libdeflate_compressor, DeflaterFree> deflater_;
+  Bytes scratch_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+void Shared::StopThreads() {
+  for (auto& t : threads) t->Stop();
+}
+
+// The JS thread's side of an open file: the chunk being filled.
+struct Slot {
+  std::shared_ptr<FileState> file;
+  Bytes chunk;
+  // Size of the next chunk: as large as this flow has needed so far.
+  size_t nextChunkBytes = kInitialChunkBytes;
+  uint32_t thread = 0;
+  bool headerWritten = false;
+  bool open = false;
+};
+
+int32_t IntegerOption(const Napi::Object& o, const char* name, int32_t fallback, int32_t min, int32_t max) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("FlowStore: ") + name + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != static_cast<int32_t>(d)) {
+    throw Napi::RangeError::New(o.Env(), std::string("FlowStore: ") + name + " must be an integer in " +
+                                             std::to_string(min) + ".." + std::to_string(max));
+  }
+  return static_cast<int32_t>(d);
+}
+
+class FlowStore : public Napi::ObjectWrap<FlowStore> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FlowStore",
+                       {
+                           InstanceMethod<&FlowStore::Open>("open"),
+                           InstanceMethod<&FlowStore::Append>("append"),
+                           InstanceMethod<&FlowStore::Flush>("flush"),
+                           InstanceMethod<&FlowStore::Target>("target"),
+                           InstanceMethod<&FlowStore::FinishFile>("finish"),
+                           InstanceMethod<&FlowStore::Discard>("discard"),
+                           InstanceMethod<&FlowStore::TakeEvents>("takeEvents"),
+                           InstanceMethod<&FlowStore::Pending>("pending"),
+                           InstanceMethod<&FlowStore::Close>("close"),
+                       });
+  }
+
+  FlowStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FlowStore>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "new FlowStore(options, onEvents)");
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    const int threads = IntegerOption(o, "threads", 1, 1, kMaxThreads);
+    const int level = IntegerOption(o, "level", 1, 0, 12);
+    chunkBytes_ = static_cast<size_t>(
+        IntegerOption(o, "chunkBytes", 64 * 1024, static_cast<int32_t>(kMinChunkBytes), static_cast<int32_t>(kMaxChunkBytes)));
+    const auto fileMode = static_cast<mode_t>(IntegerOption(o, "fileMode", 0664, 0, 07777));
+    const auto dirMode = static_cast<mode_t>(IntegerOption(o, "dirMode", 0775, 0, 07777));
+
+    shared_ = std::make_shared<Shared>();
+    for (int i = 0; i < threads; i++) {
+      shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode));
+    }
+    auto* held = new std::shared_ptr<Shared>(shared_);
+    shared_->tsfn = Napi::ThreadSafeFunction::New(
+        env, info[1].As<Napi::Function>(), "packet-headers flow store", 0, 1,
+        [](Napi::Env, std::shared_ptr<Shared>* s) {
+          (*s)->StopThreads();
+          (*s)->tsfnFinalized = true;
+          delete s;
+        },
+        held);
+    shared_->tsfn.Unref(env);
+    try {
+      for (auto& t : shared_->threads) t->Start();
+    } catch (const std::system_error& e) {
+      Shutdown();
+      throw Napi::Error::New(env, std::string("cannot start flow store threads: ") + e.what());
+    }
+  }
+
+  ~FlowStore() override { Shutdown(); }
+
+ private:
+  // open(serial): a slot for a new file; serial names it in events.
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireRunning(env);
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "open(serial: number)");
+    const int32_t serial = info[0].As<Napi::Number>().Int32Value();
+    uint32_t index;
+    if (!freeSlots_.empty()) {
+      index = freeSlots_.back();
+      freeSlots_.pop_back();
+    } else {
+      index = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    }
+    Slot& s = slots_[index];
+    s.file = std::make_shared<FileState>(serial);
+    s.chunk = Bytes();
+    s.nextChunkBytes = kInitialChunkBytes;
+    s.thread = nextThread_;
+    nextThread_ = (nextThread_ + 1) % static_cast<uint32_t>(shared_->threads.size());
+    s.headerWritten = false;
+    s.open = true;
+    return Napi::Number::New(env, index);
+  }
+
+  // append(batch, described, plan, count, linkType): the planned records of one batch.
+  Napi::Value Append(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireRunning(env);
+    if (info.Length() < 5 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+        !info[3].IsNumber() || !info[4].IsNumber()) {
+      throw Napi::TypeError::New(env, "append(batch: Uint8Array, described: Int32Array, plan: Int32Array, count, linkType)");
+    }
+    Napi::TypedArray b = info[0].As<Napi::TypedArray>();
+    Napi::TypedArray d = info[1].As<Napi::TypedArray>();
+    Napi::TypedArray p = info[2].As<Napi::TypedArray>();
+    if (b.TypedArrayType() != napi_uint8_array || d.TypedArrayType() != napi_int32_array ||
+        p.TypedArrayType() != napi_int32_array) {
+      throw Napi::TypeError::New(env, "append: batch must be a Uint8Array, described and plan Int32Arrays");
+    }
+    const auto batch = b.As<Napi::Uint8Array>();
+    const auto described = d.As<Napi::Int32Array>();
+    const auto plan = p.As<Napi::Int32Array>();
+    const int64_t count = info[3].As<Napi::Number>().Int64Value();
+    const uint32_t linkType = info[4].As<Napi::Number>().Uint32Value();
+    if (count < 0 || static_cast<size_t>(count) * kPlanWords > plan.ElementLength()) {
+      throw Napi::RangeError::New(env, "append: count exceeds the plan");
+    }
+    for (int64_t i = 0; i < count; i++) {
+      const int32_t* entry = plan.Data() + i * kPlanWords;
+      const int32_t at = entry[0];
+      if (at < 0 || static_cast<size_t>(at) + kDescriptionWords > described.ElementLength()) {
+        throw Napi::RangeError::New(env, "append: description index out of range");
+      }
+      Slot& s = SlotAt(env, entry[1]);
+      if (entry[2] <= 0) throw Napi::RangeError::New(env, "append: header length must be positive");
+      AppendRecord(env, s, batch.Data(), batch.ByteLength(), described.Data() + at, static_cast<uint32_t>(entry[2]),
+                   entry[3], linkType);
+    }
+    return env.Undefined();
+  }
+
+  // flush(slot): the chunk being filled goes to compression now (stream mode).
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Slot& s = SlotArg(info);
+    Seal(s);
+    return info.Env().Undefined();
+  }
+
+  // target(slot, path, stream): names the file; a streaming file is written from now on.
+  Napi::Value Target(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Slot& s = SlotArg(info);
+    if (info.Length() < 3 || !info[1].IsString() || !info[2].IsBoolean()) {
+      throw Napi::TypeError::New(env, "target(slot, path: string, stream: boolean)");
+    }
+    Job job{JobKind::Target, s.file, Bytes(), info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value()};
+    Push(s, std::move(job));
+    return env.Undefined();
+  }
+
+  // finish(slot): compresses what is left and completes the file; the slot is
+  // closed, and a Finished event with the file's serial follows.
+  Napi::Value FinishFile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Slot& s = SlotArg(info);
+    Seal(s);
+    Push(s, Job{JobKind::Finish, s.file, Bytes(), std::string(), false});
+    if (outstandingFinishes_++ == 0 && !shared_->tsfnFinalized) shared_->tsfn.Ref(env);
+    CloseSlot(info[0].As<Napi::Number>().Uint32Value());
+    return env.Undefined();
+  }
+
+  // discard(slot): nothing of the file will be written; the slot is closed.
+  Napi::Value Discard(const Napi::CallbackInfo& info) {
+    Slot& s = SlotArg(info);
+    Push(s, Job{JobKind::Discard, s.file, Bytes(), std::string(), false});
+    CloseSlot(info[0].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  // takeEvents(): every event since the last call, kEventWords words each.
+  Napi::Value TakeEvents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<int32_t> taken;
+    {
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      taken.swap(shared_->events);
+    }
+    Napi::Int32Array out = Napi::Int32Array::New(env, taken.size());
+    if (!taken.empty()) std::memcpy(out.Data(), taken.data(), taken.size() * sizeof(int32_t));
+    for (size_t i = 0; i < taken.size(); i += kEventWords) {
+      if (taken[i] == kEventFinished && outstandingFinishes_ > 0 && --outstandingFinishes_ == 0 && !closed_ &&
+          !shared_->tsfnFinalized) {
+        shared_->tsfn.Unref(env);
+      }
+    }
+    return out;
+  }
+
+  // pending(): jobs queued or running.
+  Napi::Value Pending(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(shared_->pending.load()));
+  }
+
+  // close(): ends the threads after their current job; queued jobs are dropped.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    if (!shared_) return;
+    shared_->StopThreads();
+    if (!shared_->tsfnFinalized) shared_->tsfn.Release();
+  }
+
+  void RequireRunning(Napi::Env env) {
+    if (closed_) throw Napi::Error::New(env, "FlowStore is closed");
+  }
+
+  Slot& SlotAt(Napi::Env env, int64_t index) {
+    if (index < 0 || static_cast<size_t>(index) >= slots_.size() || !slots_[static_cast<size_t>(index)].open) {
+      throw Napi::RangeError::New(env, "FlowStore: no open file in slot " + std::to_string(index));
+    }
+    return slots_[static_cast<size_t>(index)];
+  }
+
+  Slot& SlotArg(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireRunning(env);
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "slot must be a number");
+    return SlotAt(env, info[0].As<Napi::Number>().Int64Value());
+  }
+
+  void CloseSlot(uint32_t index) {
+    Slot& s = slots_[index];
+    s.file.reset();
+    s.chunk = Bytes();
+    s.open = false;
+    freeSlots_.push_back(index);
+  }
+
+  void Push(Slot& s, Job job) {
+    ++shared_->pending;
+    shared_->threads[s.thread]->Push(std::move(job));
+  }
+
+  // The full (or, when flushing, partial) chunk goes to compression.
+  void Seal(Slot& s) {
+    if (s.chunk.empty()) return;
+    Job job{JobKind::Compress, s.file, std::move(s.chunk), std::string(), false};
+    s.chunk = Bytes();
+    Push(s, std::move(job));
+  }
+
+  // Room for `bytes` more in the slot's chunk: it grows to chunkBytes_, then a new one starts.
+  void Reserve(Slot& s, size_t bytes) {
+    const size_t used = s.chunk.size();
+    if (used + bytes <= s.chunk.capacity()) return;
+    if (used > 0 && s.chunk.capacity() < chunkBytes_) {
+      const size_t size = std::min(chunkBytes_, std::max(s.chunk.capacity() * 2, used + bytes));
+      if (used + bytes <= size) {
+        s.chunk.reserve(size);
+        s.nextChunkBytes = size;
+        return;
+      }
+    }
+    Seal(s);
+    s.chunk.reserve(std::max(s.nextChunkBytes, bytes));
+  }
+
+  // One capture record as a pcap record of at most headerLength bytes: headers
+  // copied, every byte after the TCP header zero, chosen addresses masked.
+  void AppendRecord(Napi::Env env, Slot& s, const uint8_t* batch, size_t batchLength, const int32_t* d,
+                    uint32_t headerLength, int32_t anonymize, uint32_t linkType) {
+    const int64_t record = d[kDRecord];
+    if (record < 0 || static_cast<size_t>(record) + kRecordHeaderBytes > batchLength) {
+      throw Napi::RangeError::New(env, "append: record outside the batch");
+    }
+    const uint8_t* header = batch + record;
+    const uint32_t caplen = GetU32LE(header + 8);
+    if (caplen > batchLength - static_cast<size_t>(record) - kRecordHeaderBytes) {
+      throw Napi::RangeError::New(env, "append: record outside the batch");
+    }
+    const uint32_t included = std::min(caplen, headerLength);
+    const size_t fileHeader = s.headerWritten ? 0 : kPcapFileHeaderBytes;
+    Reserve(s, fileHeader + kPcapRecordHeaderBytes + included);
+    size_t at = s.chunk.size();
+    // Growing within capacity zero-fills: the payload bytes are zero already.
+    s.chunk.resize(at + fileHeader + kPcapRecordHeaderBytes + included);
+    uint8_t* out = s.chunk.data();
+    if (fileHeader != 0) {
+      PutU32LE(out + at, kPcapMagicNanoseconds);
+      out[at + 4] = 2;  // version 2.4, little-endian
+      out[at + 5] = 0;
+      out[at + 6] = 4;
+      out[at + 7] = 0;
+      PutU32LE(out + at + 8, 0);   // thiszone: timestamps are UTC
+      PutU32LE(out + at + 12, 0);  // sigfigs
+      PutU32LE(out + at + 16, headerLength);
+      PutU32LE(out + at + 20, linkType);
+      at += kPcapFileHeaderBytes;
+      s.headerWritten = true;
+    }
+    // Timestamps and origlen are in pcap's layout already; only caplen changes.
+    std::memcpy(out + at, header, 8);
+    PutU32LE(out + at + 8, included);
+    std::memcpy(out + at + 12, header + 12, 4);
+    uint8_t* frame = out + at + kPcapRecordHeaderBytes;
+    const int64_t payloadStart = static_cast<int64_t>(d[kDTcpOffset]) + d[kDTcpHeaderLength];
+    const size_t headers = static_cast<size_t>(std::clamp<int64_t>(payloadStart, 0, included));
+    std::memcpy(frame, header + kRecordHeaderBytes, headers);
+    if (anonymize != 0) {
+      const bool v6 = (d[kDFlags] & kFlagIpv6) != 0;
+      if ((anonymize & kAnonymizeSource) != 0) MaskAddress(frame, included, d[kDSourceAddress], v6);
+      if ((anonymize & kAnonymizeDestination) != 0) MaskAddress(frame, included, d[kDDestinationAddress], v6);
+    }
+  }
+
+  // Keeps an IPv4 address's /24 and an IPv6 address's /48 (src/saver/anonymize.ts).
+  static void MaskAddress(uint8_t* frame, size_t length, int32_t offset, bool v6) {
+    const size_t size = v6 ? 16 : 4;
+    if (offset < 0 || static_cast<size_t>(offset) + size > length) return;
+    if (v6) {
+      std::memset(frame + offset + 6, 0, 10);
+    } else {
+      frame[offset + 3] = 0;
+    }
+  }
+
+  size_t chunkBytes_ = 64 * 1024;
+  std::shared_ptr<Shared> shared_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> freeSlots_;
+  uint32_t nextThread_ = 0;
+  int64_t outstandingFinishes_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Napi::Function DefineFlowStoreClass(Napi::Env env) { return FlowStore::Define(env); }
+
+}  // namespace ph

@@ -1,0 +1,194 @@
+// The flow store on its own: how records are cut, zeroed and masked, how
+// chunks become ordered gzip members, file naming, streaming, failures, and
+// that an idle store lets the process end.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, test } from 'node:test';
+import { describeRecords, DESCRIPTION_WORDS } from '../../src/decode/describe.js';
+import type { FinishResult, WriteErrorReason } from '../../src/saver/flowfile.js';
+import { ANONYMIZE_DESTINATION, ANONYMIZE_SOURCE, FlowStore } from '../../src/saver/flowstore.js';
+import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
+import { parsePcapGz } from '../helpers/pcapread.js';
+
+const LINKTYPE_ETHERNET = 1;
+let dir = '';
+const stores: FlowStore[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ph-flowstore-'));
+});
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function newStore(options: ConstructorParameters<typeof FlowStore>[0] = {}): FlowStore {
+  const store = new FlowStore(options);
+  stores.push(store);
+  return store;
+}
+
+const errors: Array<{ reason: WriteErrorReason; path: string; error: Error }> = [];
+const onError = (reason: WriteErrorReason, path: string, error: Error) => errors.push({ reason, path, error });
+beforeEach(() => {
+  errors.length = 0;
+});
+
+/** Stores every record of `records` in `file` (keeping `keep` bytes each, masking per `anonymize`). */
+function store(s: FlowStore, file: ReturnType<FlowStore['openFile']>, records: BatchRecord[], keep: number, anonymize = 0): void {
+  const batch = batchOf(records);
+  const d = describeRecords(batch, LINKTYPE_ETHERNET);
+  s.beginBatch(batch, d, LINKTYPE_ETHERNET);
+  for (let at = 0; at < d.length; at += DESCRIPTION_WORDS) file.addRecord(at, keep, anonymize);
+  s.endBatch();
+}
+
+const payload = Buffer.alloc(1000, 0x41);
+const v4 = ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport: 40000, dport: 80, payload });
+const v6 = ethernetFrame({ src: '2001:db8:aabb:ccdd:eeff:11:2233:4455', dst: 'fd00::1', sport: 40000, dport: 80, payload });
+
+test('records are cut to the bytes kept, the payload is zero, and the file header carries snaplen and link type', async () => {
+  const s = newStore();
+  const file = s.openFile(onError);
+  const path = join(dir, 'a', 'b', 'cut.pcap.gz');
+  file.setTarget(path);
+  store(s, file, [{ frame: v4, timestampNs: 1_700_000_000_123_456_789n }, { frame: v4.subarray(0, 60) }], 94);
+  assert.equal(await file.finish(), 'written');
+  const pcap = parsePcapGz(readFileSync(path));
+  assert.equal(pcap.magic, 0xa1b23c4d);
+  assert.equal(pcap.snaplen, 94);
+  assert.equal(pcap.linkType, LINKTYPE_ETHERNET);
+  assert.equal(pcap.records.length, 2);
+  const [full, short] = pcap.records;
+  assert.deepEqual([full.seconds, full.nanoseconds, full.caplen, full.origlen], [1_700_000_000, 123_456_789, 94, v4.length]);
+  // Ethernet 14 + IPv4 20 + TCP 20: headers as captured, then zeros up to 94.
+  assert.deepEqual(full.data.subarray(0, 54), v4.subarray(0, 54));
+  assert.ok(full.data.subarray(54).every((b) => b === 0));
+  assert.equal(short.caplen, 60, 'a record shorter than the bytes kept stays as long as it was');
+  assert.deepEqual(short.data.subarray(0, 54), v4.subarray(0, 54));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(readdirSync(join(dir, 'a', 'b')), ['cut.pcap.gz'], 'no temporary file is left');
+});
+
+test('anonymize bits mask the source and destination: /24 of IPv4, /48 of IPv6', async () => {
+  const s = newStore();
+  const file = s.openFile(onError);
+  const path = join(dir, 'anon.pcap.gz');
+  file.setTarget(path);
+  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_SOURCE);
+  store(s, file, [{ frame: v6 }], 114, ANONYMIZE_SOURCE | ANONYMIZE_DESTINATION);
+  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_DESTINATION);
+  assert.equal(await file.finish(), 'written');
+  const [a, b, c] = parsePcapGz(readFileSync(path)).records.map((r) => r.data);
+  assert.deepEqual([...a.subarray(26, 34)], [192, 0, 2, 0, 198, 51, 100, 9]);
+  assert.equal(b.subarray(22, 38).toString('hex'), '20010db8aabb00000000000000000000');
+  assert.equal(b.subarray(38, 54).toString('hex'), 'fd000000000000000000000000000000');
+  assert.deepEqual([...c.subarray(26, 34)], [192, 0, 2, 77, 198, 51, 100, 0]);
+});
+
+test('full chunks become gzip members that concatenate, in order, to every record', async () => {
+  const s = newStore({ chunkBytes: 4096, threads: 2 });
+  const file = s.openFile(onError);
+  const path = join(dir, 'members.pcap.gz');
+  file.setTarget(path);
+  const n = 500;
+  for (let i = 0; i < n; i += 50) {
+    store(s, file, Array.from({ length: 50 }, (_, j) => ({ frame: v4, timestampNs: BigInt(i + j) * 1000n })), 94);
+  }
+  assert.equal(await file.finish(), 'written');
+  const bytes = readFileSync(path);
+  let members = 0;
+  for (let i = 0; i + 3 < bytes.length; i++) if (bytes[i] === 0x1f && bytes[i + 1] === 0x8b && bytes[i + 2] === 8 && bytes[i + 3] === 0) members++;
+  assert.ok(members >= 10, `${members} members`);
+  const records = parsePcapGz(bytes).records;
+  assert.equal(records.length, n);
+  records.forEach((r, i) => assert.equal(r.nanoseconds, i * 1000));
+});
+
+test('an unnamed or discarded file is never written', async () => {
+  const s = newStore();
+  const unnamed = s.openFile(onError);
+  store(s, unnamed, [{ frame: v4 }], 94);
+  assert.equal(await unnamed.finish(), 'empty');
+  const dropped = s.openFile(onError);
+  dropped.setTarget(join(dir, 'dropped.pcap.gz'));
+  store(s, dropped, [{ frame: v4 }], 94);
+  dropped.discard();
+  assert.equal(await dropped.finish(), 'empty');
+  assert.equal(dropped.addRecord(0, 94, 0), false, 'a closed file takes no records');
+  const named = s.openFile(onError);
+  named.setTarget(join(dir, 'nothing.pcap.gz'));
+  assert.equal(await named.finish(), 'empty');
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('stream mode appends members to the named file as they are made', async () => {
+  const s = newStore({ stream: true });
+  const file = s.openFile(onError);
+  const path = join(dir, 'day', 'stream.pcap.gz');
+  store(s, file, [{ frame: v4 }, { frame: v4 }], 94);
+  file.setTarget(path);
+  file.flush();
+  // Written without finish(): wait (bounded) for the store's thread.
+  for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(parsePcapGz(readFileSync(path)).records.length, 2);
+  store(s, file, [{ frame: v4 }], 94);
+  assert.equal(await file.finish(), 'written');
+  assert.equal(parsePcapGz(readFileSync(path)).records.length, 3);
+});
+
+test('a file that cannot be written is reported once, with its errno code, and leaves nothing behind', async () => {
+  const s = newStore();
+  writeFileSync(join(dir, 'blocker'), 'a regular file where a directory belongs');
+  const file = s.openFile(onError);
+  const path = join(dir, 'blocker', 'x', 'failed.pcap.gz');
+  file.setTarget(path);
+  store(s, file, [{ frame: v4 }], 94);
+  const result: FinishResult = await file.finish();
+  assert.equal(result, 'failed');
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].reason, 'write');
+  assert.equal(errors[0].path, path);
+  assert.equal((errors[0].error as NodeJS.ErrnoException).code, 'ENOTDIR');
+  assert.deepEqual(readdirSync(dir), ['blocker']);
+  // The store goes on: the next file is fine.
+  const next = s.openFile(onError);
+  next.setTarget(join(dir, 'next.pcap.gz'));
+  store(s, next, [{ frame: v4 }], 94);
+  assert.equal(await next.finish(), 'written');
+});
+
+test('a plan that names no open file, or a record outside the batch, is refused', () => {
+  const s = newStore();
+  const file = s.openFile(onError);
+  const batch = batchOf([{ frame: v4 }]);
+  const d = describeRecords(batch, LINKTYPE_ETHERNET);
+  s.beginBatch(batch, d, LINKTYPE_ETHERNET);
+  s.planRecord(0, file.slot + 1000, 94, 0);
+  assert.throws(() => s.endBatch(), RangeError);
+  s.beginBatch(batch, d, LINKTYPE_ETHERNET);
+  s.planRecord(DESCRIPTION_WORDS, file.slot, 94, 0);
+  assert.throws(() => s.endBatch(), RangeError);
+  const lying = Buffer.from(batch);
+  lying.writeUInt32LE(100_000, 8); // caplen beyond the batch
+  s.beginBatch(lying, d, LINKTYPE_ETHERNET);
+  s.planRecord(0, file.slot, 94, 0);
+  assert.throws(() => s.endBatch(), RangeError);
+});
+
+test('an idle store does not keep the process alive; one with a file to finish does until it is done', () => {
+  const script = `
+    import { FlowStore } from ${JSON.stringify(new URL('../../src/saver/flowstore.js', import.meta.url).href)};
+    const s = new FlowStore();
+    const idle = new FlowStore();
+    const f = s.openFile(() => {});
+    f.setTarget(${JSON.stringify(join(dir, 'child.pcap.gz'))});
+    f.finish().then((r) => console.log('finished', r));
+  `;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(child.signal, null, 'the process ended on its own');
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), 'finished empty');
+});

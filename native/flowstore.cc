@@ -64,6 +64,8 @@ constexpr int kMaxThreads = 64;
 // Plan entries (src/saver/flowstore.ts): description word index, slot, bytes
 // kept per packet (the flow's header length), anonymize bits.
 constexpr int kPlanWords = 4;
+// How many records ahead Append prefetches the destination.
+constexpr int64_t kPrefetchAhead = 8;
 constexpr int32_t kAnonymizeSource = 1;
 constexpr int32_t kAnonymizeDestination = 2;
 
@@ -100,6 +102,77 @@ inline uint32_t GetU32LE(const uint8_t* at) {
 
 using Bytes = std::vector<uint8_t>;
 
+// Raw records being collected. Unlike a vector it is never zero-filled: every
+// byte of a record is written once, by AppendRecord.
+class Chunk {
+ public:
+  Chunk() = default;
+  Chunk(std::unique_ptr<uint8_t[]> bytes, size_t capacity) : bytes_(std::move(bytes)), capacity_(capacity) {}
+
+  const uint8_t* data() const { return bytes_.get(); }
+  size_t size() const { return used_; }
+  size_t capacity() const { return capacity_; }
+  bool empty() const { return used_ == 0; }
+
+  // The next `n` bytes, which must fit.
+  uint8_t* Extend(size_t n) {
+    uint8_t* at = bytes_.get() + used_;
+    used_ += n;
+    return at;
+  }
+
+  void Grow(size_t capacity) {
+    std::unique_ptr<uint8_t[]> bigger(new uint8_t[capacity]);
+    if (used_ > 0) std::memcpy(bigger.get(), bytes_.get(), used_);
+    bytes_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<uint8_t[]> Release() {
+    capacity_ = 0;
+    used_ = 0;
+    return std::move(bytes_);
+  }
+
+ private:
+  std::unique_ptr<uint8_t[]> bytes_;
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+};
+
+// Full-size chunk memory is recycled: once compressed, a chunk's memory goes
+// back to the JS thread's next full chunk instead of to malloc, which would
+// hand out fresh pages (a page fault each) for every 64 KiB of records.
+class ChunkPool {
+ public:
+  explicit ChunkPool(size_t chunkBytes) : chunkBytes_(chunkBytes) {}
+
+  Chunk Take(size_t capacity) {
+    if (capacity == chunkBytes_) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!spare_.empty()) {
+        Chunk reused(std::move(spare_.back()), chunkBytes_);
+        spare_.pop_back();
+        return reused;
+      }
+    }
+    return Chunk(std::unique_ptr<uint8_t[]>(new uint8_t[capacity]), capacity);
+  }
+
+  void Give(Chunk chunk) {
+    if (chunk.capacity() != chunkBytes_) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spare_.size() < kMaxSpare) spare_.push_back(chunk.Release());
+  }
+
+ private:
+  // At most 2 MiB of 64 KiB chunks kept spare.
+  static constexpr size_t kMaxSpare = 32;
+  const size_t chunkBytes_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<uint8_t[]>> spare_;
+};
+
 // What a file's thread knows of it.
 struct FileState {
   explicit FileState(int32_t s) : serial(s) {}
@@ -119,7 +192,7 @@ enum class JobKind { Compress, Target, Finish, Discard };
 struct Job {
   JobKind kind;
   std::shared_ptr<FileState> file;
-  Bytes data;        // Compress: the raw records
+  Chunk data;        // Compress: the raw records
   std::string path;  // Target
   bool stream = false;
 };
@@ -133,6 +206,7 @@ struct Shared {
   Napi::ThreadSafeFunction tsfn;
   bool tsfnFinalized = false;  // JS thread only
   std::atomic<int64_t> pending{0};
+  std::unique_ptr<ChunkPool> chunks;
   std::vector<std::unique_ptr<SaverThread>> threads;
 
   void StopThreads();
@@ -209,14 +283,34 @@ class SaverThread {
  public:
   // `shared` outlives the thread: StopThreads joins it before Shared goes.
   SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode)
-      : outbox_(shared), pending_(&shared->pending), level_(level), fileMode_(fileMode), dirMode_(dirMode) {}
+      : outbox_(shared),
+        pending_(&shared->pending),
+        chunks_(shared->chunks.get()),
+        level_(level),
+        fileMode_(fileMode),
+        dirMode_(dirMode) {}
 
   void Start() { thread_ = std::thread(&SaverThread::Run, this); }
 
-  void Push(Job job) {
+  // Queues a job. The thread is woken only with `wake`: waking a thread costs
+  // the JS thread a scheduler call, so the jobs of one batch are queued
+  // quietly and the thread is woken once, by Wake(), at the end.
+  void Push(Job job, bool wake) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back(std::move(job));
+      if (!wake || !waiting_) return;
+      waiting_ = false;
+    }
+    wake_.notify_one();
+  }
+
+  // Wakes the thread if it sleeps with jobs queued.
+  void Wake() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!waiting_ || queue_.empty()) return;
+      waiting_ = false;
     }
     wake_.notify_one();
   }
@@ -239,7 +333,11 @@ class SaverThread {
       Job job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        while (!stopping_ && queue_.empty()) {
+          waiting_ = true;
+          wake_.wait(lock);
+        }
+        waiting_ = false;
         if (stopping_) return;
         job = std::move(queue_.front());
         queue_.pop_front();
@@ -264,7 +362,7 @@ class SaverThread {
           Fail(file, kStageCompress, ENOMEM);
           return;
         }
-        job.data = Bytes();  // the raw chunk is not needed while writing
+        chunks_->Give(std::move(job.data));  // the raw chunk is not needed while writing
         file.members.push_back(std::move(member));
         if (file.stream && !file.path.empty()) AppendMembers(file);
         return;
@@ -340,7 +438,7 @@ class SaverThread {
     outbox_->Post(kEventFailed, file.serial, stage, error);
   }
 
-  bool Compress(const Bytes& raw, Bytes* member) {
+  bool Compress(const Chunk& raw, Bytes* member) {
     if (!deflater_) {
       deflater_.reset(libdeflate_alloc_compressor(level_));
       if (!deflater_) return false;
@@ -355,6 +453,7 @@ class SaverThread {
 
   Shared* const outbox_;
   std::atomic<int64_t>* const pending_;
+  ChunkPool* const chunks_;
   const int level_;
   const mode_t fileMode_;
   const mode_t dirMode_;
@@ -364,6 +463,7 @@ class SaverThread {
   std::condition_variable wake_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  bool waiting_ = false;
   std::thread thread_;
 };
 
@@ -374,7 +474,7 @@ void Shared::StopThreads() {
 // The JS thread's side of an open file: the chunk being filled.
 struct Slot {
   std::shared_ptr<FileState> file;
-  Bytes chunk;
+  Chunk chunk;
   // Size of the next chunk: as large as this flow has needed so far.
   size_t nextChunkBytes = kInitialChunkBytes;
   uint32_t thread = 0;
@@ -425,6 +525,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     const auto dirMode = static_cast<mode_t>(IntegerOption(o, "dirMode", 0775, 0, 07777));
 
     shared_ = std::make_shared<Shared>();
+    shared_->chunks = std::make_unique<ChunkPool>(chunkBytes_);
     for (int i = 0; i < threads; i++) {
       shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode));
     }
@@ -465,7 +566,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     }
     Slot& s = slots_[index];
     s.file = std::make_shared<FileState>(serial);
-    s.chunk = Bytes();
+    s.chunk = Chunk();
     s.nextChunkBytes = kInitialChunkBytes;
     s.thread = nextThread_;
     nextThread_ = (nextThread_ + 1) % static_cast<uint32_t>(shared_->threads.size());
@@ -497,8 +598,13 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     if (count < 0 || static_cast<size_t>(count) * kPlanWords > plan.ElementLength()) {
       throw Napi::RangeError::New(env, "append: count exceeds the plan");
     }
+    const int32_t* planWords = plan.Data();
     for (int64_t i = 0; i < count; i++) {
-      const int32_t* entry = plan.Data() + i * kPlanWords;
+      // Records go to thousands of chunks, so the end of each destination is
+      // usually not in cache: ask for the chunk ends of records a few ahead,
+      // so that their cache misses overlap instead of coming one at a time.
+      if (i + kPrefetchAhead < count) Prefetch(planWords[(i + kPrefetchAhead) * kPlanWords + 1]);
+      const int32_t* entry = planWords + i * kPlanWords;
       const int32_t at = entry[0];
       if (at < 0 || static_cast<size_t>(at) + kDescriptionWords > described.ElementLength()) {
         throw Napi::RangeError::New(env, "append: description index out of range");
@@ -508,13 +614,14 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
       AppendRecord(env, s, batch.Data(), batch.ByteLength(), described.Data() + at, static_cast<uint32_t>(entry[2]),
                    entry[3], linkType);
     }
+    for (auto& t : shared_->threads) t->Wake();
     return env.Undefined();
   }
 
   // flush(slot): the chunk being filled goes to compression now (stream mode).
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Slot& s = SlotArg(info);
-    Seal(s);
+    Seal(s, true);
     return info.Env().Undefined();
   }
 
@@ -525,8 +632,9 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     if (info.Length() < 3 || !info[1].IsString() || !info[2].IsBoolean()) {
       throw Napi::TypeError::New(env, "target(slot, path: string, stream: boolean)");
     }
-    Job job{JobKind::Target, s.file, Bytes(), info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value()};
-    Push(s, std::move(job));
+    const bool stream = info[2].As<Napi::Boolean>().Value();
+    // Only a streaming file has anything to do now: its members so far go to disk.
+    Push(s, Job{JobKind::Target, s.file, Chunk(), info[1].As<Napi::String>().Utf8Value(), stream}, stream);
     return env.Undefined();
   }
 
@@ -535,8 +643,8 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   Napi::Value FinishFile(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Slot& s = SlotArg(info);
-    Seal(s);
-    Push(s, Job{JobKind::Finish, s.file, Bytes(), std::string(), false});
+    Seal(s, false);
+    Push(s, Job{JobKind::Finish, s.file, Chunk(), std::string(), false}, true);
     if (outstandingFinishes_++ == 0 && !shared_->tsfnFinalized) shared_->tsfn.Ref(env);
     CloseSlot(info[0].As<Napi::Number>().Uint32Value());
     return env.Undefined();
@@ -545,7 +653,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   // discard(slot): nothing of the file will be written; the slot is closed.
   Napi::Value Discard(const Napi::CallbackInfo& info) {
     Slot& s = SlotArg(info);
-    Push(s, Job{JobKind::Discard, s.file, Bytes(), std::string(), false});
+    Push(s, Job{JobKind::Discard, s.file, Chunk(), std::string(), false}, false);
     CloseSlot(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
   }
@@ -609,22 +717,33 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   void CloseSlot(uint32_t index) {
     Slot& s = slots_[index];
     s.file.reset();
-    s.chunk = Bytes();
+    shared_->chunks->Give(std::move(s.chunk));
+    s.chunk = Chunk();
     s.open = false;
     freeSlots_.push_back(index);
   }
 
-  void Push(Slot& s, Job job) {
+  void Push(Slot& s, Job job, bool wake) {
     ++shared_->pending;
-    shared_->threads[s.thread]->Push(std::move(job));
+    shared_->threads[s.thread]->Push(std::move(job), wake);
+  }
+
+  void Prefetch(int32_t slot) const {
+    if (slot < 0 || static_cast<size_t>(slot) >= slots_.size()) return;
+    const Chunk& chunk = slots_[static_cast<size_t>(slot)].chunk;
+    if (chunk.data() == nullptr) return;
+    const uint8_t* end = chunk.data() + chunk.size();
+    __builtin_prefetch(end, 1);
+    __builtin_prefetch(end + 64, 1);
+    __builtin_prefetch(end + 128, 1);
   }
 
   // The full (or, when flushing, partial) chunk goes to compression.
-  void Seal(Slot& s) {
+  // `wake`: the thread is woken now rather than at the end of the batch.
+  void Seal(Slot& s, bool wake) {
     if (s.chunk.empty()) return;
-    Job job{JobKind::Compress, s.file, std::move(s.chunk), std::string(), false};
-    s.chunk = Bytes();
-    Push(s, std::move(job));
+    Push(s, Job{JobKind::Compress, s.file, std::move(s.chunk), std::string(), false}, wake);
+    s.chunk = Chunk();
   }
 
   // Room for `bytes` more in the slot's chunk: it grows to chunkBytes_, then a new one starts.
@@ -634,13 +753,13 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     if (used > 0 && s.chunk.capacity() < chunkBytes_) {
       const size_t size = std::min(chunkBytes_, std::max(s.chunk.capacity() * 2, used + bytes));
       if (used + bytes <= size) {
-        s.chunk.reserve(size);
+        s.chunk.Grow(size);
         s.nextChunkBytes = size;
         return;
       }
     }
-    Seal(s);
-    s.chunk.reserve(std::max(s.nextChunkBytes, bytes));
+    Seal(s, false);
+    s.chunk = shared_->chunks->Take(std::max(s.nextChunkBytes, bytes));
   }
 
   // One capture record as a pcap record of at most headerLength bytes: headers
@@ -659,10 +778,8 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     const uint32_t included = std::min(caplen, headerLength);
     const size_t fileHeader = s.headerWritten ? 0 : kPcapFileHeaderBytes;
     Reserve(s, fileHeader + kPcapRecordHeaderBytes + included);
-    size_t at = s.chunk.size();
-    // Growing within capacity zero-fills: the payload bytes are zero already.
-    s.chunk.resize(at + fileHeader + kPcapRecordHeaderBytes + included);
-    uint8_t* out = s.chunk.data();
+    uint8_t* out = s.chunk.Extend(fileHeader + kPcapRecordHeaderBytes + included);
+    size_t at = 0;
     if (fileHeader != 0) {
       PutU32LE(out + at, kPcapMagicNanoseconds);
       out[at + 4] = 2;  // version 2.4, little-endian
@@ -684,6 +801,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     const int64_t payloadStart = static_cast<int64_t>(d[kDTcpOffset]) + d[kDTcpHeaderLength];
     const size_t headers = static_cast<size_t>(std::clamp<int64_t>(payloadStart, 0, included));
     std::memcpy(frame, header + kRecordHeaderBytes, headers);
+    std::memset(frame + headers, 0, included - headers);
     if (anonymize != 0) {
       const bool v6 = (d[kDFlags] & kFlagIpv6) != 0;
       if ((anonymize & kAnonymizeSource) != 0) MaskAddress(frame, included, d[kDSourceAddress], v6);

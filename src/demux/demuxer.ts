@@ -133,11 +133,14 @@ export class Demuxer {
     let ignoredMaxFlows = 0;
     let ignoredMaxHeap = 0;
     let now = -1;
+    // DataView reads compile to plain loads; Buffer's readUInt32LE is a call per read.
+    const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+    const end = batch.byteLength;
     for (let at = 0; at + DESCRIPTION_WORDS <= d.length; at += DESCRIPTION_WORDS) {
       const record = d[at + D_RECORD];
-      if (record + RECORD_HEADER_BYTES + batch.readUInt32LE(record + 8) > batch.length) break; // guards a corrupt batch
+      if (record + RECORD_HEADER_BYTES > end || record + RECORD_HEADER_BYTES + view.getUint32(record + 8, true) > end) break; // guards a corrupt batch
       if (packetTime) {
-        now = batch.readUInt32LE(record) * 1000 + batch.readUInt32LE(record + 4) / 1e6;
+        now = view.getUint32(record, true) * 1000 + view.getUint32(record + 4, true) / 1e6;
         this.packetNow = now;
         if (now >= this.nextPacketTickAt) {
           this.tick();

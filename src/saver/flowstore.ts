@@ -54,7 +54,7 @@ export class FlowStore {
       {
         threads: options.threads ?? Math.max(1, Math.min(4, availableParallelism())),
         level: options.level ?? FASTEST_LEVEL,
-        chunkBytes: options.chunkBytes ?? Number(process.env.PH_CHUNK ?? 64 * 1024),
+        chunkBytes: options.chunkBytes ?? 64 * 1024,
         fileMode: FILE_MODE,
         dirMode: DIR_MODE,
       },

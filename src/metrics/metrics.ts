@@ -132,7 +132,7 @@ export class Metrics {
     });
     this.compressionPending = new Gauge({
       name: 'pcap_saver_compression_jobs_pending',
-      help: 'Chunks being compressed or waiting for a compression slot.',
+      help: 'Jobs (chunks to compress, files to write) queued or running on the flow store threads.',
       registers,
     });
     this.memoryTrims = new Counter({

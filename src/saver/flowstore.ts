@@ -46,6 +46,7 @@ export class FlowStore {
   private batch: Uint8Array | null = null;
   private described: Int32Array | null = null;
   private linkType = 0;
+  private closed = false;
 
   constructor(options: FlowStoreOptions = {}) {
     this.stream = options.stream ?? false;
@@ -69,6 +70,13 @@ export class FlowStore {
 
   /** A new, unnamed file. */
   openFile(onError: WriteErrorListener): FlowFile {
+    if (this.closed) {
+      // Only a straggler (an event handled during shutdown) gets here: its
+      // file takes no records and finishes empty.
+      const unusable = new FlowFile(this, -1, 0, onError);
+      unusable.discard();
+      return unusable;
+    }
     const serial = this.nextSerial;
     this.nextSerial = serial >= 0x7fffffff ? 1 : serial + 1;
     const file = new FlowFile(this, this.native.open(serial), serial, onError);
@@ -105,34 +113,48 @@ export class FlowStore {
   }
 
   flush(file: FlowFile): void {
+    if (this.closed) return;
     this.commit();
     this.native.flush(file.slot);
   }
 
   target(file: FlowFile, path: string): void {
+    if (this.closed) return;
     this.commit();
     this.native.target(file.slot, path, this.stream);
   }
 
   discard(file: FlowFile): void {
+    if (this.closed) return;
     this.commit();
     this.native.discard(file.slot);
     this.files.delete(file.serial);
   }
 
   finish(file: FlowFile): void {
+    if (this.closed) {
+      file.finished('failed');
+      return;
+    }
     this.commit();
     this.native.finish(file.slot);
   }
 
-  /** Ends the threads; files not finished yet are lost. */
+  /**
+   * Ends the threads. Files not finished yet are lost: their finish() says
+   * 'failed', and later calls do nothing.
+   */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.planned = 0;
     this.native.close();
+    for (const file of this.files.values()) file.finished('failed');
+    this.files.clear();
   }
 
   private commit(): void {
-    if (this.planned === 0) return;
+    if (this.planned === 0 || this.closed) return;
     const count = this.planned;
     this.planned = 0;
     this.native.append(this.batch as Uint8Array, this.described as Int32Array, this.plan, count, this.linkType);

@@ -178,6 +178,20 @@ test('a plan that names no open file, or a record outside the batch, is refused'
   assert.throws(() => s.endBatch(), RangeError);
 });
 
+test('after close() nothing hangs: unfinished files say failed, new files take nothing and finish empty', async () => {
+  const s = newStore();
+  const open = s.openFile(onError);
+  open.setTarget(join(dir, 'never.pcap.gz'));
+  store(s, open, [{ frame: v4 }], 94);
+  s.close();
+  assert.equal(await open.finish(), 'failed');
+  const late = s.openFile(onError);
+  assert.equal(late.addRecord(0, 94, 0), false);
+  late.setTarget(join(dir, 'late.pcap.gz'));
+  assert.equal(await late.finish(), 'empty');
+  assert.deepEqual(readdirSync(dir), []);
+});
+
 test('an idle store does not keep the process alive; one with a file to finish does until it is done', () => {
   const script = `
     import { FlowStore } from ${JSON.stringify(new URL('../../src/saver/flowstore.js', import.meta.url).href)};

@@ -87,15 +87,36 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   if (config.readFiles.length > 0) {
     // Offline: the run ends when every file has been read. Every flow still
     // open is written at the end, which can take as long as the reading: both
-    // times are logged.
-    const started = performance.now();
-    await daemon.captureEnded();
-    const readMs = performance.now() - started;
-    const openFlows = daemon.demuxer.activeFlows;
-    await daemon.stop();
-    const writeMs = performance.now() - started - readMs;
-    log(`done: ${config.readFiles.length} file(s) read in ${readMs.toFixed(0)} ms, then ${openFlows} open flows written in ${writeMs.toFixed(0)} ms`);
-    return 0;
+    // times are logged. SIGTERM or SIGINT stops the reading at once (there is
+    // nothing to wait for, unlike live capture) and every flow read so far is
+    // written as at the end of the files; a second signal exits at once.
+    let interrupted: NodeJS.Signals | null = null;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (interrupted !== null) {
+        log(`${signal} again: exiting at once`);
+        process.exit(1);
+      }
+      interrupted = signal;
+      log(`${signal}: reading stopped; writing every flow read so far`);
+      // Errors surface where the run awaits the same stop below.
+      daemon.stop().catch(() => {});
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    try {
+      const started = performance.now();
+      await daemon.captureEnded();
+      const readMs = performance.now() - started;
+      const openFlows = daemon.demuxer.activeFlows;
+      await daemon.stop();
+      const writeMs = performance.now() - started - readMs;
+      const read = interrupted === null ? `${config.readFiles.length} file(s) read` : `interrupted by ${interrupted}, reading stopped`;
+      log(`done: ${read} in ${readMs.toFixed(0)} ms, then ${openFlows} open flows written in ${writeMs.toFixed(0)} ms`);
+      return 0;
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
   }
 
   return new Promise<number>((resolve) => {

@@ -168,6 +168,7 @@ export class Daemon {
       daemon.captures.registerMetrics(daemon.metrics.registry);
       daemon.metrics.interfacesWithCaptures.set(live ? daemon.captures.size : 0);
       if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'} with filter "${filter}"`);
+      else deps.log(`reading ${options.readFiles.join(', ')} with filter "${filter}"`);
       daemon.startTimers(addon);
     } catch (error) {
       await daemon.stop();

@@ -653,7 +653,8 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   // discard(slot): nothing of the file will be written; the slot is closed.
   Napi::Value Discard(const Napi::CallbackInfo& info) {
     Slot& s = SlotArg(info);
-    Push(s, Job{JobKind::Discard, s.file, Chunk(), std::string(), false}, false);
+    // Woken at once: dropping the file frees its memory.
+    Push(s, Job{JobKind::Discard, s.file, Chunk(), std::string(), false}, true);
     CloseSlot(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
   }

@@ -34,6 +34,8 @@ constexpr uint8_t kIpprotoTcp = 6;
 constexpr int32_t kFlagSwapped = 1;
 constexpr int32_t kFlagIpv6 = 2;
 constexpr int32_t kFlagOpeningSyn = 4;
+constexpr int32_t kFlagFin = 8;
+constexpr int32_t kFlagRst = 16;
 
 inline uint32_t U16(const uint8_t* p) { return (uint32_t{p[0]} << 8) | p[1]; }
 inline uint32_t U32(const uint8_t* p) {
@@ -194,6 +196,8 @@ int32_t Describe(const uint8_t* frame, uint32_t caplen, int linkType, int32_t* o
   out[2] = static_cast<int32_t>(tcp);
   out[3] = static_cast<int32_t>(tcpHeaderLength);
   if ((frame[tcp + 13] & 0x12) == 0x02) flags |= kFlagOpeningSyn;
+  if ((frame[tcp + 13] & 0x01) != 0) flags |= kFlagFin;
+  if ((frame[tcp + 13] & 0x04) != 0) flags |= kFlagRst;
   out[5] = static_cast<int32_t>(U32(frame + tcp + 4));
   uint32_t key[9];
   if (Canonicalize(src, U16(frame + tcp), dst, U16(frame + tcp + 2), key)) flags |= kFlagSwapped;

@@ -11,7 +11,8 @@ namespace ph {
 // Int32 words per record description:
 //   0 record offset in the batch | 1 status (0 = TCP segment, else BAD_*) |
 //   2 TCP header offset in the frame | 3 TCP header length |
-//   4 flags (1 = swapped: travels from key endpoint B to A, 2 = IPv6, 4 = opening SYN: SYN without ACK) |
+//   4 flags (1 = swapped: travels from key endpoint B to A, 2 = IPv6, 4 = opening SYN: SYN without ACK,
+//     8 = FIN, 16 = RST) |
 //   5 TCP sequence number | 6 source address offset | 7 destination address offset |
 //   8..16 flow key (9 words) | 17 flow key hash
 // Words 2..17 are meaningful only when the status is 0.

@@ -62,12 +62,19 @@ constexpr size_t kMaxChunkBytes = 16u << 20;
 constexpr int kMaxThreads = 64;
 
 // Plan entries (src/saver/flowstore.ts): description word index, slot, bytes
-// kept per packet (the flow's header length), anonymize bits.
+// kept per packet (the flow's header length), record flags.
 constexpr int kPlanWords = 4;
 // How many records ahead Append prefetches the destination.
 constexpr int64_t kPrefetchAhead = 8;
 constexpr int32_t kAnonymizeSource = 1;
 constexpr int32_t kAnonymizeDestination = 2;
+// The record is a FIN or RST: the connection is ending, so the chunk will not
+// grow much more. If it already holds kEarlyCompressBytes it is compressed
+// now, while the flow waits for its timeout (a quarter of the memory, and
+// compression spread over time instead of left for the end). Smaller chunks
+// wait for the end: a member of their own would cost a short flow more bytes.
+constexpr int32_t kEndsConnection = 4;
+constexpr size_t kEarlyCompressBytes = 16 * 1024;
 
 // Description words used here (decode.h).
 constexpr int kDRecord = 0;
@@ -613,6 +620,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
       if (entry[2] <= 0) throw Napi::RangeError::New(env, "append: header length must be positive");
       AppendRecord(env, s, batch.Data(), batch.ByteLength(), described.Data() + at, static_cast<uint32_t>(entry[2]),
                    entry[3], linkType);
+      if ((entry[3] & kEndsConnection) != 0 && s.chunk.size() >= kEarlyCompressBytes) Seal(s, false);
     }
     for (auto& t : shared_->threads) t->Wake();
     return env.Undefined();

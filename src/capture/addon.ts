@@ -130,9 +130,11 @@ export interface NativeFlowStore {
   open(serial: number): number;
   /**
    * Appends records of one batch: `count` plan entries of 4 words (index of
-   * the record's description in `described`, slot, bytes kept, anonymize bits
-   * 1 = source, 2 = destination). A slot's first record is preceded by the
-   * pcap file header, whose snaplen is that record's bytes kept.
+   * the record's description in `described`, slot, bytes kept, flags: 1 and 2
+   * mask the source and destination address, 4 marks a FIN or RST, after
+   * which a chunk of 16 KiB or more is compressed at once). A slot's first
+   * record is preceded by the pcap file header, whose snaplen is that record's
+   * bytes kept.
    */
   append(batch: Uint8Array, described: Int32Array, plan: Int32Array, count: number, linkType: number): void;
   /** Sends the slot's partial chunk to compression now. */

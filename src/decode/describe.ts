@@ -25,9 +25,14 @@ export const FLAG_SWAPPED = 1;
 export const FLAG_IPV6 = 2;
 /** SYN without ACK: a connection-opening SYN. */
 export const FLAG_OPENING_SYN = 4;
+/** The segment carries FIN, or RST: the connection is ending. */
+export const FLAG_FIN = 8;
+export const FLAG_RST = 16;
 
 const TCP_SYN_ACK_MASK = 0x12;
 const TCP_SYN = 0x02;
+const TCP_FIN = 0x01;
+const TCP_RST = 0x04;
 
 /** Records and their descriptions, as the demuxer takes them. */
 export interface DescribedBatch {
@@ -71,7 +76,9 @@ export function describeRecords(records: Buffer, linkType: number): Int32Array {
     out[d + D_FLAGS] =
       (decoded.swapped ? FLAG_SWAPPED : 0) |
       (decoded.ipVersion === 6 ? FLAG_IPV6 : 0) |
-      ((records[tcp + 13] & TCP_SYN_ACK_MASK) === TCP_SYN ? FLAG_OPENING_SYN : 0);
+      ((records[tcp + 13] & TCP_SYN_ACK_MASK) === TCP_SYN ? FLAG_OPENING_SYN : 0) |
+      ((records[tcp + 13] & TCP_FIN) !== 0 ? FLAG_FIN : 0) |
+      ((records[tcp + 13] & TCP_RST) !== 0 ? FLAG_RST : 0);
     out[d + D_SEQ] = records.readInt32BE(tcp + 4);
     out[d + D_SRC_ADDRESS] = decoded.srcAddressOffset;
     out[d + D_DST_ADDRESS] = decoded.dstAddressOffset;

@@ -13,7 +13,9 @@ import {
   D_TCP_OFFSET,
   DESCRIPTION_WORDS,
   describeRecords,
+  FLAG_FIN,
   FLAG_OPENING_SYN,
+  FLAG_RST,
   FLAG_SWAPPED,
 } from '../decode/describe.js';
 import { flowKeysEqual, hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
@@ -187,7 +189,7 @@ export class Demuxer {
         this.missedByState[flow.state]++;
         continue;
       }
-      if (!flow.addPacket(at, d[at + D_TCP_OFFSET], swapped, linkType)) {
+      if (!flow.addPacket(at, d[at + D_TCP_OFFSET], swapped, (flags & (FLAG_FIN | FLAG_RST)) !== 0, linkType)) {
         this.missedByState[flow.state]++;
         continue;
       }

@@ -51,11 +51,12 @@ export class FlowFile {
   /**
    * Adds the record described at `descriptionAt` of the current batch, cut to
    * `keepBytes`, every byte after its TCP header zero, the addresses chosen by
-   * `anonymize` masked. False once the file is closed.
+   * `flags` masked, and ENDS_CONNECTION for a FIN or RST (flowstore.ts).
+   * False once the file is closed.
    */
-  addRecord(descriptionAt: number, keepBytes: number, anonymize: number): boolean {
+  addRecord(descriptionAt: number, keepBytes: number, flags: number): boolean {
     if (this.closed) return false;
-    this.store.planRecord(descriptionAt, this.slot, keepBytes, anonymize);
+    this.store.planRecord(descriptionAt, this.slot, keepBytes, flags);
     return true;
   }
 

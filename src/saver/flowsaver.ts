@@ -4,7 +4,7 @@
 // so memory only ever holds headers.
 import type { FlowKey } from '../decode/flowkey.js';
 import type { FlowFile } from './flowfile.js';
-import { ANONYMIZE_DESTINATION, ANONYMIZE_SOURCE } from './flowstore.js';
+import { ANONYMIZE_DESTINATION, ANONYMIZE_SOURCE, ENDS_CONNECTION } from './flowstore.js';
 
 /** The largest TCP header: 15 words of 4 bytes. */
 export const MAX_TCP_HEADER_BYTES = 60;
@@ -90,10 +90,10 @@ export class FlowSaver {
 
   /**
    * Stores the packet described at `descriptionAt` of the batch being read,
-   * whose TCP header starts `tcpOffset` bytes into the frame. Returns false
-   * when the packet cannot belong to this flow's file.
+   * whose TCP header starts `tcpOffset` bytes into the frame; `ending` for a
+   * FIN or RST. Returns false when the packet cannot belong to this flow's file.
    */
-  addPacket(descriptionAt: number, tcpOffset: number, swapped: boolean, linkType: number): boolean {
+  addPacket(descriptionAt: number, tcpOffset: number, swapped: boolean, ending: boolean, linkType: number): boolean {
     if (this.headerLength === 0) {
       // The first packet fixes the header length: everything before TCP plus
       // the largest TCP header. IPv6 extension headers count as "before".
@@ -102,14 +102,14 @@ export class FlowSaver {
     } else if (linkType !== this.linkType) {
       return false;
     }
-    let anonymize = 0;
+    let flags = ending ? ENDS_CONNECTION : 0;
     if (this.anonymizeA || this.anonymizeB) {
       // The packet's source is endpoint A unless the decoder swapped it.
       const sourceIsA = !swapped;
-      if (sourceIsA ? this.anonymizeA : this.anonymizeB) anonymize |= ANONYMIZE_SOURCE;
-      if (sourceIsA ? this.anonymizeB : this.anonymizeA) anonymize |= ANONYMIZE_DESTINATION;
+      if (sourceIsA ? this.anonymizeA : this.anonymizeB) flags |= ANONYMIZE_SOURCE;
+      if (sourceIsA ? this.anonymizeB : this.anonymizeA) flags |= ANONYMIZE_DESTINATION;
     }
-    if (!this.file.addRecord(descriptionAt, this.headerLength, anonymize)) return false;
+    if (!this.file.addRecord(descriptionAt, this.headerLength, flags)) return false;
     this.unflushed = true;
     this.packetsSaved++;
     return true;

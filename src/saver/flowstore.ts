@@ -9,10 +9,17 @@ import { loadAddon, type NativeFlowStore } from '../capture/addon.js';
 import { DESCRIPTION_WORDS } from '../decode/describe.js';
 import { DIR_MODE, FILE_MODE, FlowFile, type FinishResult, type WriteErrorListener } from './flowfile.js';
 
-/** Words per plan entry: description index, slot, bytes kept, anonymize bits. */
+/** Words per plan entry: description index, slot, bytes kept, record flags. */
 const PLAN_WORDS = 4;
+/** Record flags: mask the source or destination address. */
 export const ANONYMIZE_SOURCE = 1;
 export const ANONYMIZE_DESTINATION = 2;
+/**
+ * Record flag: a FIN or RST. A connection that is ending will not add much
+ * more, so the store compresses a flow's records at such a packet when they
+ * are at least 16 KiB (native/flowstore.cc), instead of at the flow's end.
+ */
+export const ENDS_CONNECTION = 4;
 
 /** Words per event from the store: kind, file serial, two kind-specific words. */
 const EVENT_WORDS = 4;
@@ -102,13 +109,13 @@ export class FlowStore {
   }
 
   /** Plans the record described at `descriptionAt` for the file in `slot`. */
-  planRecord(descriptionAt: number, slot: number, keepBytes: number, anonymize: number): void {
+  planRecord(descriptionAt: number, slot: number, keepBytes: number, flags: number): void {
     const at = this.planned * PLAN_WORDS;
     const plan = this.plan;
     plan[at] = descriptionAt;
     plan[at + 1] = slot;
     plan[at + 2] = keepBytes;
-    plan[at + 3] = anonymize;
+    plan[at + 3] = flags;
     this.planned++;
   }
 

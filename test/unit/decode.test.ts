@@ -14,7 +14,8 @@ import {
   DecodedPacket,
   decodeFrame,
 } from '../../src/decode/packet.js';
-import { ethernetFrame, ipPacket, type TcpSpec } from '../helpers/frames.js';
+import { D_FLAGS, DESCRIPTION_WORDS, describeRecords, FLAG_FIN, FLAG_OPENING_SYN, FLAG_RST } from '../../src/decode/describe.js';
+import { batchOf, ethernetFrame, ipPacket, type TcpSpec } from '../helpers/frames.js';
 
 const v4: TcpSpec = { src: '10.1.2.3', dst: '10.9.8.7', sport: 40000, dport: 443 };
 const v6: TcpSpec = { src: 'fd00::1', dst: 'fd00:1::2', sport: 40000, dport: 443 };
@@ -137,5 +138,20 @@ describe('decodeFrame', () => {
       assert.ok(status >= 0 && status <= 7);
       if (status === DECODE_OK) assert.ok(out.tcpOffset + 20 <= caplen);
     }
+  });
+});
+
+describe('describeRecords', () => {
+  test('flags: opening SYN, FIN and RST (the flow store compresses early at the last two)', () => {
+    const frames = [
+      ethernetFrame({ ...v4, flags: 0x02 }), // SYN
+      ethernetFrame({ ...v4, flags: 0x12 }), // SYN-ACK: not an opening SYN
+      ethernetFrame({ ...v4, flags: 0x11 }), // FIN-ACK
+      ethernetFrame({ ...v6, flags: 0x14 }), // RST-ACK
+      ethernetFrame({ ...v4, flags: 0x10 }), // ACK
+    ];
+    const d = describeRecords(batchOf(frames.map((frame) => ({ frame }))), LINKTYPE_ETHERNET);
+    const flags = frames.map((_, i) => d[i * DESCRIPTION_WORDS + D_FLAGS] & (FLAG_OPENING_SYN | FLAG_FIN | FLAG_RST));
+    assert.deepEqual(flags, [FLAG_OPENING_SYN, 0, FLAG_FIN, FLAG_RST, 0]);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import { describeRecords, DESCRIPTION_WORDS } from '../../src/decode/describe.js';
 import type { FinishResult, WriteErrorReason } from '../../src/saver/flowfile.js';
-import { ANONYMIZE_DESTINATION, ANONYMIZE_SOURCE, FlowStore } from '../../src/saver/flowstore.js';
+import { ANONYMIZE_DESTINATION, ANONYMIZE_SOURCE, ENDS_CONNECTION, FlowStore } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 
@@ -99,12 +99,42 @@ test('full chunks become gzip members that concatenate, in order, to every recor
   }
   assert.equal(await file.finish(), 'written');
   const bytes = readFileSync(path);
-  let members = 0;
-  for (let i = 0; i + 3 < bytes.length; i++) if (bytes[i] === 0x1f && bytes[i + 1] === 0x8b && bytes[i + 2] === 8 && bytes[i + 3] === 0) members++;
+  const members = countMembers(bytes);
   assert.ok(members >= 10, `${members} members`);
   const records = parsePcapGz(bytes).records;
   assert.equal(records.length, n);
   records.forEach((r, i) => assert.equal(r.nanoseconds, i * 1000));
+});
+
+/** gzip members in a file: their headers' magic, method and flags. */
+function countMembers(bytes: Buffer): number {
+  let members = 0;
+  for (let i = 0; i + 3 < bytes.length; i++) if (bytes[i] === 0x1f && bytes[i + 1] === 0x8b && bytes[i + 2] === 8 && bytes[i + 3] === 0) members++;
+  return members;
+}
+
+test('a FIN or RST compresses what is buffered when it is 16 KiB or more, not a short flow', async () => {
+  const s = newStore();
+  // 300 records of 110 bytes: about 32 KiB before the FIN, then three more.
+  const long = s.openFile(onError);
+  const longPath = join(dir, 'long.pcap.gz');
+  long.setTarget(longPath);
+  store(s, long, Array.from({ length: 300 }, () => ({ frame: v4 })), 94);
+  store(s, long, [{ frame: v4 }], 94, ENDS_CONNECTION);
+  store(s, long, [{ frame: v4 }, { frame: v4 }, { frame: v4 }], 94);
+  assert.equal(await long.finish(), 'written');
+  const longBytes = readFileSync(longPath);
+  assert.equal(countMembers(longBytes), 2, 'one member up to the FIN, one for what came after');
+  assert.equal(parsePcapGz(longBytes).records.length, 304);
+  // A short flow keeps one member: its FIN comes with less than 16 KiB buffered.
+  const short = s.openFile(onError);
+  const shortPath = join(dir, 'short.pcap.gz');
+  short.setTarget(shortPath);
+  store(s, short, Array.from({ length: 10 }, () => ({ frame: v4 })), 94);
+  store(s, short, [{ frame: v4 }], 94, ENDS_CONNECTION);
+  store(s, short, [{ frame: v4 }], 94);
+  assert.equal(await short.finish(), 'written');
+  assert.equal(countMembers(readFileSync(shortPath)), 1);
 });
 
 test('an unnamed or discarded file is never written', async () => {

@@ -700,8 +700,8 @@ function findings(r: Results): string[] {
       'Where the time goes: the addon\'s capture thread reads each record and describes it in C (header offsets,',
       `flow key and hash; the same in JavaScript, describeRecords, costs ${fmt(s.decodeUs, 2)} µs per packet). The main thread's`,
       `share, flow lookup and the flow store copying each trimmed record into its flow's chunk, is ${fmt(s.demuxUs, 2)} µs per`,
-      `packet (one thread, in-process); compressing every record at libdeflate level 1 and writing the files, on the flow`,
-      `store's threads, costs ${fmt(s.gzipUs, 2)} µs (CPU of all threads, files on tmpfs).` +
+      `packet (in-process, its own CPU time); compressing every record at libdeflate level 1 and writing the files costs`,
+      `the flow store's threads ${fmt(s.gzipUs, 2)} µs (their CPU time, files on tmpfs).` +
         (o.readMs !== null && o.finalWriteMs !== null && o.readPacketsPerSecond !== null
           ? ` Reading and buffering every packet took ${fmt(o.readMs)} ms (${fmt(o.readPacketsPerSecond)} packets/s,` +
             ` compressing the chunks that filled on the way); writing the ${fmt(o.flows)} flows still open when the file ended` +

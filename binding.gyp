@@ -8,6 +8,7 @@
         "native/pcap_handle.cc",
         "native/sockdiag.cc",
         "native/decode.cc",
+        "native/files.cc",
         "native/flowstore.cc"
       ],
       "include_dirs": [

@@ -31,12 +31,6 @@ constexpr uint32_t kMaxVlanTags = 8;
 constexpr uint32_t kMaxIpv6Extensions = 16;
 constexpr uint8_t kIpprotoTcp = 6;
 
-constexpr int32_t kFlagSwapped = 1;
-constexpr int32_t kFlagIpv6 = 2;
-constexpr int32_t kFlagOpeningSyn = 4;
-constexpr int32_t kFlagFin = 8;
-constexpr int32_t kFlagRst = 16;
-
 inline uint32_t U16(const uint8_t* p) { return (uint32_t{p[0]} << 8) | p[1]; }
 inline uint32_t U32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];

@@ -18,6 +18,21 @@ namespace ph {
 // Words 2..17 are meaningful only when the status is 0.
 constexpr int kDescriptionWords = 18;
 
+// Word indices of a description (those used outside decode.cc).
+constexpr int kDRecord = 0;
+constexpr int kDTcpOffset = 2;
+constexpr int kDTcpHeaderLength = 3;
+constexpr int kDFlags = 4;
+constexpr int kDSourceAddress = 6;
+constexpr int kDDestinationAddress = 7;
+
+// Bits of the flags word.
+constexpr int32_t kFlagSwapped = 1;
+constexpr int32_t kFlagIpv6 = 2;
+constexpr int32_t kFlagOpeningSyn = 4;
+constexpr int32_t kFlagFin = 8;
+constexpr int32_t kFlagRst = 16;
+
 // Fills out[1..17] for the frame (caplen bytes) captured on a link of the given LINKTYPE.
 void DescribeFrame(const uint8_t* frame, uint32_t caplen, int linkType, int32_t* out);
 

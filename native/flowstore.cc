@@ -25,7 +25,6 @@
 // and joins the threads first, so no thread ever calls into a freed TSFN.
 #include "flowstore.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <libdeflate.h>
 #include <sys/stat.h>
@@ -46,7 +45,9 @@
 #include <utility>
 #include <vector>
 
+#include "chunk.h"
 #include "decode.h"
+#include "files.h"
 
 namespace ph {
 namespace {
@@ -77,15 +78,6 @@ constexpr int32_t kAnonymizeDestination = 2;
 constexpr int32_t kEndsConnection = 4;
 constexpr size_t kEarlyCompressBytes = 16 * 1024;
 
-// Description words used here (decode.h).
-constexpr int kDRecord = 0;
-constexpr int kDTcpOffset = 2;
-constexpr int kDTcpHeaderLength = 3;
-constexpr int kDFlags = 4;
-constexpr int kDSourceAddress = 6;
-constexpr int kDDestinationAddress = 7;
-constexpr int32_t kFlagIpv6 = 2;
-
 // Event words: kind, file serial, then two kind-specific words.
 constexpr int kEventWords = 4;
 constexpr int32_t kEventFinished = 0;  // a: 0 written, 1 empty, 2 failed
@@ -107,79 +99,6 @@ inline uint32_t GetU32LE(const uint8_t* at) {
   return static_cast<uint32_t>(at[0]) | static_cast<uint32_t>(at[1]) << 8 | static_cast<uint32_t>(at[2]) << 16 |
          static_cast<uint32_t>(at[3]) << 24;
 }
-
-using Bytes = std::vector<uint8_t>;
-
-// Raw records being collected. Unlike a vector it is never zero-filled: every
-// byte of a record is written once, by AppendRecord.
-class Chunk {
- public:
-  Chunk() = default;
-  Chunk(std::unique_ptr<uint8_t[]> bytes, size_t capacity) : bytes_(std::move(bytes)), capacity_(capacity) {}
-
-  const uint8_t* data() const { return bytes_.get(); }
-  size_t size() const { return used_; }
-  size_t capacity() const { return capacity_; }
-  bool empty() const { return used_ == 0; }
-
-  // The next `n` bytes, which must fit.
-  uint8_t* Extend(size_t n) {
-    uint8_t* at = bytes_.get() + used_;
-    used_ += n;
-    return at;
-  }
-
-  void Grow(size_t capacity) {
-    std::unique_ptr<uint8_t[]> bigger(new uint8_t[capacity]);
-    if (used_ > 0) std::memcpy(bigger.get(), bytes_.get(), used_);
-    bytes_ = std::move(bigger);
-    capacity_ = capacity;
-  }
-
-  std::unique_ptr<uint8_t[]> Release() {
-    capacity_ = 0;
-    used_ = 0;
-    return std::move(bytes_);
-  }
-
- private:
-  std::unique_ptr<uint8_t[]> bytes_;
-  size_t capacity_ = 0;
-  size_t used_ = 0;
-};
-
-// Full-size chunk memory is recycled: once compressed, a chunk's memory goes
-// back to the JS thread's next full chunk instead of to malloc, which would
-// hand out fresh pages (a page fault each) for every 64 KiB of records.
-class ChunkPool {
- public:
-  explicit ChunkPool(size_t chunkBytes) : chunkBytes_(chunkBytes) {}
-
-  Chunk Take(size_t capacity) {
-    if (capacity == chunkBytes_) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!spare_.empty()) {
-        Chunk reused(std::move(spare_.back()), chunkBytes_);
-        spare_.pop_back();
-        return reused;
-      }
-    }
-    return Chunk(std::unique_ptr<uint8_t[]>(new uint8_t[capacity]), capacity);
-  }
-
-  void Give(Chunk chunk) {
-    if (chunk.capacity() != chunkBytes_) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (spare_.size() < kMaxSpare) spare_.push_back(chunk.Release());
-  }
-
- private:
-  // At most 2 MiB of 64 KiB chunks kept spare.
-  static constexpr size_t kMaxSpare = 32;
-  const size_t chunkBytes_;
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<uint8_t[]>> spare_;
-};
 
 // What a file's thread knows of it.
 struct FileState {
@@ -234,58 +153,6 @@ struct Shared {
 struct DeflaterFree {
   void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
 };
-
-// mkdir -p: every missing directory of `dir` is made with `mode`.
-int MakeDirectories(const std::string& dir, mode_t mode) {
-  if (dir.empty()) return 0;
-  if (mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) return 0;
-  if (errno != ENOENT) return errno;
-  const size_t slash = dir.find_last_of('/');
-  if (slash == std::string::npos || slash == 0) return ENOENT;
-  const int parent = MakeDirectories(dir.substr(0, slash), mode);
-  if (parent != 0) return parent;
-  if (mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) return 0;
-  return errno;
-}
-
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
-}
-
-// write(2) until done; a write that makes no progress on a regular file means the disk is full.
-int WriteAll(int fd, const uint8_t* data, size_t length) {
-  while (length > 0) {
-    const ssize_t n = write(fd, data, length);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return ENOSPC;
-    data += n;
-    length -= static_cast<size_t>(n);
-  }
-  return 0;
-}
-
-int WriteMembers(int fd, const std::vector<Bytes>& members) {
-  for (const Bytes& m : members) {
-    const int error = WriteAll(fd, m.data(), m.size());
-    if (error != 0) return error;
-  }
-  return 0;
-}
-
-// Opens `path` with `flags`, making its directory when it is missing.
-int OpenMakingDirectory(const std::string& path, int flags, mode_t mode, mode_t dirMode, int* fd) {
-  *fd = open(path.c_str(), flags | O_CLOEXEC, mode);
-  if (*fd < 0 && errno == ENOENT) {
-    const int error = MakeDirectories(DirectoryOf(path), dirMode);
-    if (error != 0) return error;
-    *fd = open(path.c_str(), flags | O_CLOEXEC, mode);
-  }
-  return *fd < 0 ? errno : 0;
-}
 
 class SaverThread {
  public:
@@ -397,7 +264,7 @@ class SaverThread {
     if (file.discarded || file.path.empty()) return kFinishedEmpty;
     if (file.stream) return file.streamedAny ? kFinishedWritten : kFinishedEmpty;
     if (file.members.empty()) return kFinishedEmpty;
-    const int error = WriteAtomically(file.path, file.members);
+    const int error = WriteFileAtomically(file.path, file.members, fileMode_, dirMode_);
     file.members = std::vector<Bytes>();
     if (error != 0) {
       Fail(file, kStageWrite, error);
@@ -406,31 +273,10 @@ class SaverThread {
     return kFinishedWritten;
   }
 
-  // The members under a temporary name beside `path`, then renamed into
-  // place, so no reader ever sees half a file; nothing is left on failure.
-  int WriteAtomically(const std::string& path, const std::vector<Bytes>& members) {
-    const size_t slash = path.find_last_of('/');
-    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    const std::string temporary = DirectoryOf(path) + "/." + base + "." + std::to_string(getpid()) + ".tmp";
-    int fd = -1;
-    int error = OpenMakingDirectory(temporary, O_WRONLY | O_CREAT | O_TRUNC, fileMode_, dirMode_, &fd);
-    if (error != 0) return error;
-    error = WriteMembers(fd, members);
-    if (close(fd) != 0 && error == 0) error = errno;
-    if (error == 0 && rename(temporary.c_str(), path.c_str()) != 0) error = errno;
-    if (error != 0) unlink(temporary.c_str());
-    return error;
-  }
-
   // Stream mode: members go to the end of the named file as they are made.
   void AppendMembers(FileState& file) {
     if (file.members.empty()) return;
-    int fd = -1;
-    int error = OpenMakingDirectory(file.path, O_WRONLY | O_APPEND | O_CREAT, fileMode_, dirMode_, &fd);
-    if (error == 0) {
-      error = WriteMembers(fd, file.members);
-      if (close(fd) != 0 && error == 0) error = errno;
-    }
+    const int error = AppendToFile(file.path, file.members, fileMode_, dirMode_);
     file.members.clear();
     if (error != 0) {
       // A stream file that lost a member is not a faithful record: remove it.

@@ -9,6 +9,7 @@
         "native/sockdiag.cc",
         "native/decode.cc",
         "native/files.cc",
+        "native/options.cc",
         "native/flowstore.cc"
       ],
       "include_dirs": [

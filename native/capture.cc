@@ -30,7 +30,9 @@
 #include <utility>
 #include <vector>
 
+#include "bytes.h"
 #include "decode.h"
+#include "options.h"
 #include "pcap_handle.h"
 
 namespace ph {
@@ -135,13 +137,6 @@ struct LentBatch {
   std::unique_ptr<Batch> batch;
   std::shared_ptr<BatchPool> pool;
 };
-
-inline void PutU32LE(uint8_t* at, uint32_t v) {
-  at[0] = static_cast<uint8_t>(v);
-  at[1] = static_cast<uint8_t>(v >> 8);
-  at[2] = static_cast<uint8_t>(v >> 16);
-  at[3] = static_cast<uint8_t>(v >> 24);
-}
 
 // What the capture thread sends to the JS thread: a batch, or the end.
 struct Message {
@@ -375,21 +370,6 @@ std::string OptionalString(const Napi::Object& o, const char* name) {
   return v.As<Napi::String>().Utf8Value();
 }
 
-uint32_t IntegerOption(const Napi::Object& o, const char* name, bool required, uint32_t fallback, uint32_t min,
-                       uint32_t max) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (required) throw Napi::TypeError::New(o.Env(), std::string("option ") + name + " is required");
-    return fallback;
-  }
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("option ") + name + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
-    throw Napi::RangeError::New(o.Env(), std::string("option ") + name + " must be an integer from " +
-                                             std::to_string(min) + " to " + std::to_string(max));
-  }
-  return static_cast<uint32_t>(d);
-}
 
 class Capture : public Napi::ObjectWrap<Capture> {
  public:

@@ -1,5 +1,7 @@
 #include "decode.h"
 
+#include "bytes.h"
+
 namespace ph {
 namespace {
 
@@ -34,9 +36,6 @@ constexpr uint8_t kIpprotoTcp = 6;
 inline uint32_t U16(const uint8_t* p) { return (uint32_t{p[0]} << 8) | p[1]; }
 inline uint32_t U32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-inline uint32_t U32LE(const uint8_t* p) {
-  return (uint32_t{p[3]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | p[0];
 }
 
 bool IsVlan(uint32_t ethertype) { return ethertype == 0x8100 || ethertype == 0x88a8 || ethertype == 0x9100; }
@@ -110,7 +109,7 @@ int32_t Describe(const uint8_t* frame, uint32_t caplen, int linkType, int32_t* o
       // NULL is in the capturing host's byte order, LOOP in network order:
       // the family values are small, so whichever end holds a nonzero value is it.
       const uint32_t be = U32(frame);
-      const uint32_t family = be > 0xffff ? U32LE(frame) : be;
+      const uint32_t family = be > 0xffff ? GetU32LE(frame) : be;
       ethertype = family == 2 ? kEthertypeIpv4
                   : (family == 10 || family == 24 || family == 28 || family == 30) ? kEthertypeIpv6
                                                                                      : 0;

@@ -45,9 +45,11 @@
 #include <utility>
 #include <vector>
 
+#include "bytes.h"
 #include "chunk.h"
 #include "decode.h"
 #include "files.h"
+#include "options.h"
 
 namespace ph {
 namespace {
@@ -59,9 +61,9 @@ constexpr uint32_t kPcapMagicNanoseconds = 0xa1b23c4d;
 // A flow's first chunk: a handshake, a short exchange and a close fit. Small
 // because a SYN flood starts tens of thousands of flows that never grow.
 constexpr size_t kInitialChunkBytes = 1024;
-constexpr size_t kMinChunkBytes = 1024;
-constexpr size_t kMaxChunkBytes = 16u << 20;
-constexpr int kMaxThreads = 64;
+constexpr uint32_t kMinChunkBytes = 1024;
+constexpr uint32_t kMaxChunkBytes = 16u << 20;
+constexpr uint32_t kMaxThreads = 64;
 
 // Plan entries (src/saver/flowstore.ts): description word index, slot, bytes
 // kept per packet (the flow's header length), record flags.
@@ -87,18 +89,6 @@ constexpr int32_t kFinishedEmpty = 1;
 constexpr int32_t kFinishedFailed = 2;
 constexpr int32_t kStageCompress = 0;
 constexpr int32_t kStageWrite = 1;
-
-inline void PutU32LE(uint8_t* at, uint32_t v) {
-  at[0] = static_cast<uint8_t>(v);
-  at[1] = static_cast<uint8_t>(v >> 8);
-  at[2] = static_cast<uint8_t>(v >> 16);
-  at[3] = static_cast<uint8_t>(v >> 24);
-}
-
-inline uint32_t GetU32LE(const uint8_t* at) {
-  return static_cast<uint32_t>(at[0]) | static_cast<uint32_t>(at[1]) << 8 | static_cast<uint32_t>(at[2]) << 16 |
-         static_cast<uint32_t>(at[3]) << 24;
-}
 
 // What a file's thread knows of it.
 struct FileState {
@@ -338,18 +328,6 @@ struct Slot {
   bool open = false;
 };
 
-int32_t IntegerOption(const Napi::Object& o, const char* name, int32_t fallback, int32_t min, int32_t max) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("FlowStore: ") + name + " must be a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max) || d != static_cast<int32_t>(d)) {
-    throw Napi::RangeError::New(o.Env(), std::string("FlowStore: ") + name + " must be an integer in " +
-                                             std::to_string(min) + ".." + std::to_string(max));
-  }
-  return static_cast<int32_t>(d);
-}
-
 class FlowStore : public Napi::ObjectWrap<FlowStore> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -373,16 +351,15 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
       throw Napi::TypeError::New(env, "new FlowStore(options, onEvents)");
     }
     Napi::Object o = info[0].As<Napi::Object>();
-    const int threads = IntegerOption(o, "threads", 1, 1, kMaxThreads);
-    const int level = IntegerOption(o, "level", 1, 0, 12);
-    chunkBytes_ = static_cast<size_t>(
-        IntegerOption(o, "chunkBytes", 64 * 1024, static_cast<int32_t>(kMinChunkBytes), static_cast<int32_t>(kMaxChunkBytes)));
-    const auto fileMode = static_cast<mode_t>(IntegerOption(o, "fileMode", 0664, 0, 07777));
-    const auto dirMode = static_cast<mode_t>(IntegerOption(o, "dirMode", 0775, 0, 07777));
+    const uint32_t threads = IntegerOption(o, "threads", false, 1, 1, kMaxThreads);
+    const int level = static_cast<int>(IntegerOption(o, "level", false, 1, 0, 12));
+    chunkBytes_ = IntegerOption(o, "chunkBytes", false, 64 * 1024, kMinChunkBytes, kMaxChunkBytes);
+    const auto fileMode = static_cast<mode_t>(IntegerOption(o, "fileMode", false, 0664, 0, 07777));
+    const auto dirMode = static_cast<mode_t>(IntegerOption(o, "dirMode", false, 0775, 0, 07777));
 
     shared_ = std::make_shared<Shared>();
     shared_->chunks = std::make_unique<ChunkPool>(chunkBytes_);
-    for (int i = 0; i < threads; i++) {
+    for (uint32_t i = 0; i < threads; i++) {
       shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode));
     }
     auto* held = new std::shared_ptr<Shared>(shared_);

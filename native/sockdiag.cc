@@ -37,6 +37,8 @@
 #include <utility>
 #include <vector>
 
+#include "bytes.h"
+
 namespace ph {
 namespace {
 
@@ -59,13 +61,6 @@ class DiagError : public std::runtime_error {
 };
 
 std::string ErrnoText(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
-
-inline void PutU32LE(uint8_t* at, uint32_t v) {
-  at[0] = static_cast<uint8_t>(v);
-  at[1] = static_cast<uint8_t>(v >> 8);
-  at[2] = static_cast<uint8_t>(v >> 16);
-  at[3] = static_cast<uint8_t>(v >> 24);
-}
 
 inline void PutU16LE(uint8_t* at, uint16_t v) {
   at[0] = static_cast<uint8_t>(v);

@@ -1,4 +1,9 @@
 {
+  "variables": {
+    # 1 only for the AddressSanitizer/UBSan build of scripts/build-sanitize.sh (build-sanitize/);
+    # the release build (node-gyp rebuild) leaves it 0 and is unchanged by it.
+    "sanitize%": 0
+  },
   "targets": [
     {
       "target_name": "packet_headers_capture",
@@ -22,6 +27,13 @@
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wall", "-Wextra"],
       "ldflags": ["-pthread"],
+      "conditions": [
+        ["sanitize==1", {
+          "cflags": ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+          "cflags_cc": ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17"

@@ -1,6 +1,9 @@
-// Malformed frames through the decoder and demuxer: every frame must end up
-// counted exactly once — as a bad packet, a saved packet, a missed packet or
-// an ignored one — and no exception may escape.
+// Malformed frames through the JavaScript reference decoder
+// (src/decode/describe.ts) and the demuxer: every frame must end up counted
+// exactly once — as a bad packet, a saved packet, a missed packet or an
+// ignored one — and no exception may escape. Live and offline capture decode
+// in C instead (native/decode.cc); that decoder and the flow store's record
+// copy are fuzzed by native-fuzz.ts under AddressSanitizer and UBSan.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 // A SYN flood inside two test namespaces: 100,000 SYNs from distinct source
-// ports while one real connection is made. Memory must stay under -maxheap
-// (shedding new flows, counted), and the real connection must be saved whole.
+// ports while one real connection is made. New flows must be shed for
+// -maxheap and counted (pcap_demuxer_ignored_total{reason="maxheap"} > 0),
+// memory must stay under -maxheap, and the real connection must be saved whole.
 //
 //   node dist/hardening/synflood.js [syns=100000] [maxheap=256MB]
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -119,7 +120,16 @@ async function main(): Promise<number> {
       for (const row of got) missing.splice(missing.indexOf(row), 1);
       console.log(`in tcpdump's capture but not in the file: ${missing.join(' | ')}`);
     }
-    return peakHwm < maxHeapBytes && report.realFileComplete && report.realConnectionOk && code === 0 ? 0 : 1;
+    // Shedding must have happened: a flood that never reached -maxheap proves nothing about it.
+    const failures = [
+      report.shedMaxheap > 0 ? '' : 'no packet was shed for maxheap',
+      peakHwm < maxHeapBytes ? '' : `peak RSS ${report.peakRssMB} MB is not under -maxheap ${maxHeap}`,
+      report.realFileComplete ? '' : 'the real connection is not complete in its file',
+      report.realConnectionOk ? '' : 'the real connection failed',
+      code === 0 ? '' : `exit ${code}`,
+    ].filter((f) => f !== '');
+    for (const f of failures) console.log(`FAILED: ${f}`);
+    return failures.length === 0 ? 0 : 1;
   } finally {
     await net?.destroy();
     rmSync(work, { recursive: true, force: true });

@@ -160,10 +160,18 @@ export interface NativeFlowStore {
 
 let loaded: NativeAddon | undefined;
 
+/**
+ * PACKET_HEADERS_ADDON, when set, is the path of another build of the addon to
+ * load instead of the release one: the sanitizer build
+ * (scripts/build-sanitize.sh) that the native fuzz run drives.
+ */
+export const ADDON_PATH_ENV = 'PACKET_HEADERS_ADDON';
+
 export function loadAddon(): NativeAddon {
   if (loaded === undefined) {
     const require = createRequire(import.meta.url);
-    loaded = require('../../../build/Release/packet_headers_capture.node') as NativeAddon;
+    const alternative = process.env[ADDON_PATH_ENV];
+    loaded = require(alternative !== undefined && alternative !== '' ? alternative : '../../../build/Release/packet_headers_capture.node') as NativeAddon;
   }
   return loaded;
 }

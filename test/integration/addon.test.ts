@@ -11,10 +11,10 @@ import { after, describe, test } from 'node:test';
 import { loadAddon, RECORD_HEADER_BYTES, type CaptureOptions, type NativeCapture } from '../../src/capture/addon.js';
 import { CaptureSet } from '../../src/capture/captureset.js';
 import { DESCRIPTION_WORDS } from '../../src/decode/describe.js';
+import { fixture, fixturePackets } from '../helpers/fixtures.js';
 import { ethernetFrame } from '../helpers/frames.js';
 
 const addon = loadAddon();
-const testdata = join(import.meta.dirname, '../../../../shared/testdata');
 const scratch = mkdtempSync(join(tmpdir(), 'ph-addon-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -145,7 +145,7 @@ function writeBigPcap(n: number): string {
 
 describe('offline', () => {
   test('v4.pcap: 12 records that match tshark, link type 1', async () => {
-    const file = join(testdata, 'v4.pcap');
+    const file = fixture('v4.pcap');
     const capture = offline(file, 'tcp');
     assert.equal(capture.linkType, 1);
     const { done } = run(capture, 10_000);
@@ -155,16 +155,16 @@ describe('offline', () => {
     assert.equal(result.records.length, 12);
     assertWellFormed(result.records, 262144);
     assert.deepEqual(view(result.records), tsharkView(file));
-    // The bytes are the frames themselves: the first one is a SYN to port 80.
+    // The bytes are the frames themselves: the first one is a SYN to the HTTP server's port.
     const first = result.records[0].data;
     assert.equal(first.readUInt16BE(12), 0x0800);
-    assert.equal(first.readUInt16BE(14 + 20 + 2), 80);
+    assert.equal(first.readUInt16BE(14 + 20 + 2), fixturePackets(file)[0].dport);
     assert.equal(first[14 + 20 + 13] & 0x3f, 0x02);
     assert.deepEqual(capture.stats(), { received: 12, dropped: 0, ifDropped: 0 });
   });
 
   test('snaplen 60 cuts every record to 60 bytes and keeps origlen', async () => {
-    const file = join(testdata, 'v4.pcap');
+    const file = fixture('v4.pcap');
     const { done } = run(offline(file, 'tcp', 60), 10_000);
     const result = await done;
     assert.equal(result.end, null);
@@ -178,19 +178,19 @@ describe('offline', () => {
   });
 
   test('a filter that matches nothing ends cleanly with no batches', async () => {
-    const { done } = run(offline(join(testdata, 'v4.pcap'), 'udp'), 10_000);
+    const { done } = run(offline(fixture('v4.pcap'), 'udp'), 10_000);
     const result = await done;
     assert.equal(result.end, null);
     assert.equal(result.batches.length, 0);
   });
 
   test('v6.pcap: the 8 whole packets are delivered, then onEnd reports the truncated tail', async () => {
-    const file = join(testdata, 'v6.pcap');
+    const file = fixture('v6.pcap');
     const capture = offline(file, 'tcp');
     const { done } = run(capture, 10_000);
     const result = await done;
-    // The file ends with one stray byte after the 8th packet: libpcap reports
-    // "truncated dump file; tried to read 16 header bytes, only got 1".
+    // The file ends inside its 9th packet (its record header promises 86 bytes,
+    // 30 follow): libpcap reports "truncated dump file; tried to read 86 captured bytes, only got 30".
     assert.match(result.end ?? '', /truncated/);
     assert.equal(result.endCalls, 1);
     assert.equal(result.records.length, 8);
@@ -306,7 +306,7 @@ describe('offline', () => {
   });
 
   test('an invalid filter throws PH_ERR_CAPTURE quoting the filter', () => {
-    assert.throws(() => offline(join(testdata, 'v4.pcap'), 'tcp and port'), (e: Error & { code?: string }) => {
+    assert.throws(() => offline(fixture('v4.pcap'), 'tcp and port'), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'PH_ERR_CAPTURE');
       assert.ok(e.message.includes('"tcp and port"'), e.message);
       return true;
@@ -318,8 +318,8 @@ describe('offline', () => {
       {},
       { snaplen: 96, filter: '' },
       { file: 'x', device: 'lo', snaplen: 96, filter: '' },
-      { file: join(testdata, 'v4.pcap'), snaplen: 0, filter: '' },
-      { file: join(testdata, 'v4.pcap'), snaplen: 96 },
+      { file: fixture('v4.pcap'), snaplen: 0, filter: '' },
+      { file: fixture('v4.pcap'), snaplen: 96 },
       { device: 'lo', snaplen: 96, filter: '', timeoutMs: 1.5 },
     ];
     for (const options of bad) {

@@ -6,9 +6,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { fixture, fixturePackets } from '../helpers/fixtures.js';
 
 const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');
 const work = mkdtempSync(join(tmpdir(), 'ph-cli-'));
+/** What tshark reads in the v4 fixture: the expectations come from it. */
+const v4 = fixturePackets(fixture('v4.pcap'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -68,12 +71,11 @@ test('-read runs the pipeline over a file and exits 0', () => {
   const events = join(work, 'events.jsonl');
   writeFileSync(
     events,
-    `${JSON.stringify({ Event: 0, Timestamp: '2019-08-21T16:10:00Z', UUID: 'cli_v4', ID: { SPort: 49834, DPort: 80, SrcIP: '172.17.0.2', DstIP: '91.189.88.149' } })}\nnot json\n`,
+    `${JSON.stringify({ Event: 0, Timestamp: '2019-08-21T16:10:00Z', UUID: 'cli_v4', ID: { SPort: v4[0].sport, DPort: v4[0].dport, SrcIP: v4[0].src, DstIP: v4[0].dst } })}\nnot json\n`,
   );
-  const testdata = join(import.meta.dirname, '../../../../shared/testdata');
-  const r = run(['-read', join(testdata, 'v4.pcap'), '-events', events, '-datadir', join(work, 'out'), '-prometheusx.listen-address', '127.0.0.1:0']);
+  const r = run(['-read', fixture('v4.pcap'), '-events', events, '-datadir', join(work, 'out'), '-prometheusx.listen-address', '127.0.0.1:0']);
   assert.equal(r.code, 0, r.stderr);
   const count = spawnSync('sh', ['-c', `zcat '${join(work, 'out/2019/08/21/cli_v4.pcap.gz')}' | tcpdump -nn -r - 2>/dev/null | wc -l`], { encoding: 'utf8' });
-  assert.equal(count.stdout.trim(), '12');
+  assert.equal(count.stdout.trim(), String(v4.length));
   assert.match(r.stderr, /1 unusable line\(s\) \(json\)/);
 });

@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { fileInWindow } from '../helpers/dates.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import {
   createTestNetwork,
@@ -35,7 +36,8 @@ function walk(dir: string): string[] {
 interface ScenarioResult {
   net: TestNetwork;
   datadir: string;
-  announced: Array<{ accept: AcceptEvent; uuid: string }>;
+  /** announcedFrom/To: instants just before and after the Open event was made; its timestamp is between them. */
+  announced: Array<{ accept: AcceptEvent; uuid: string; announcedFrom: number; announcedTo: number }>;
   unannounced: AcceptEvent[];
   tcpdumpFile: string;
   metrics: string;
@@ -95,8 +97,9 @@ async function runScenario(flags: string[], ipOptions: boolean): Promise<Scenari
           continue;
         }
         const uuid = `e2e_${a.cookie}`;
+        const announcedFrom = Date.now();
         tcpinfo.announce(a, uuid);
-        announced.push({ accept: a, uuid });
+        announced.push({ accept: a, uuid, announcedFrom, announcedTo: Date.now() });
       }
     }, 5);
     try {
@@ -162,22 +165,21 @@ for (const mode of [
     test('one file per announced connection, at <datadir>/YYYY/MM/DD/<UUID>.pcap.gz, mode 0664', () => {
       const files = walk(r.datadir);
       assert.equal(files.length, r.announced.length, files.join('\n'));
-      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
-      for (const { uuid } of r.announced) {
-        const path = join(r.datadir, day, `${uuid}.pcap.gz`);
+      for (const { uuid, announcedFrom, announcedTo } of r.announced) {
+        // In the directory of the event's date, whichever day that was.
+        const path = fileInWindow(r.datadir, `${uuid}.pcap.gz`, announcedFrom, announcedTo);
         assert.ok(files.includes(path), `missing ${path}`);
         assert.equal(statSync(path).mode & 0o777, 0o664);
+        assert.equal(statSync(dirname(path)).mode & 0o777, 0o775);
       }
-      assert.equal(statSync(join(r.datadir, day)).mode & 0o777, 0o775);
     });
 
     test('every packet of each connection is in its file (compared with tcpdump)', async (t) => {
-      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
       let packets = 0;
-      for (const { accept, uuid } of r.announced) {
+      for (const { accept, uuid, announcedFrom, announcedTo } of r.announced) {
         const fields = ['frame.len', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags'];
         const expected = await readPcapWithTshark(r.tcpdumpFile, fields, flowFilter(accept));
-        const file = join(r.datadir, day, `${uuid}.pcap.gz`);
+        const file = fileInWindow(r.datadir, `${uuid}.pcap.gz`, announcedFrom, announcedTo);
         const got = await readPcapWithTshark(file, fields);
         assert.ok(expected.length > 200, `${expected.length} packets in tcpdump's capture`);
         // Two packet sockets may see the two directions interleaved differently,
@@ -190,9 +192,8 @@ for (const mode of [
     });
 
     test('snaplen = bytes before TCP + 60, and frames are cut to it', async () => {
-      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
-      for (const { accept, uuid } of r.announced) {
-        const file = join(r.datadir, day, `${uuid}.pcap.gz`);
+      for (const { accept, uuid, announcedFrom, announcedTo } of r.announced) {
+        const file = fileInWindow(r.datadir, `${uuid}.pcap.gz`, announcedFrom, announcedTo);
         const raw = gunzipSync(readFileSync(file));
         const optionBytes = mode.ipOptions ? (accept.remote.includes(':') ? 8 : 4) : 0;
         const headerLength = (accept.remote.includes(':') ? 14 + 40 + 60 : 14 + 20 + 60) + optionBytes;
@@ -229,10 +230,10 @@ for (const mode of [
     });
 
     test(`addresses are ${mode.netblock ? 'anonymized to /24 and /48 on the remote side only' : 'as captured'}`, async () => {
-      const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
-      for (const { accept, uuid } of r.announced) {
+      for (const { accept, uuid, announcedFrom, announcedTo } of r.announced) {
         const v6 = accept.remote.includes(':');
-        const rows = await readPcapWithTshark(join(r.datadir, day, `${uuid}.pcap.gz`), v6 ? ['ipv6.src', 'ipv6.dst'] : ['ip.src', 'ip.dst']);
+        const file = fileInWindow(r.datadir, `${uuid}.pcap.gz`, announcedFrom, announcedTo);
+        const rows = await readPcapWithTshark(file, v6 ? ['ipv6.src', 'ipv6.dst'] : ['ip.src', 'ip.dst']);
         const remote = !mode.netblock ? accept.remote : v6 ? mask48(accept.remote) : accept.remote.replace(/\.\d+$/, '.0');
         for (const [src, dst] of rows) {
           assert.deepEqual([src, dst].sort(), [accept.local, remote].sort());

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadAddon } from '../../src/capture/addon.js';
 import { describeRecords, DESCRIPTION_WORDS, splitAddonBatch } from '../../src/decode/describe.js';
+import { FIXTURES } from '../helpers/fixtures.js';
 import { FrameMutator } from '../helpers/mutate.js';
 
 const addon = loadAddon();
-const testdata = join(import.meta.dirname, '../../../../shared/testdata');
 const scratch = mkdtempSync(join(tmpdir(), 'ph-describe-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -83,10 +83,10 @@ async function compareFile(file: string): Promise<{ records: number; ok: number 
 }
 
 test('the real captures: every record described alike', async () => {
-  const files = readdirSync(testdata).filter((f) => f.endsWith('.pcap'));
+  const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.pcap'));
   assert.ok(files.length > 0);
   for (const f of files) {
-    const { records, ok } = await compareFile(join(testdata, f));
+    const { records, ok } = await compareFile(join(FIXTURES, f));
     assert.ok(records > 0 && ok > 0, `${f}: ${records} records, ${ok} TCP`);
   }
 });

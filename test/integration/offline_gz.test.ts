@@ -12,14 +12,17 @@ import { gzipSync } from 'node:zlib';
 import { isGzipFile, offlineCapturePath, releaseOfflineFiles } from '../../src/capture/offlinefile.js';
 import { Daemon, type DaemonOptions } from '../../src/daemon.js';
 import { openEvent } from '../helpers/demuxfixture.js';
+import { fixture, fixturePackets } from '../helpers/fixtures.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 
-const testdata = join(import.meta.dirname, '../../../../shared/testdata');
+const v4plain = fixture('v4.pcap');
+/** What tshark reads in it: the expectations below come from it. */
+const v4packets = fixturePackets(v4plain);
 const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');
 const work = mkdtempSync(join(tmpdir(), 'ph-offline-gz-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const v4 = readFileSync(join(testdata, 'v4.pcap'));
+const v4 = readFileSync(v4plain);
 const v4gz = join(work, 'v4.pcap.gz');
 writeFileSync(v4gz, gzipSync(v4));
 // Two gzip members, as the daemon's own files have: read as one stream.
@@ -59,32 +62,33 @@ function leftovers(): string[] {
 
 test('gzip is recognized by its magic bytes, not by its name', () => {
   assert.equal(isGzipFile(v4gz), true);
-  assert.equal(isGzipFile(join(testdata, 'v4.pcap')), false);
+  assert.equal(isGzipFile(v4plain), false);
   assert.equal(isGzipFile(join(work, 'no-such-file')), false);
 });
 
 test('a plain or unreadable file is handed to libpcap as it is', async () => {
-  assert.equal(await offlineCapturePath(join(testdata, 'v4.pcap')), join(testdata, 'v4.pcap'));
+  assert.equal(await offlineCapturePath(v4plain), v4plain);
   assert.equal(await offlineCapturePath(join(work, 'no-such-file')), join(work, 'no-such-file'));
 });
 
 test('v4.pcap.gz gives the same file as v4.pcap, and leaves no copy on disk', async () => {
   const before = leftovers();
   const when = Date.UTC(2019, 7, 21, 16, 10);
-  const event = () => [openEvent('v4flow', '172.17.0.2', 49834, '91.189.88.149', 80, when)];
+  const [first] = v4packets;
+  const event = () => [openEvent('v4flow', first.src, first.sport, first.dst, first.dport, when)];
   const plainDir = join(work, 'plain');
   const gzDir = join(work, 'gz');
   const membersDir = join(work, 'members');
-  await runOffline(join(testdata, 'v4.pcap'), plainDir, { preloadEvents: event() });
+  await runOffline(v4plain, plainDir, { preloadEvents: event() });
   const daemon = await runOffline(v4gz, gzDir, { preloadEvents: event() });
   await runOffline(v4members, membersDir, { preloadEvents: event() });
   const plain = parsePcapGz(readFileSync(join(plainDir, '2019/08/21/v4flow.pcap.gz')));
   const fromGz = parsePcapGz(readFileSync(join(gzDir, '2019/08/21/v4flow.pcap.gz')));
   const fromMembers = parsePcapGz(readFileSync(join(membersDir, '2019/08/21/v4flow.pcap.gz')));
-  assert.equal(plain.records.length, 12);
+  assert.equal(plain.records.length, v4packets.length);
   assert.deepEqual(fromGz, plain);
   assert.deepEqual(fromMembers, plain);
-  assert.match(await daemon.metrics.registry.metrics(), /pcap_saver_packets_total 12\b/);
+  assert.match(await daemon.metrics.registry.metrics(), new RegExp(`pcap_saver_packets_total ${v4packets.length}\\b`));
   assert.deepEqual(leftovers(), before);
 });
 
@@ -93,7 +97,11 @@ test('without events, a flow of x.pcap.gz is named after x', async () => {
   await runOffline(v4gz, datadir);
   const files = readdirSync(datadir, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith('.pcap.gz'));
   assert.equal(files.length, 1, files.join(' '));
-  assert.match(files[0], /^\d{4}\/\d{2}\/\d{2}\/v4_91\.189\.88\.149_80_172\.17\.0\.2_49834_\d+\.\d{9}\.pcap\.gz$/);
+  const [p] = v4packets;
+  const endpoints = [`${p.src}_${p.sport}`, `${p.dst}_${p.dport}`];
+  const named = [`v4_${endpoints[0]}_${endpoints[1]}_`, `v4_${endpoints[1]}_${endpoints[0]}_`];
+  assert.match(files[0], /^\d{4}\/\d{2}\/\d{2}\/v4_.*_\d+\.\d{9}\.pcap\.gz$/);
+  assert.ok(named.some((n) => files[0].includes(`/${n}`)), files[0]);
 });
 
 test('a corrupt gzip input is one start-up error, and leaves nothing behind', async () => {
@@ -113,7 +121,7 @@ test('the command line: -read FILE.pcap.gz runs the pipeline and exits 0', () =>
   const events = join(work, 'events.jsonl');
   writeFileSync(
     events,
-    `${JSON.stringify({ Event: 0, Timestamp: '2019-08-21T16:10:00Z', UUID: 'cliflow', ID: { SPort: 49834, DPort: 80, SrcIP: '172.17.0.2', DstIP: '91.189.88.149' } })}\n`,
+    `${JSON.stringify({ Event: 0, Timestamp: '2019-08-21T16:10:00Z', UUID: 'cliflow', ID: { SPort: v4packets[0].sport, DPort: v4packets[0].dport, SrcIP: v4packets[0].src, DstIP: v4packets[0].dst } })}\n`,
   );
   const datadir = join(work, 'cli');
   const r = spawnSync(process.execPath, [bin, '-read', v4gz, '-events', events, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0'], {
@@ -121,7 +129,7 @@ test('the command line: -read FILE.pcap.gz runs the pipeline and exits 0', () =>
     timeout: 20_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(parsePcapGz(readFileSync(join(datadir, '2019/08/21/cliflow.pcap.gz'))).records.length, 12);
+  assert.equal(parsePcapGz(readFileSync(join(datadir, '2019/08/21/cliflow.pcap.gz'))).records.length, v4packets.length);
   const bad = join(work, 'cli-bad.pcap.gz');
   writeFileSync(bad, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
   const r2 = spawnSync(process.execPath, [bin, '-read', bad, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0'], { encoding: 'utf8', timeout: 20_000 });

@@ -4,10 +4,11 @@
 // independent tcpdump capture: every packet of an announced flow seen before
 // the signal is in the file.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { fileInWindow } from '../helpers/dates.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import {
   createTestNetwork,
@@ -45,12 +46,14 @@ test('SIGTERM under load: exit 0 in time, every captured packet of every named f
   await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')), 15_000, 'daemon capturing');
   await waitFor(() => tcpinfo.connected > 0, 10_000, 'event socket connected');
   const server = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port: 8080 }, { host: net.serverV6, port: 8080 }]);
-  const announced = new Map<string, { accept: AcceptEvent; at: number }>();
+  // `from` and `at` bracket the Open event's timestamp, whose date names the file's directory.
+  const announced = new Map<string, { accept: AcceptEvent; from: number; at: number }>();
   const announcer = setInterval(() => {
     for (const a of server.accepts()) {
       if (announced.has(a.cookie)) continue;
+      const from = Date.now();
       tcpinfo.announce(a, `load_${a.cookie}`);
-      announced.set(a.cookie, { accept: a, at: Date.now() });
+      announced.set(a.cookie, { accept: a, from, at: Date.now() });
     }
   }, 2);
   const clients = Promise.all([
@@ -72,8 +75,6 @@ test('SIGTERM under load: exit 0 in time, every captured packet of every named f
   assert.ok(exitMs < 2000, `exit took ${exitMs} ms\n${stderr.text()}`);
 
   // Flows announced well before capture stopped must hold every packet tcpdump saw before the signal.
-  const day = new Date(sigtermAt).toISOString().slice(0, 10).replaceAll('-', '/');
-  const files = new Set(readdirSync(join(datadir, day)));
   // Identity of a packet: seq, ack, flags, length (fields 3-6). The family
   // (field 7, the IPv4 source, empty for IPv6) is matched too: a client may
   // use the same port for an IPv4 and an IPv6 connection at once.
@@ -82,17 +83,18 @@ test('SIGTERM under load: exit 0 in time, every captured packet of every named f
   const reference = await readPcapWithTshark(join(work, 'all.pcap'), fields, `tcp && frame.time_epoch < ${sigtermAt / 1000}`);
   let checkedFlows = 0;
   let checkedPackets = 0;
-  for (const { accept, at } of announced.values()) {
+  for (const { accept, from, at } of announced.values()) {
     if (at > sigtermAt + 500) continue;
     const name = `load_${accept.cookie}.pcap.gz`;
-    assert.ok(files.has(name), `no file for a flow announced ${at - sigtermAt} ms after SIGTERM`);
+    let path = '';
+    assert.doesNotThrow(() => (path = fileInWindow(datadir, name, from, at)), `no file for a flow announced ${at - sigtermAt} ms after SIGTERM`);
     const ipv4 = accept.local.includes('.');
     const mine = (row: string[]) =>
       (row[7] !== '') === ipv4 &&
       ((row[1] === String(accept.rport) && row[2] === String(accept.lport)) || (row[2] === String(accept.rport) && row[1] === String(accept.lport)));
     const expected = reference.filter(mine).map(identity);
     const got = new Map<string, number>();
-    for (const row of await readPcapWithTshark(join(datadir, day, name), fields)) {
+    for (const row of await readPcapWithTshark(path, fields)) {
       const k = identity(row);
       got.set(k, (got.get(k) ?? 0) + 1);
     }

@@ -1,5 +1,6 @@
-// The quick slice of the malformed-frame run (the full 10 million frames run
-// with `npm run hardening`).
+// The quick slice of the malformed-frame run through the JavaScript reference
+// decoder (the full 10 million frames run with `npm run hardening`). The C
+// decoder that captures use is fuzzed by test/integration/native_fuzz.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runMalformed } from '../../hardening/malformed.js';

@@ -124,6 +124,7 @@ export class Daemon {
     );
     for (const reason of WRITE_ERROR_REASONS) this.metrics.saverErrors.labels(reason).inc(0);
     for (const reason of BAD_EVENT_REASONS) this.metrics.badEvents.labels(reason).inc(0);
+    this.metrics.maxHeap.set(options.maxHeapBytes);
   }
 
   /** Builds every piece and starts capturing; throws PacketHeadersError on start-up failures. */

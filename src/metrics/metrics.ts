@@ -2,6 +2,8 @@
 // are kept so existing dashboards keep working.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+const UNCONVENTIONAL_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export class Metrics {
   readonly registry: Registry;
   readonly missedPackets: Counter<'saverstate'>;
@@ -34,6 +36,7 @@ export class Metrics {
   readonly kernelLookupMisses: Counter;
   readonly kernelPollDuration: Histogram;
   readonly kernelErrors: Counter<'reason'>;
+  readonly maxHeap: Gauge;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -178,6 +181,17 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+    this.maxHeap = new Gauge({
+      name: 'pcap_maxheap_bytes',
+      help: 'The -maxheap setting: above this much memory in use, new flows are shed (alert on RSS near it).',
+      registers,
+    });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: registry });
+      // Gauges whose names end in _total, which Prometheus reserves for
+      // counters (promtool check metrics flags them); the same counts are
+      // exported per type as nodejs_active_handles and nodejs_active_requests.
+      for (const name of UNCONVENTIONAL_DEFAULT_METRICS) registry.removeSingleMetric(name);
+    }
   }
 }

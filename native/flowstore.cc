@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
@@ -198,6 +199,12 @@ class SaverThread {
 
   // Ends the thread after the job it is running; queued jobs are dropped.
   void Stop() {
+    RequestStop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // As Stop, without waiting: Stopped() says when the thread is done.
+  void RequestStop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
@@ -205,8 +212,9 @@ class SaverThread {
       queue_.clear();
     }
     wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
   }
+
+  bool Stopped() const { return !thread_.joinable() || stopped_.load(); }
 
  private:
   void Run() {
@@ -221,7 +229,10 @@ class SaverThread {
           wake_.wait(lock);
         }
         waiting_ = false;
-        if (stopping_) return;
+        if (stopping_) {
+          stopped_ = true;
+          return;
+        }
         job = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -526,6 +537,7 @@ class SaverThread {
   std::deque<Job> queue_;
   bool stopping_ = false;
   bool waiting_ = false;
+  std::atomic<bool> stopped_{false};
   std::thread thread_;
 };
 
@@ -558,6 +570,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
                            InstanceMethod<&FlowStore::TakeEvents>("takeEvents"),
                            InstanceMethod<&FlowStore::Pending>("pending"),
                            InstanceMethod<&FlowStore::Close>("close"),
+                           InstanceMethod<&FlowStore::Abort>("abort"),
                        });
   }
 
@@ -740,6 +753,28 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown();
     return info.Env().Undefined();
+  }
+
+  // abort(waitMs): for an exit at once (a second signal). The threads stop
+  // after the job each is running, so a file being written is renamed into
+  // place or removed, not left under its temporary name; queued jobs are
+  // dropped. Waits at most waitMs; true if every thread stopped in time. The
+  // threads are not joined (the process is about to exit) and the store
+  // takes no more calls.
+  Napi::Value Abort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const double waitMs = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 1000;
+    if (closed_ || !shared_) return Napi::Boolean::New(env, true);
+    closed_ = true;
+    for (auto& t : shared_->threads) t->RequestStop();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(waitMs);
+    for (;;) {
+      bool all = true;
+      for (auto& t : shared_->threads) all = all && t->Stopped();
+      if (all) return Napi::Boolean::New(env, true);
+      if (std::chrono::steady_clock::now() >= deadline) return Napi::Boolean::New(env, false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 
   void Shutdown() {

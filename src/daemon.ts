@@ -229,6 +229,15 @@ export class Daemon {
   }
 
   /**
+   * For an exit at once (a second signal): the flow store's threads finish
+   * the write each is doing and stop, for at most `waitMs`. True when none
+   * was still writing, so this run leaves no temporary file.
+   */
+  abortWrites(waitMs: number): boolean {
+    return this.store.abort(waitMs);
+  }
+
+  /**
    * Memory in use, as -maxheap sees it. Besides the timer's samples, RSS is
    * read again every MEMORY_SAMPLE_FLOWS new flows: a flood can start tens of
    * thousands of flows between two timer ticks (the capture queue is drained

@@ -161,6 +161,12 @@ export interface NativeFlowStore {
   pending(): number;
   /** Ends the threads after their current job; queued jobs are dropped. Idempotent. */
   close(): void;
+  /**
+   * For an exit at once: the threads stop after their current job (so no
+   * temporary file of theirs is left), without being joined; waits at most
+   * `waitMs`. True if every thread stopped in time. The store takes no more calls.
+   */
+  abort(waitMs: number): boolean;
 }
 
 let loaded: NativeAddon | undefined;

@@ -176,6 +176,18 @@ export class FlowStore {
     this.files.clear();
   }
 
+  /**
+   * For process.exit right after (a second signal): the store's threads stop
+   * after the file or chunk each is working on, waiting at most `waitMs`.
+   * True when they all did, so no temporary file of this run is left.
+   */
+  abort(waitMs: number): boolean {
+    if (this.closed) return true;
+    this.closed = true;
+    this.planned = 0;
+    return this.native.abort(waitMs);
+  }
+
   private commit(): void {
     if (this.planned === 0 || this.closed) return;
     const count = this.planned;

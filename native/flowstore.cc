@@ -93,6 +93,10 @@ constexpr int32_t kExistingAppended = 0;
 constexpr int32_t kExistingSeparate = 1;
 // Numbered names tried before a flow whose name is taken gives up (EEXIST).
 constexpr int kMaxNumberedNames = 1000;
+// A store thread that never runs out of work still fsyncs its directories
+// (and reports those files finished) after this many files or this long.
+constexpr size_t kMaxUnsyncedFiles = 256;
+constexpr std::chrono::milliseconds kMaxUnsyncedTime{100};
 constexpr int32_t kFinishedWritten = 0;
 constexpr int32_t kFinishedEmpty = 1;
 constexpr int32_t kFinishedFailed = 2;
@@ -248,14 +252,20 @@ class SaverThread {
         std::lock_guard<std::mutex> lock(mutex_);
         idle = queue_.empty();
       }
-      if (idle) SyncDirectories();
+      if (!finished_.empty() && (idle || finished_.size() >= kMaxUnsyncedFiles ||
+                                 std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime)) {
+        SyncDirectories();
+      }
     }
   }
 
   // Durability, batched: the directories of the files finished since the
-  // thread last ran out of work are fsynced once each, and only then are
-  // those files reported finished.
+  // thread last ran out of work (or since kMaxUnsyncedFiles files or
+  // kMaxUnsyncedTime, under load that never lets it) are fsynced once each,
+  // and only then are those files reported finished.
   void SyncDirectories() {
+    std::sort(dirsToSync_.begin(), dirsToSync_.end());
+    dirsToSync_.erase(std::unique(dirsToSync_.begin(), dirsToSync_.end()), dirsToSync_.end());
     for (const std::string& dir : dirsToSync_) SyncDirectory(dir);
     dirsToSync_.clear();
     for (const auto& f : finished_) outbox_->Post(kEventFinished, f.first, f.second, 0);
@@ -289,6 +299,7 @@ class SaverThread {
       case JobKind::Finish: {
         const int32_t result = Finish(file);
         if (sync_ && result == kFinishedWritten) {
+          if (finished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
           dirsToSync_.push_back(DirectoryOf(file.path));
           finished_.emplace_back(file.serial, result);
         } else {
@@ -531,6 +542,7 @@ class SaverThread {
   // once the queue is empty (SyncDirectories).
   std::vector<std::string> dirsToSync_;
   std::vector<std::pair<int32_t, int32_t>> finished_;
+  std::chrono::steady_clock::time_point firstUnsynced_;
   Bytes scratch_;
   std::mutex mutex_;
   std::condition_variable wake_;

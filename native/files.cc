@@ -143,7 +143,13 @@ int RenameNoReplace(const std::string& from, const std::string& to) {
     unlink(from.c_str());
     return 0;
   }
-  return errno;
+  if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) return errno;
+  // Nor hard links (vfat and the like): check, then rename, which leaves a
+  // moment in which another writer could take the name.
+  struct stat st;
+  if (lstat(to.c_str(), &st) == 0) return EEXIST;
+  if (errno != ENOENT) return errno;
+  return rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
 }
 
 int SyncDirectory(const std::string& dir) {

@@ -2,18 +2,18 @@
 #include "files.h"
 
 #include <fcntl.h>
+#include <libdeflate.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <memory>
 
 namespace ph {
 namespace {
-
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
-}
 
 // write(2) until done; a write that makes no progress on a regular file means the disk is full.
 int WriteAll(int fd, const uint8_t* data, size_t length) {
@@ -30,9 +30,9 @@ int WriteAll(int fd, const uint8_t* data, size_t length) {
   return 0;
 }
 
-int WriteParts(int fd, const std::vector<Bytes>& parts) {
-  for (const Bytes& m : parts) {
-    const int error = WriteAll(fd, m.data(), m.size());
+int WritePieces(int fd, const Pieces& pieces) {
+  for (const auto& p : pieces) {
+    const int error = WriteAll(fd, p.first, p.second);
     if (error != 0) return error;
   }
   return 0;
@@ -49,7 +49,67 @@ int OpenMakingDirectory(const std::string& path, int flags, mode_t mode, mode_t 
   return *fd < 0 ? errno : 0;
 }
 
+int ReadAll(int fd, Bytes* out, off_t size) {
+  out->resize(static_cast<size_t>(size));
+  size_t at = 0;
+  while (at < out->size()) {
+    const ssize_t n = pread(fd, out->data() + at, out->size() - at, static_cast<off_t>(at));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) break;  // shrank while read: what is there is what counts
+    at += static_cast<size_t>(n);
+  }
+  out->resize(at);
+  return 0;
+}
+
+struct InflaterFree {
+  void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
+};
+
+// A member whose output would exceed this is not one of ours (at most 16 MiB
+// of records each); such a file is treated as unusable rather than inflated.
+constexpr size_t kMaxMemberOutput = 64u << 20;
+
+enum class Member { Whole, Bad, TooLarge };
+
+// One gzip member at `in`: its compressed and decompressed sizes.
+Member InflateMember(libdeflate_decompressor* d, const uint8_t* in, size_t inSize, Bytes* scratch, size_t* used,
+                     size_t* produced) {
+  if (scratch->size() < 256 * 1024) scratch->resize(256 * 1024);
+  for (;;) {
+    const libdeflate_result r =
+        libdeflate_gzip_decompress_ex(d, in, inSize, scratch->data(), scratch->size(), used, produced);
+    if (r == LIBDEFLATE_SUCCESS) return Member::Whole;
+    if (r != LIBDEFLATE_INSUFFICIENT_SPACE) return Member::Bad;
+    if (scratch->size() >= kMaxMemberOutput) return Member::TooLarge;
+    scratch->resize(scratch->size() * 2);
+  }
+}
+
 }  // namespace
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+std::string TemporaryPathFor(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  return DirectoryOf(path) + "/." + base + "." + std::to_string(getpid()) + ".tmp";
+}
+
+std::string NumberedPath(const std::string& path, int n) {
+  static const std::string kSuffix = ".pcap.gz";
+  const std::string number = "." + std::to_string(n);
+  if (path.size() > kSuffix.size() && path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+    return path.substr(0, path.size() - kSuffix.size()) + number + kSuffix;
+  }
+  return path + number;
+}
 
 // Recursive: the common case (the day's directory exists) costs one mkdir.
 int MakeDirectories(const std::string& dir, mode_t mode) {
@@ -64,27 +124,138 @@ int MakeDirectories(const std::string& dir, mode_t mode) {
   return errno;
 }
 
-int WriteFileAtomically(const std::string& path, const std::vector<Bytes>& parts, mode_t mode, mode_t dirMode) {
-  const size_t slash = path.find_last_of('/');
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  const std::string temporary = DirectoryOf(path) + "/." + base + "." + std::to_string(getpid()) + ".tmp";
+int WriteTemporary(const std::string& temporary, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync) {
   int fd = -1;
   int error = OpenMakingDirectory(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode, dirMode, &fd);
   if (error != 0) return error;
-  error = WriteParts(fd, parts);
+  error = WritePieces(fd, pieces);
+  if (error == 0 && sync && fdatasync(fd) != 0) error = errno;
   if (close(fd) != 0 && error == 0) error = errno;
-  if (error == 0 && rename(temporary.c_str(), path.c_str()) != 0) error = errno;
   if (error != 0) unlink(temporary.c_str());
   return error;
 }
 
-int AppendToFile(const std::string& path, const std::vector<Bytes>& parts, mode_t mode, mode_t dirMode) {
-  int fd = -1;
-  int error = OpenMakingDirectory(path, O_WRONLY | O_APPEND | O_CREAT, mode, dirMode, &fd);
-  if (error != 0) return error;
-  error = WriteParts(fd, parts);
+int RenameNoReplace(const std::string& from, const std::string& to) {
+  if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // A filesystem without RENAME_NOREPLACE: link(2) fails on an existing name too.
+  if (link(from.c_str(), to.c_str()) == 0) {
+    unlink(from.c_str());
+    return 0;
+  }
+  if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) return errno;
+  // Nor hard links (vfat and the like): check, then rename, which leaves a
+  // moment in which another writer could take the name.
+  struct stat st;
+  if (lstat(to.c_str(), &st) == 0) return EEXIST;
+  if (errno != ENOENT) return errno;
+  return rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+int SyncDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const int error = fsync(fd) == 0 ? 0 : errno;
+  close(fd);
+  return error;
+}
+
+int SyncFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const int error = fdatasync(fd) == 0 ? 0 : errno;
+  close(fd);
+  return error;
+}
+
+int CreateExclusive(const std::string& path, mode_t mode, mode_t dirMode, int* fd) {
+  return OpenMakingDirectory(path, O_WRONLY | O_CREAT | O_EXCL, mode, dirMode, fd);
+}
+
+int WriteAndClose(int fd, const Pieces& pieces, bool sync) {
+  int error = WritePieces(fd, pieces);
+  if (error == 0 && sync && fdatasync(fd) != 0) error = errno;
   if (close(fd) != 0 && error == 0) error = errno;
   return error;
+}
+
+int AppendToFile(const std::string& path, const Pieces& pieces) {
+  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return errno;
+  return WriteAndClose(fd, pieces, false);
+}
+
+int OpenLocked(const std::string& path, int flags, int* fd) {
+  // Whoever rewrites a file locks it first; a rename may replace it while we
+  // wait for the lock, so the lock counts only if it is still the file named.
+  for (int attempt = 0; attempt < 10; attempt++) {
+    *fd = open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW);
+    if (*fd < 0) return errno;
+    struct stat held;
+    struct stat named;
+    if (flock(*fd, LOCK_EX) == 0 && fstat(*fd, &held) == 0 && stat(path.c_str(), &named) == 0 &&
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      return 0;
+    }
+    close(*fd);
+    *fd = -1;
+  }
+  return EAGAIN;
+}
+
+int InspectExisting(int fd, bool keep, ExistingFile* out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return errno;
+  Bytes content;
+  int error = ReadAll(fd, &content, st.st_size);
+  if (error != 0) return error;
+  out->size = static_cast<off_t>(content.size());
+  std::unique_ptr<libdeflate_decompressor, InflaterFree> d(libdeflate_alloc_decompressor());
+  if (!d) return ENOMEM;
+  Bytes scratch;
+  size_t at = 0;
+  bool first = true;
+  while (at < content.size()) {
+    size_t used = 0;
+    size_t produced = 0;
+    const Member m = InflateMember(d.get(), content.data() + at, content.size() - at, &scratch, &used, &produced);
+    if (m == Member::TooLarge) return 0;
+    if (m == Member::Bad) break;
+    // Whole records in each member, the first one led by the file header.
+    size_t r = 0;
+    if (first) {
+      if (produced < kPcapHeaderBytes) return 0;
+      std::copy(scratch.begin(), scratch.begin() + kPcapHeaderBytes, out->header);
+      r = kPcapHeaderBytes;
+      first = false;
+    }
+    while (r + 16 <= produced) {
+      const uint32_t caplen = static_cast<uint32_t>(scratch[r + 8]) | static_cast<uint32_t>(scratch[r + 9]) << 8 |
+                              static_cast<uint32_t>(scratch[r + 10]) << 16 |
+                              static_cast<uint32_t>(scratch[r + 11]) << 24;
+      r += 16 + static_cast<size_t>(caplen);
+    }
+    if (r != produced) return 0;
+    at += used;
+  }
+  if (first) return 0;  // empty, or not gzip from its first byte
+  // A tail that holds the start of a whole member is damage in the middle of
+  // the file, not a member cut short by a crash: such a file is left alone.
+  for (size_t t = at + 1; t + 18 <= content.size(); t++) {
+    if (content[t] != 0x1f || content[t + 1] != 0x8b || content[t + 2] != 8) continue;
+    size_t used = 0;
+    size_t produced = 0;
+    if (InflateMember(d.get(), content.data() + t, content.size() - t, &scratch, &used, &produced) != Member::Bad) {
+      return 0;
+    }
+  }
+  out->usable = true;
+  out->validEnd = static_cast<off_t>(at);
+  if (keep) {
+    content.resize(at);
+    out->content = std::move(content);
+  }
+  return 0;
 }
 
 }  // namespace ph

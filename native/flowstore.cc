@@ -27,11 +27,13 @@
 
 #include <pthread.h>
 #include <libdeflate.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
@@ -84,6 +86,17 @@ constexpr size_t kEarlyCompressBytes = 16 * 1024;
 constexpr int kEventWords = 4;
 constexpr int32_t kEventFinished = 0;  // a: 0 written, 1 empty, 2 failed
 constexpr int32_t kEventFailed = 1;    // a: stage (0 compress, 1 write), b: errno
+// The file's name was taken: a 0 appended (b: bytes of a partial member cut
+// off the end first), 1 separate (b: N of <UUID>.N.pcap.gz).
+constexpr int32_t kEventExisting = 2;
+constexpr int32_t kExistingAppended = 0;
+constexpr int32_t kExistingSeparate = 1;
+// Numbered names tried before a flow whose name is taken gives up (EEXIST).
+constexpr int kMaxNumberedNames = 1000;
+// A store thread that never runs out of work still fsyncs its directories
+// (and reports those files finished) after this many files or this long.
+constexpr size_t kMaxUnsyncedFiles = 256;
+constexpr std::chrono::milliseconds kMaxUnsyncedTime{100};
 constexpr int32_t kFinishedWritten = 0;
 constexpr int32_t kFinishedEmpty = 1;
 constexpr int32_t kFinishedFailed = 2;
@@ -100,6 +113,9 @@ struct FileState {
   std::string path;
   bool stream = false;
   bool streamedAny = false;
+  // Stream mode, appending to a file an earlier writer left: its length
+  // before us, to which a failure cuts the file back (-1: the file is ours).
+  off_t foreignLength = -1;
   bool failed = false;
   bool discarded = false;
 };
@@ -144,16 +160,21 @@ struct DeflaterFree {
   void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
 };
 
+struct InflaterFree {
+  void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
+};
+
 class SaverThread {
  public:
   // `shared` outlives the thread: StopThreads joins it before Shared goes.
-  SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode)
+  SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode, bool sync)
       : outbox_(shared),
         pending_(&shared->pending),
         chunks_(shared->chunks.get()),
         level_(level),
         fileMode_(fileMode),
-        dirMode_(dirMode) {}
+        dirMode_(dirMode),
+        sync_(sync) {}
 
   void Start() { thread_ = std::thread(&SaverThread::Run, this); }
 
@@ -182,6 +203,12 @@ class SaverThread {
 
   // Ends the thread after the job it is running; queued jobs are dropped.
   void Stop() {
+    RequestStop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // As Stop, without waiting: Stopped() says when the thread is done.
+  void RequestStop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
@@ -189,8 +216,9 @@ class SaverThread {
       queue_.clear();
     }
     wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
   }
+
+  bool Stopped() const { return !thread_.joinable() || stopped_.load(); }
 
  private:
   void Run() {
@@ -205,7 +233,10 @@ class SaverThread {
           wake_.wait(lock);
         }
         waiting_ = false;
-        if (stopping_) return;
+        if (stopping_) {
+          stopped_ = true;
+          return;
+        }
         job = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -216,7 +247,29 @@ class SaverThread {
         if (job.kind == JobKind::Finish) outbox_->Post(kEventFinished, job.file->serial, kFinishedFailed, 0);
       }
       --*pending_;
+      bool idle;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        idle = queue_.empty();
+      }
+      if (!finished_.empty() && (idle || finished_.size() >= kMaxUnsyncedFiles ||
+                                 std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime)) {
+        SyncDirectories();
+      }
     }
+  }
+
+  // Durability, batched: the directories of the files finished since the
+  // thread last ran out of work (or since kMaxUnsyncedFiles files or
+  // kMaxUnsyncedTime, under load that never lets it) are fsynced once each,
+  // and only then are those files reported finished.
+  void SyncDirectories() {
+    std::sort(dirsToSync_.begin(), dirsToSync_.end());
+    dirsToSync_.erase(std::unique(dirsToSync_.begin(), dirsToSync_.end()), dirsToSync_.end());
+    for (const std::string& dir : dirsToSync_) SyncDirectory(dir);
+    dirsToSync_.clear();
+    for (const auto& f : finished_) outbox_->Post(kEventFinished, f.first, f.second, 0);
+    finished_.clear();
   }
 
   void Execute(Job& job) {
@@ -243,18 +296,48 @@ class SaverThread {
         file.discarded = true;
         file.members = std::vector<Bytes>();
         return;
-      case JobKind::Finish:
-        outbox_->Post(kEventFinished, file.serial, Finish(file), 0);
+      case JobKind::Finish: {
+        const int32_t result = Finish(file);
+        if (sync_ && result == kFinishedWritten) {
+          if (finished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
+          dirsToSync_.push_back(DirectoryOf(file.path));
+          finished_.emplace_back(file.serial, result);
+        } else {
+          outbox_->Post(kEventFinished, file.serial, result, 0);
+        }
         return;
+      }
     }
   }
 
   int32_t Finish(FileState& file) {
     if (file.failed) return kFinishedFailed;
     if (file.discarded || file.path.empty()) return kFinishedEmpty;
-    if (file.stream) return file.streamedAny ? kFinishedWritten : kFinishedEmpty;
+    if (file.stream) {
+      if (!file.streamedAny) return kFinishedEmpty;
+      if (sync_) {
+        const int error = SyncFile(file.path);
+        if (error != 0) {
+          StreamFailed(file, error);
+          return kFinishedFailed;
+        }
+      }
+      return kFinishedWritten;
+    }
     if (file.members.empty()) return kFinishedEmpty;
-    const int error = WriteFileAtomically(file.path, file.members, fileMode_, dirMode_);
+    // Under a temporary name, then renamed into place unless the name is
+    // taken (an earlier run's file of the same flow): no reader ever sees
+    // half a file, and no file is ever replaced by a shorter one.
+    const std::string temporary = TemporaryPathFor(file.path);
+    int error = WriteTemporary(temporary, PiecesOf(file.members, 0), fileMode_, dirMode_, sync_);
+    if (error == 0) {
+      error = RenameNoReplace(temporary, file.path);
+      if (error == EEXIST) {
+        error = JoinExisting(file, temporary);
+      } else if (error != 0) {
+        unlink(temporary.c_str());
+      }
+    }
     file.members = std::vector<Bytes>();
     if (error != 0) {
       Fail(file, kStageWrite, error);
@@ -263,18 +346,165 @@ class SaverThread {
     return kFinishedWritten;
   }
 
+  // Buffered mode, the name taken: a file with the same pcap header gets our
+  // members after its own (written whole under the temporary name, which
+  // then replaces it); any other file is left alone and ours goes to the
+  // first free numbered name. `temporary` holds our file; it is gone after.
+  int JoinExisting(FileState& file, const std::string& temporary) {
+    int fd = -1;
+    int error = OpenLocked(file.path, O_RDONLY, &fd);
+    if (error == ENOENT) {
+      // Gone since: the name is free again.
+      error = RenameNoReplace(temporary, file.path);
+      if (error != EEXIST) {
+        if (error != 0) unlink(temporary.c_str());
+        return error;
+      }
+      error = OpenLocked(file.path, O_RDONLY, &fd);
+    }
+    ExistingFile existing;
+    Bytes first;
+    if (error == 0 && InspectExisting(fd, true, &existing) == 0 && existing.usable &&
+        WithoutHeader(file.members[0], existing.header, &first)) {
+      Pieces pieces{{existing.content.data(), existing.content.size()}};
+      if (!first.empty()) pieces.emplace_back(first.data(), first.size());
+      for (const auto& p : PiecesOf(file.members, 1)) pieces.push_back(p);
+      error = WriteTemporary(temporary, pieces, fileMode_, dirMode_, sync_);
+      if (error == 0 && rename(temporary.c_str(), file.path.c_str()) != 0) {
+        error = errno;
+        unlink(temporary.c_str());
+      }
+      close(fd);  // the lock is held until the new file has replaced the old one
+      if (error == 0) outbox_->Post(kEventExisting, file.serial, kExistingAppended, TailBytes(existing));
+      return error;
+    }
+    if (fd >= 0) close(fd);
+    for (int n = 1; n <= kMaxNumberedNames; n++) {
+      const std::string candidate = NumberedPath(file.path, n);
+      error = RenameNoReplace(temporary, candidate);
+      if (error == EEXIST) continue;
+      if (error == 0) {
+        file.path = candidate;
+        outbox_->Post(kEventExisting, file.serial, kExistingSeparate, n);
+      }
+      break;
+    }
+    if (error != 0) unlink(temporary.c_str());
+    return error;
+  }
+
   // Stream mode: members go to the end of the named file as they are made.
   void AppendMembers(FileState& file) {
     if (file.members.empty()) return;
-    const int error = AppendToFile(file.path, file.members, fileMode_, dirMode_);
+    const int error = file.streamedAny ? AppendToFile(file.path, PiecesOf(file.members, 0)) : StartStream(file);
     file.members.clear();
     if (error != 0) {
-      // A stream file that lost a member is not a faithful record: remove it.
-      unlink(file.path.c_str());
-      Fail(file, kStageWrite, error);
+      StreamFailed(file, error);
       return;
     }
     file.streamedAny = true;
+  }
+
+  // A stream file that lost a member is not a faithful record: ours is
+  // removed, one we were appending to is cut back to what it held before.
+  void StreamFailed(FileState& file, int error) {
+    if (file.streamedAny) {
+      if (file.foreignLength < 0) {
+        unlink(file.path.c_str());
+      } else if (truncate(file.path.c_str(), file.foreignLength) != 0) {
+        // Nothing more can be done: the failure is reported either way.
+      }
+    }
+    Fail(file, kStageWrite, error);
+  }
+
+  // The first write of a stream file: created, or, when the name is taken,
+  // appended to a file with the same pcap header (a partial member a crash
+  // left at its end cut off first), else written under a numbered name.
+  int StartStream(FileState& file) {
+    int fd = -1;
+    int error = CreateExclusive(file.path, fileMode_, dirMode_, &fd);
+    if (error != EEXIST) return error == 0 ? WriteNew(file.path, fd, file.members) : error;
+    error = OpenLocked(file.path, O_RDWR, &fd);
+    ExistingFile existing;
+    Bytes first;
+    if (error == 0 && InspectExisting(fd, false, &existing) == 0 && existing.usable &&
+        WithoutHeader(file.members[0], existing.header, &first)) {
+      if (existing.validEnd < existing.size && ftruncate(fd, existing.validEnd) != 0) {
+        error = errno;
+        close(fd);
+        return error;
+      }
+      if (lseek(fd, existing.validEnd, SEEK_SET) < 0) {
+        error = errno;
+        close(fd);
+        return error;
+      }
+      Pieces pieces;
+      if (!first.empty()) pieces.emplace_back(first.data(), first.size());
+      for (const auto& p : PiecesOf(file.members, 1)) pieces.push_back(p);
+      error = WriteAndClose(fd, pieces, false);
+      if (error != 0) {
+        if (truncate(file.path.c_str(), existing.validEnd) != 0) {
+          // Reported below either way.
+        }
+        return error;
+      }
+      file.foreignLength = existing.validEnd;
+      outbox_->Post(kEventExisting, file.serial, kExistingAppended, TailBytes(existing));
+      return 0;
+    }
+    if (fd >= 0) close(fd);
+    for (int n = 1; n <= kMaxNumberedNames; n++) {
+      const std::string candidate = NumberedPath(file.path, n);
+      error = CreateExclusive(candidate, fileMode_, dirMode_, &fd);
+      if (error == EEXIST) continue;
+      if (error != 0) return error;
+      file.path = candidate;
+      outbox_->Post(kEventExisting, file.serial, kExistingSeparate, n);
+      return WriteNew(candidate, fd, file.members);
+    }
+    return EEXIST;
+  }
+
+  // A stream file just created: removed again if its first members fail.
+  static int WriteNew(const std::string& path, int fd, const std::vector<Bytes>& members) {
+    const int error = WriteAndClose(fd, PiecesOf(members, 0), false);
+    if (error != 0) unlink(path.c_str());
+    return error;
+  }
+
+  static int32_t TailBytes(const ExistingFile& existing) {
+    return static_cast<int32_t>(std::min<off_t>(existing.size - existing.validEnd, INT32_MAX));
+  }
+
+  static Pieces PiecesOf(const std::vector<Bytes>& members, size_t from) {
+    Pieces pieces;
+    for (size_t i = from; i < members.size(); i++) pieces.emplace_back(members[i].data(), members[i].size());
+    return pieces;
+  }
+
+  // Our first member without the pcap header it starts with, if that header
+  // equals `header` (the existing file's): decompressed (the gzip trailer's
+  // ISIZE gives the size), cut, compressed again. Only a taken name costs this.
+  bool WithoutHeader(const Bytes& member, const uint8_t* header, Bytes* out) {
+    if (member.size() < 18) return false;
+    const size_t size = GetU32LE(member.data() + member.size() - 4);
+    if (size < kPcapHeaderBytes || size > kMaxChunkBytes + kPcapHeaderBytes) return false;
+    if (!inflater_) {
+      inflater_.reset(libdeflate_alloc_decompressor());
+      if (!inflater_) return false;
+    }
+    Bytes raw(size);
+    size_t actual = 0;
+    if (libdeflate_gzip_decompress(inflater_.get(), member.data(), member.size(), raw.data(), size, &actual) !=
+            LIBDEFLATE_SUCCESS ||
+        actual != size || std::memcmp(raw.data(), header, kPcapHeaderBytes) != 0) {
+      return false;
+    }
+    out->clear();
+    if (size == kPcapHeaderBytes) return true;
+    return Compress(raw.data() + kPcapHeaderBytes, size - kPcapHeaderBytes, out);
   }
 
   void Fail(FileState& file, int32_t stage, int error) {
@@ -284,14 +514,16 @@ class SaverThread {
     outbox_->Post(kEventFailed, file.serial, stage, error);
   }
 
-  bool Compress(const Chunk& raw, Bytes* member) {
+  bool Compress(const Chunk& raw, Bytes* member) { return Compress(raw.data(), raw.size(), member); }
+
+  bool Compress(const uint8_t* raw, size_t size, Bytes* member) {
     if (!deflater_) {
       deflater_.reset(libdeflate_alloc_compressor(level_));
       if (!deflater_) return false;
     }
-    const size_t bound = libdeflate_gzip_compress_bound(deflater_.get(), raw.size());
+    const size_t bound = libdeflate_gzip_compress_bound(deflater_.get(), size);
     if (scratch_.size() < bound) scratch_.resize(bound);
-    const size_t written = libdeflate_gzip_compress(deflater_.get(), raw.data(), raw.size(), scratch_.data(), bound);
+    const size_t written = libdeflate_gzip_compress(deflater_.get(), raw, size, scratch_.data(), bound);
     if (written == 0) return false;
     member->assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(written));
     return true;
@@ -303,13 +535,21 @@ class SaverThread {
   const int level_;
   const mode_t fileMode_;
   const mode_t dirMode_;
+  const bool sync_;
   std::unique_ptr<libdeflate_compressor, DeflaterFree> deflater_;
+  std::unique_ptr<libdeflate_decompressor, InflaterFree> inflater_;
+  // Durability (sync_): directories to fsync and files to report finished
+  // once the queue is empty (SyncDirectories).
+  std::vector<std::string> dirsToSync_;
+  std::vector<std::pair<int32_t, int32_t>> finished_;
+  std::chrono::steady_clock::time_point firstUnsynced_;
   Bytes scratch_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> queue_;
   bool stopping_ = false;
   bool waiting_ = false;
+  std::atomic<bool> stopped_{false};
   std::thread thread_;
 };
 
@@ -342,6 +582,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
                            InstanceMethod<&FlowStore::TakeEvents>("takeEvents"),
                            InstanceMethod<&FlowStore::Pending>("pending"),
                            InstanceMethod<&FlowStore::Close>("close"),
+                           InstanceMethod<&FlowStore::Abort>("abort"),
                        });
   }
 
@@ -356,11 +597,14 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     chunkBytes_ = IntegerOption(o, "chunkBytes", false, 64 * 1024, kMinChunkBytes, kMaxChunkBytes);
     const auto fileMode = static_cast<mode_t>(IntegerOption(o, "fileMode", false, 0664, 0, 07777));
     const auto dirMode = static_cast<mode_t>(IntegerOption(o, "dirMode", false, 0775, 0, 07777));
+    // 1: files are fdatasynced before they are renamed into place and their
+    // directories fsynced after (README, Output).
+    const bool sync = IntegerOption(o, "sync", false, 1, 0, 1) != 0;
 
     shared_ = std::make_shared<Shared>();
     shared_->chunks = std::make_unique<ChunkPool>(chunkBytes_);
     for (uint32_t i = 0; i < threads; i++) {
-      shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode));
+      shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode, sync));
     }
     auto* held = new std::shared_ptr<Shared>(shared_);
     shared_->tsfn = Napi::ThreadSafeFunction::New(
@@ -521,6 +765,28 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown();
     return info.Env().Undefined();
+  }
+
+  // abort(waitMs): for an exit at once (a second signal). The threads stop
+  // after the job each is running, so a file being written is renamed into
+  // place or removed, not left under its temporary name; queued jobs are
+  // dropped. Waits at most waitMs; true if every thread stopped in time. The
+  // threads are not joined (the process is about to exit) and the store
+  // takes no more calls.
+  Napi::Value Abort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const double waitMs = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 1000;
+    if (closed_ || !shared_) return Napi::Boolean::New(env, true);
+    closed_ = true;
+    for (auto& t : shared_->threads) t->RequestStop();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(waitMs);
+    for (;;) {
+      bool all = true;
+      for (auto& t : shared_->threads) all = all && t->Stopped();
+      if (all) return Napi::Boolean::New(env, true);
+      if (std::chrono::steady_clock::now() >= deadline) return Napi::Boolean::New(env, false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 
   void Shutdown() {

@@ -92,10 +92,7 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
     // written as at the end of the files; a second signal exits at once.
     let interrupted: NodeJS.Signals | null = null;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (interrupted !== null) {
-        log(`${signal} again: exiting at once`);
-        process.exit(1);
-      }
+      if (interrupted !== null) exitAtOnce(daemon, signal, log);
       interrupted = signal;
       log(`${signal}: reading stopped; writing every flow read so far`);
       // Errors surface where the run awaits the same stop below.
@@ -122,10 +119,7 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) {
-        log(`${signal} again: exiting at once`);
-        process.exit(1);
-      }
+      if (signalled) exitAtOnce(daemon, signal, log);
       signalled = true;
       log(`${signal}: capturing ${config.sigtermWaitMs} ms more, then writing every flow and exiting`);
       setTimeout(() => {
@@ -146,4 +140,20 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/** How long a second signal waits for the flow store's threads to finish the write each is doing. */
+const ABORT_WAIT_MS = 1000;
+
+/**
+ * A second signal: exit now, losing the flows not yet written. The store's
+ * threads first finish the file each is writing (milliseconds), so no
+ * temporary file is left unless a write hangs past ABORT_WAIT_MS; the next
+ * start removes any that is (src/saver/leftovers.ts).
+ */
+function exitAtOnce(daemon: Daemon, signal: NodeJS.Signals, log: Log): never {
+  const clean = daemon.abortWrites(ABORT_WAIT_MS);
+  const left = clean ? '' : ` (a file was still being written after ${ABORT_WAIT_MS} ms; its temporary file is removed at the next start)`;
+  log(`${signal} again: exiting at once; flows not yet written are lost${left}`);
+  process.exit(1);
 }

@@ -21,8 +21,9 @@ import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
 import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
-import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
+import { DIR_MODE, EXISTING_FILE_ACTIONS, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
+import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
 
 export interface DaemonOptions {
   /** Interfaces to capture on; empty = every interface that is up. Ignored when readFiles is set. */
@@ -98,7 +99,19 @@ export class Daemon {
     this.options = options;
     this.deps = deps;
     this.metrics = new Metrics();
-    this.store = new FlowStore({ stream: options.stream });
+    this.store = new FlowStore({
+      stream: options.stream,
+      onExistingFile: (action, requested, path, cutBytes) => {
+        // Rare (a restart while connections live on, two writers of one name): one line each.
+        this.metrics.existingFiles.labels(action).inc();
+        if (action === 'appended') {
+          const cut = cutBytes > 0 ? ` after cutting off a partial gzip member of ${cutBytes} bytes left by a crash` : '';
+          deps.log(`${requested} existed with the same pcap header: this flow's records were appended to it${cut}`);
+        } else {
+          deps.log(`${requested} existed and cannot take this flow's records (other pcap header, or not a readable pcap.gz): left alone, written as ${path}`);
+        }
+      },
+    });
     this.captures = new CaptureSet(deps.log);
     this.demuxer = new Demuxer(
       {
@@ -125,12 +138,15 @@ export class Daemon {
     for (const reason of WRITE_ERROR_REASONS) this.metrics.saverErrors.labels(reason).inc(0);
     for (const reason of BAD_EVENT_REASONS) this.metrics.badEvents.labels(reason).inc(0);
     this.metrics.maxHeap.set(options.maxHeapBytes);
+    for (const action of EXISTING_FILE_ACTIONS) this.metrics.existingFiles.labels(action).inc(0);
   }
 
   /** Builds every piece and starts capturing; throws PacketHeadersError on start-up failures. */
   static async start(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
     const addon = deps.addon ?? loadAddon();
     prepareDatadir(options.datadir);
+    // Before anything is captured or written: this run's temporary names may be an earlier run's.
+    const leftovers = removeLeftoverTemporaries(options.datadir);
     const available = addon.listInterfaces();
     const live = options.readFiles.length === 0;
     const selected = live ? selectInterfaces(options.interfaces, available) : [];
@@ -143,6 +159,7 @@ export class Daemon {
     const kernelPrefix = live && options.eventSocket === '' ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
     const captures = live ? selected.length : options.readFiles.length;
     const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures);
+    daemon.reportLeftovers(leftovers);
     try {
       if (options.metricsAddress !== null) {
         daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);
@@ -178,6 +195,13 @@ export class Daemon {
     return daemon;
   }
 
+  private reportLeftovers(cleanup: LeftoverCleanup): void {
+    this.metrics.leftoversRemoved.inc(cleanup.removed);
+    if (cleanup.removed === 0 && cleanup.failed === 0) return;
+    const failed = cleanup.failed > 0 ? ` (${cleanup.failed} could not be removed)` : '';
+    this.deps.log(`removed ${cleanup.removed} temporary file(s) left by an earlier run from ${this.options.datadir} in ${cleanup.ms.toFixed(1)} ms${failed}`);
+  }
+
   get metricsPort(): number | null {
     return this.metricsServer === null ? null : boundPort(this.metricsServer);
   }
@@ -203,6 +227,15 @@ export class Daemon {
       }
     })();
     return this.stopping;
+  }
+
+  /**
+   * For an exit at once (a second signal): the flow store's threads finish
+   * the write each is doing and stop, for at most `waitMs`. True when none
+   * was still writing, so this run leaves no temporary file.
+   */
+  abortWrites(waitMs: number): boolean {
+    return this.store.abort(waitMs);
   }
 
   /**

@@ -119,6 +119,8 @@ export interface NativeFlowStoreOptions {
   chunkBytes: number;
   fileMode: number;
   dirMode: number;
+  /** 1 (default): fdatasync each file before its rename, fsync its directory after; 0: neither. */
+  sync?: number;
 }
 
 /**
@@ -148,7 +150,10 @@ export interface NativeFlowStore {
   /**
    * Events since the last call, 4 words each: kind (0 finished: word 2 is
    * 0 written, 1 empty, 2 failed; 1 failed: word 2 is the stage, 0 compress or
-   * 1 write, word 3 the errno), then the file's serial. `onEvents` is called
+   * 1 write, word 3 the errno; 2 existing: the file's name was taken, word 2
+   * is 0 appended (word 3: bytes of a partial member cut off its end first)
+   * or 1 separate (word 3: N of the name <UUID>.N.pcap.gz used instead)),
+   * then the file's serial. `onEvents` is called
    * when there are some.
    */
   takeEvents(): Int32Array;
@@ -156,6 +161,12 @@ export interface NativeFlowStore {
   pending(): number;
   /** Ends the threads after their current job; queued jobs are dropped. Idempotent. */
   close(): void;
+  /**
+   * For an exit at once: the threads stop after their current job (so no
+   * temporary file of theirs is left), without being joined; waits at most
+   * `waitMs`. True if every thread stopped in time. The store takes no more calls.
+   */
+  abort(waitMs: number): boolean;
 }
 
 let loaded: NativeAddon | undefined;

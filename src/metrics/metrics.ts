@@ -37,6 +37,8 @@ export class Metrics {
   readonly kernelPollDuration: Histogram;
   readonly kernelErrors: Counter<'reason'>;
   readonly maxHeap: Gauge;
+  readonly existingFiles: Counter<'action'>;
+  readonly leftoversRemoved: Counter;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -179,6 +181,17 @@ export class Metrics {
       name: 'pcap_kernelsource_errors_total',
       help: 'Failures of the built-in flow source, by reason: poll, lookup, overrun (socket-destroy reports lost).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.existingFiles = new Counter({
+      name: 'pcap_saver_existing_files_total',
+      help: "Flows whose file name was taken by an earlier writer's file: appended to it (same pcap header) or written under a numbered name beside it (separate).",
+      labelNames: ['action'],
+      registers,
+    });
+    this.leftoversRemoved = new Counter({
+      name: 'pcap_saver_leftover_temporary_files_removed_total',
+      help: 'Temporary files of earlier runs (interrupted writes) removed from the datadir at start-up.',
       registers,
     });
     this.maxHeap = new Gauge({

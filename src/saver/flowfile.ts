@@ -8,6 +8,16 @@ export const FILE_MODE = 0o664;
 export const DIR_MODE = 0o775;
 
 export type FinishResult = 'written' | 'empty' | 'failed';
+/** What happened to a flow whose file name was taken (README, Output). */
+export type ExistingFileAction = 'appended' | 'separate';
+export const EXISTING_FILE_ACTIONS: readonly ExistingFileAction[] = ['appended', 'separate'];
+
+/** `<UUID>.N.pcap.gz` for `<UUID>.pcap.gz`, as native/files.cc names it. */
+export function numberedPath(path: string, n: number): string {
+  return path.endsWith('.pcap.gz') && path.length > '.pcap.gz'.length
+    ? `${path.slice(0, -'.pcap.gz'.length)}.${n}.pcap.gz`
+    : `${path}.${n}`;
+}
 export type WriteErrorReason = 'nospace' | 'permission' | 'write' | 'compress';
 export const WRITE_ERROR_REASONS: readonly WriteErrorReason[] = ['nospace', 'permission', 'write', 'compress'];
 
@@ -101,6 +111,11 @@ export class FlowFile {
     const code = errnoName(errno);
     const error = Object.assign(new Error(`${code}: cannot write ${path}`), { code, errno: -errno });
     this.onError(classifyWriteError(error), path, error);
+  }
+
+  /** Store event: the records go to `path` instead of the name asked for, which was taken. */
+  renamed(path: string): void {
+    this.filePath = path;
   }
 
   /** Store event: finish() is done. */

@@ -7,7 +7,15 @@
 import { availableParallelism } from 'node:os';
 import { loadAddon, type NativeFlowStore } from '../capture/addon.js';
 import { DESCRIPTION_WORDS } from '../decode/describe.js';
-import { DIR_MODE, FILE_MODE, FlowFile, type FinishResult, type WriteErrorListener } from './flowfile.js';
+import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type ExistingFileAction, type FinishResult, type WriteErrorListener } from './flowfile.js';
+
+/**
+ * A flow's file name was taken when it was first written (README, Output):
+ * `path` is where its records went (`requested` itself when appended, a
+ * numbered name beside it when separate); `cutBytes` is the partial member a
+ * crash had left at the end of the file appended to, cut off first.
+ */
+export type ExistingFileListener = (action: ExistingFileAction, requested: string, path: string, cutBytes: number) => void;
 
 /** Words per plan entry: description index, slot, bytes kept, record flags. */
 const PLAN_WORDS = 4;
@@ -25,6 +33,8 @@ export const ENDS_CONNECTION = 4;
 const EVENT_WORDS = 4;
 const EVENT_FINISHED = 0;
 const EVENT_FAILED = 1;
+const EVENT_EXISTING = 2;
+const EXISTING_ACTIONS: readonly ExistingFileAction[] = ['appended', 'separate'];
 const STAGE_COMPRESS = 0;
 
 /** libdeflate's fastest level: header-only records compress well even so. */
@@ -40,6 +50,9 @@ export interface FlowStoreOptions {
   chunkBytes?: number;
   /** Stream mode: a named file is written as its members are made, not at its end. */
   stream?: boolean;
+  /** fdatasync files before their rename and fsync their directory (default true). */
+  sync?: boolean;
+  onExistingFile?: ExistingFileListener;
 }
 
 export class FlowStore {
@@ -54,9 +67,11 @@ export class FlowStore {
   private described: Int32Array | null = null;
   private linkType = 0;
   private closed = false;
+  private readonly onExistingFile: ExistingFileListener | undefined;
 
   constructor(options: FlowStoreOptions = {}) {
     this.stream = options.stream ?? false;
+    this.onExistingFile = options.onExistingFile;
     const { FlowStore: NativeStore } = loadAddon();
     this.native = new NativeStore(
       {
@@ -65,6 +80,7 @@ export class FlowStore {
         chunkBytes: options.chunkBytes ?? 64 * 1024,
         fileMode: FILE_MODE,
         dirMode: DIR_MODE,
+        sync: options.sync === false ? 0 : 1,
       },
       () => this.takeEvents(),
     );
@@ -160,6 +176,18 @@ export class FlowStore {
     this.files.clear();
   }
 
+  /**
+   * For process.exit right after (a second signal): the store's threads stop
+   * after the file or chunk each is working on, waiting at most `waitMs`.
+   * True when they all did, so no temporary file of this run is left.
+   */
+  abort(waitMs: number): boolean {
+    if (this.closed) return true;
+    this.closed = true;
+    this.planned = 0;
+    return this.native.abort(waitMs);
+  }
+
   private commit(): void {
     if (this.planned === 0 || this.closed) return;
     const count = this.planned;
@@ -173,7 +201,13 @@ export class FlowStore {
       const serial = events[at + 1];
       const file = this.files.get(serial);
       if (file === undefined) continue;
-      if (events[at] === EVENT_FAILED) {
+      if (events[at] === EVENT_EXISTING) {
+        const requested = file.path ?? '';
+        const action = EXISTING_ACTIONS[events[at + 2]] ?? 'separate';
+        const path = action === 'separate' ? numberedPath(requested, events[at + 3]) : requested;
+        file.renamed(path);
+        this.onExistingFile?.(action, requested, path, action === 'appended' ? events[at + 3] : 0);
+      } else if (events[at] === EVENT_FAILED) {
         file.failed(events[at + 2] === STAGE_COMPRESS, events[at + 3]);
       } else if (events[at] === EVENT_FINISHED) {
         this.files.delete(serial);

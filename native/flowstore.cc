@@ -167,14 +167,15 @@ struct InflaterFree {
 class SaverThread {
  public:
   // `shared` outlives the thread: StopThreads joins it before Shared goes.
-  SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode, bool sync)
+  SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode, bool sync, bool appendExisting)
       : outbox_(shared),
         pending_(&shared->pending),
         chunks_(shared->chunks.get()),
         level_(level),
         fileMode_(fileMode),
         dirMode_(dirMode),
-        sync_(sync) {}
+        sync_(sync),
+        appendExisting_(appendExisting) {}
 
   void Start() { thread_ = std::thread(&SaverThread::Run, this); }
 
@@ -364,7 +365,7 @@ class SaverThread {
     }
     ExistingFile existing;
     Bytes first;
-    if (error == 0 && InspectExisting(fd, true, &existing) == 0 && existing.usable &&
+    if (appendExisting_ && error == 0 && InspectExisting(fd, true, &existing) == 0 && existing.usable &&
         WithoutHeader(file.members[0], existing.header, &first)) {
       Pieces pieces{{existing.content.data(), existing.content.size()}};
       if (!first.empty()) pieces.emplace_back(first.data(), first.size());
@@ -428,7 +429,7 @@ class SaverThread {
     error = OpenLocked(file.path, O_RDWR, &fd);
     ExistingFile existing;
     Bytes first;
-    if (error == 0 && InspectExisting(fd, false, &existing) == 0 && existing.usable &&
+    if (appendExisting_ && error == 0 && InspectExisting(fd, false, &existing) == 0 && existing.usable &&
         WithoutHeader(file.members[0], existing.header, &first)) {
       if (existing.validEnd < existing.size && ftruncate(fd, existing.validEnd) != 0) {
         error = errno;
@@ -536,6 +537,8 @@ class SaverThread {
   const mode_t fileMode_;
   const mode_t dirMode_;
   const bool sync_;
+  // false: a taken name always gets a numbered file, never an append.
+  const bool appendExisting_;
   std::unique_ptr<libdeflate_compressor, DeflaterFree> deflater_;
   std::unique_ptr<libdeflate_decompressor, InflaterFree> inflater_;
   // Durability (sync_): directories to fsync and files to report finished
@@ -600,11 +603,14 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     // 1: files are fdatasynced before they are renamed into place and their
     // directories fsynced after (README, Output).
     const bool sync = IntegerOption(o, "sync", false, 1, 0, 1) != 0;
+    // 1: a flow whose name is taken by a file with the same pcap header is
+    // appended to it; 0: it always gets a numbered name (offline re-runs).
+    const bool appendExisting = IntegerOption(o, "appendExisting", false, 1, 0, 1) != 0;
 
     shared_ = std::make_shared<Shared>();
     shared_->chunks = std::make_unique<ChunkPool>(chunkBytes_);
     for (uint32_t i = 0; i < threads; i++) {
-      shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode, sync));
+      shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode, sync, appendExisting));
     }
     auto* held = new std::shared_ptr<Shared>(shared_);
     shared_->tsfn = Napi::ThreadSafeFunction::New(

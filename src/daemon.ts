@@ -101,6 +101,9 @@ export class Daemon {
     this.metrics = new Metrics();
     this.store = new FlowStore({
       stream: options.stream,
+      // Offline names are the same on every run: a re-run of the same input
+      // into the same datadir must not append every record a second time.
+      appendExisting: options.readFiles.length === 0,
       onExistingFile: (action, requested, path, cutBytes) => {
         // Rare (a restart while connections live on, two writers of one name): one line each.
         this.metrics.existingFiles.labels(action).inc();

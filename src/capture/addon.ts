@@ -121,6 +121,8 @@ export interface NativeFlowStoreOptions {
   dirMode: number;
   /** 1 (default): fdatasync each file before its rename, fsync its directory after; 0: neither. */
   sync?: number;
+  /** 1 (default): a taken name with the same pcap header is appended to; 0: a numbered name instead. */
+  appendExisting?: number;
 }
 
 /**

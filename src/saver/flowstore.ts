@@ -52,6 +52,11 @@ export interface FlowStoreOptions {
   stream?: boolean;
   /** fdatasync files before their rename and fsync their directory (default true). */
   sync?: boolean;
+  /**
+   * A flow whose file name is taken by a file with the same pcap header is
+   * appended to it (default true); false: it gets a numbered name beside it.
+   */
+  appendExisting?: boolean;
   onExistingFile?: ExistingFileListener;
 }
 
@@ -81,6 +86,7 @@ export class FlowStore {
         fileMode: FILE_MODE,
         dirMode: DIR_MODE,
         sync: options.sync === false ? 0 : 1,
+        appendExisting: options.appendExisting === false ? 0 : 1,
       },
       () => this.takeEvents(),
     );

@@ -35,9 +35,9 @@ interface Seen {
  * `count` records with timestamps from `first` µs, named `path`, finished,
  * store closed. Returns what the store reported about an existing file.
  */
-async function writeFlow(path: string, stream: boolean, first: number, count: number, keep = 94): Promise<Seen[]> {
+async function writeFlow(path: string, stream: boolean, first: number, count: number, keep = 94, appendExisting = true): Promise<Seen[]> {
   const seen: Seen[] = [];
-  const store = new FlowStore({ stream, onExistingFile: (action, requested, p, cutBytes) => seen.push({ action, requested, path: p, cutBytes }) });
+  const store = new FlowStore({ stream, appendExisting, onExistingFile: (action, requested, p, cutBytes) => seen.push({ action, requested, path: p, cutBytes }) });
   try {
     const file = store.openFile((reason, p, error) => assert.fail(`${reason} ${p} ${error.message}`));
     if (stream) file.setTarget(path);
@@ -93,6 +93,17 @@ for (const stream of [false, true]) {
       assert.deepEqual(pcap.records.map((r) => r.nanoseconds / 1000), [...range(1000, 6), ...range(2000, 5)]);
       assert.deepEqual(tsharkTimes(path).map((t) => t % 1_000_000), [...range(1000, 6), ...range(2000, 5)]);
       assert.deepEqual(readdirSync(join(dir, '2026', '12', '01')), ['host_1_unsafe_00000000000000AB.pcap.gz'], 'no second file, no temporary file');
+    });
+
+    test('same pcap header without appendExisting (-read): the existing file is untouched and the flow goes to <UUID>.1.pcap.gz', async () => {
+      const path = join(dir, 'trace_flow.pcap.gz');
+      await writeFlow(path, stream, 1000, 6);
+      const before = readFileSync(path);
+      const seen = await writeFlow(path, stream, 1000, 6, 94, false);
+      const numbered = join(dir, 'trace_flow.1.pcap.gz');
+      assert.deepEqual(seen, [{ action: 'separate', requested: path, path: numbered, cutBytes: 0 }]);
+      assert.deepEqual(readFileSync(path), before, 'the first run\'s file is byte for byte the same');
+      assert.deepEqual(tsharkTimes(numbered).map((t) => t % 1_000_000), range(1000, 6));
     });
 
     test('other pcap header (snaplen): the existing file is untouched and the flow goes to <UUID>.1.pcap.gz, then .2', async () => {

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Entry point installed as `packet-headers` (package.json "bin").
-// With -stream, files are appended through libuv's thread pool (whole files
-// are written by the saver workers); at shutdown every open flow is flushed at
-// once, and file-system calls are latency-bound, so more threads than the
-// default 4 finish sooner. Must be set before the pool starts.
+// libuv's thread pool runs the addon's socket-table queries (built-in flow
+// source) and Node's own file-system calls; the flow store has threads of its
+// own. A few more threads than the default 4 keep a slow query from holding up
+// the rest. Must be set before the pool starts.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 const { main } = await import('../dist/src/cli.js');
 

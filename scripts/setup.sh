@@ -22,7 +22,7 @@ fi
 # npm dependencies, when node_modules is missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund >/dev/null
+  npm ci --no-audit --no-fund --ignore-scripts >/dev/null
 fi
 
 # The native capture addon, when any of its sources is newer than the build.

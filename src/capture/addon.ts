@@ -1,6 +1,7 @@
 // Typed face of the native capture addon (native/capture.cc). The addon owns
 // everything that touches libpcap; this module only loads it and describes it.
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 
 /**
  * A batch is one Buffer holding consecutive records, each:
@@ -180,11 +181,24 @@ let loaded: NativeAddon | undefined;
  */
 export const ADDON_PATH_ENV = 'PACKET_HEADERS_ADDON';
 
+/** The package's root: dist/src/capture/ is three levels below it. */
+const PACKAGE_ROOT = join(import.meta.dirname, '../../..');
+
+/**
+ * The addon: a local build (build/Release, made by scripts/setup.sh or by
+ * the package's install script) or else the prebuilt one shipped in the npm
+ * package (prebuilds/linux-x64/), as node-gyp-build finds them.
+ */
 export function loadAddon(): NativeAddon {
   if (loaded === undefined) {
     const require = createRequire(import.meta.url);
     const alternative = process.env[ADDON_PATH_ENV];
-    loaded = require(alternative !== undefined && alternative !== '' ? alternative : '../../../build/Release/packet_headers_capture.node') as NativeAddon;
+    if (alternative !== undefined && alternative !== '') {
+      loaded = require(alternative) as NativeAddon;
+    } else {
+      const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
+      loaded = nodeGypBuild(PACKAGE_ROOT) as NativeAddon;
+    }
   }
   return loaded;
 }

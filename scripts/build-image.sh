@@ -42,7 +42,10 @@ if [ "$("$podman" image inspect --format '{{index .Labels "packet-headers.inputs
   exit 0
 fi
 
-if ! "$podman" image exists "$base"; then
+if [ -z "${BASE:-}" ] && ! "$podman" image exists "$base" && "$podman" image exists "$standin"; then
+  # The default base could not be pulled before (the stand-in exists): no second wait for it.
+  base="$standin"
+elif ! "$podman" image exists "$base"; then
   if ! timeout 60 "$podman" pull --quiet "$base" >/dev/null 2>&1; then
     echo "build-image: cannot pull $base; building on the local stand-in $standin" >&2
     "$podman" image exists "$standin" || make_standin

@@ -5,7 +5,38 @@
 // file's snaplen with every byte after the TCP header zero.
 import { readFileSync } from 'node:fs';
 import { parsePcap, parsePcapGz } from './pcapread.js';
-import { readPcapWithTshark } from './netns.js';
+import { LineCollector, readPcapWithTshark, waitFor, type TestNetwork } from './netns.js';
+
+export interface ReferenceCapture {
+  readonly file: string;
+  /** SIGINT, then tcpdump's closing lines; throws unless it dropped nothing. */
+  stop(): Promise<string>;
+}
+
+/**
+ * tcpdump of `iface`'s TCP packets, with headers enough for any frame of the
+ * tests (256 bytes) and a 32 MiB buffer: with whole frames (-s 0) its ring
+ * holds few packets in immediate mode and a burst of short connections
+ * overflows it, and a reference that lost packets proves nothing.
+ */
+export async function startReferenceCapture(net: TestNetwork, ns: string, iface: string, file: string): Promise<ReferenceCapture> {
+  const child = net.spawn(ns, ['tcpdump', '-i', iface, '-w', file, '-s', '256', '-B', '32768', '-U', '--immediate-mode', '-nn', '-Z', 'root', 'tcp']);
+  child.stdout?.resume();
+  const err = new LineCollector(child.stderr);
+  await waitFor(() => err.text().includes('listening on') || child.exitCode !== null, 10_000, `tcpdump on ${iface}`);
+  if (child.exitCode !== null) throw new Error(`tcpdump exited: ${err.text()}`);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    file,
+    stop: async () => {
+      child.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      const text = err.text();
+      if (!/\b0 packets dropped by kernel/.test(text)) throw new Error(`tcpdump lost packets: ${text}`);
+      return text;
+    },
+  };
+}
 
 export interface FlowComparison {
   /** Connections in the reference (by family and the two ports). */

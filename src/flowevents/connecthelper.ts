@@ -24,6 +24,7 @@ export class ConnectHelper {
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
   private gone: string | null = null;
+  private closing = false;
 
   /** Forks the helper; call it while still root. */
   constructor(path: string, log: Log) {
@@ -41,8 +42,6 @@ export class ConnectHelper {
     this.child.unref();
     this.child.channel?.unref();
   }
-
-  private closing = false;
 
   /** The helper's process id. */
   get pid(): number | undefined {

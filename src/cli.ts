@@ -6,6 +6,7 @@ import { Daemon, type DaemonOptions } from './daemon.js';
 import { PacketHeadersError } from './errors.js';
 import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
+import { ConnectHelper } from './flowevents/connecthelper.js';
 import { dropPrivileges } from './privileges.js';
 
 export function daemonOptions(config: Config, log: Log): DaemonOptions {
@@ -62,9 +63,22 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   // Files 0664 and directories 0775, whatever umask the daemon was started with.
   process.umask(0o002);
 
+  // Under -user, tcp-info's socket (root's, usually) could no longer be
+  // reconnected once the daemon is NAME: a helper that stays root connects
+  // it instead. It is started before anything else is opened, so it holds
+  // nothing but its IPC channel.
+  const helper = config.user !== '' && config.eventSocket !== '' && config.readFiles.length === 0 ? new ConnectHelper(config.eventSocket, log) : null;
+  try {
+    return await run(program, config, options, log, helper);
+  } finally {
+    helper?.close();
+  }
+}
+
+async function run(program: string, config: Config, options: DaemonOptions, log: Log, helper: ConnectHelper | null): Promise<number> {
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(options, { log });
+    daemon = await Daemon.start(options, { log, eventSocketConnector: helper?.connect });
   } catch (error) {
     if (error instanceof PacketHeadersError || (error as { code?: string }).code === 'PH_ERR_CAPTURE') {
       process.stderr.write(`${program}: ${(error as Error).message}\n`);
@@ -76,7 +90,8 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   if (config.user !== '') {
     try {
       const { uid, gid } = dropPrivileges(config.user, config.datadir);
-      log(`running as user ${config.user} (uid ${uid}, gid ${gid})`);
+      const kept = helper === null ? '' : `; the event socket is connected by a helper that stays root (pid ${helper.pid})`;
+      log(`running as user ${config.user} (uid ${uid}, gid ${gid})${kept}`);
     } catch (error) {
       await daemon.stop();
       process.stderr.write(`${program}: ${(error as Error).message}\n`);

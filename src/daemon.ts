@@ -12,6 +12,7 @@ import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.
 import { addressText, portOf, type FlowKey } from './decode/flowkey.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
 import { PacketHeadersError } from './errors.js';
+import type { Connector } from './flowevents/connector.js';
 import { EventSocketClient } from './flowevents/eventsocket.js';
 import { KernelFlowSource } from './flowevents/kernelsource.js';
 import type { FlowOpenEvent } from './flowevents/types.js';
@@ -56,6 +57,8 @@ export interface DaemonDeps {
   log: Log;
   addon?: NativeAddon;
   clock?: Clock;
+  /** How the event socket is connected; default directly (cli.ts passes the connect helper's under -user). */
+  eventSocketConnector?: Connector;
 }
 
 /** Capture tuning that the operator need not choose. */
@@ -264,6 +267,7 @@ export class Daemon {
       onBadLine: (reason) => metrics.badEvents.labels(reason).inc(),
       onConnectedChange: (connected) => metrics.eventSocketConnected.set(connected ? 1 : 0),
       log: this.deps.log,
+      connector: this.deps.eventSocketConnector,
     });
     metrics.eventSocketConnected.set(0);
     this.eventClient.start();

@@ -223,7 +223,11 @@ export class Demuxer {
         // socket announced first, as the original does.
         return;
       }
-      // The 4-tuple was reused by a new connection: the old flow is over.
+      // No new SYN was seen, so this is either a new connection on the same
+      // 4-tuple announced before its SYN was captured, or a second name for
+      // one connection (a split). A UUID names a socket, so the old flow is
+      // written and the new UUID names what follows; counted, logged rarely.
+      this.noteRename(flow.uuid, event.uuid);
       this.closeFlow(flow);
       flow = null;
     }
@@ -244,6 +248,19 @@ export class Demuxer {
     flow.file.setTarget(join(this.options.datadir, datePath(event.timestampMs), `${event.uuid}.pcap.gz`));
     this.setState(flow, SaverState.Saving);
     if (this.options.stream && flow.hasUnflushed) this.unflushed.add(flow);
+  }
+
+  private renames = 0;
+
+  /** Logs the 1st, 10th, 100th, … rename only. */
+  private noteRename(kept: string, next: string): void {
+    this.deps.metrics.flowsRenamed.inc();
+    const n = ++this.renames;
+    if (10 ** Math.floor(Math.log10(n)) !== n) return;
+    this.deps.log(
+      `flow ${kept} got another UUID, ${next}, without a new SYN on its 4-tuple: ${kept} is written, ${next} names the packets that follow ` +
+        `(${n} so far, pcap_flows_renamed_total)`,
+    );
   }
 
   /** Enforces deadlines and closes idle flows; call it often (every ~100 ms). */

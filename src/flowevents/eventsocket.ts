@@ -1,7 +1,8 @@
 // Client of tcp-info's eventsocket: connects to a unix stream socket, reads
 // newline-delimited JSON events and hands them on, reconnecting with
 // exponential backoff for as long as it runs.
-import * as net from 'node:net';
+import type * as net from 'node:net';
+import { directConnect, type Connector } from './connector.js';
 import { parseEventLine } from './eventline.js';
 import type { BadEventReason, FlowEvent } from './types.js';
 
@@ -98,6 +99,8 @@ export interface EventSocketClientOptions {
   maxBackoffMs?: number;
   /** Longest accepted line in bytes, without its newline; default 64 KiB. */
   maxLineBytes?: number;
+  /** Makes each connection; default a direct connect (the connect helper under -user). */
+  connector?: Connector;
 }
 
 /**
@@ -111,6 +114,7 @@ export class EventSocketClient {
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly maxLineBytes: number;
+  private readonly connector: Connector;
   private backoffMs: number;
   private socket: net.Socket | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -126,6 +130,7 @@ export class EventSocketClient {
     this.initialBackoffMs = Math.max(1, opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS);
     this.maxBackoffMs = Math.max(this.initialBackoffMs, opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS);
     this.maxLineBytes = Math.max(1, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.connector = opts.connector ?? directConnect;
     this.backoffMs = this.initialBackoffMs;
   }
 
@@ -166,9 +171,35 @@ export class EventSocketClient {
     if (this.closed) return;
     const { path } = this.opts;
     this.attempts++;
-    const sock = net.createConnection({ path });
+    let made: Promise<net.Socket>;
+    try {
+      made = this.connector(path);
+    } catch (error) {
+      made = Promise.reject(error);
+    }
+    made.then(
+      (sock) => {
+        if (this.closed) sock.destroy();
+        else this.attach(sock);
+      },
+      (error: unknown) => {
+        if (this.closed) return;
+        this.failures++;
+        const why = `: ${error instanceof Error ? error.message : String(error)}`;
+        if (this.failures === 1) {
+          this.safely('log', () => this.opts.log(`eventsocket: cannot connect to ${path}${why}; retrying`));
+        } else if (this.failures % FAILURE_LOG_EVERY === 0) {
+          this.safely('log', () => this.opts.log(`eventsocket: still cannot connect to ${path} after ${this.failures} attempts${why}`));
+        }
+        this.scheduleReconnect();
+      },
+    );
+  }
+
+  /** Reads a connected socket until it closes, then reconnects. */
+  private attach(sock: net.Socket): void {
+    const { path } = this.opts;
     this.socket = sock;
-    let wasConnected = false;
     let lastError: Error | null = null;
     // One splitter per connection: a partial line at a disconnect is dropped unparsed.
     const splitter = new LineSplitter(
@@ -180,16 +211,6 @@ export class EventSocketClient {
         if (this.socket === sock && !this.closed) this.safely('onBadLine', () => this.opts.onBadLine('toolong'));
       },
     );
-
-    sock.on('connect', () => {
-      wasConnected = true;
-      this.connected = true;
-      this.backoffMs = this.initialBackoffMs;
-      const after = this.failures > 0 ? ` after ${this.failures} failed attempt(s)` : '';
-      this.failures = 0;
-      this.safely('log', () => this.opts.log(`eventsocket: connected to ${path}${after}`));
-      this.safely('onConnectedChange', () => this.opts.onConnectedChange(true));
-    });
     sock.on('data', (chunk: Buffer) => splitter.push(chunk));
     sock.on('error', (err: Error) => {
       lastError = err; // 'close' follows and decides what to do
@@ -198,23 +219,19 @@ export class EventSocketClient {
       if (this.socket === sock) this.socket = null;
       splitter.reset();
       const why = lastError !== null ? `: ${lastError.message}` : '';
-      if (wasConnected) {
-        this.connected = false;
-        const how = this.closed ? ' (closing)' : '';
-        this.safely('log', () => this.opts.log(`eventsocket: disconnected from ${path}${how}${why}`));
-        this.safely('onConnectedChange', () => this.opts.onConnectedChange(false));
-      } else if (!this.closed) {
-        this.failures++;
-        if (this.failures === 1) {
-          this.safely('log', () => this.opts.log(`eventsocket: cannot connect to ${path}${why}; retrying`));
-        } else if (this.failures % FAILURE_LOG_EVERY === 0) {
-          this.safely('log', () =>
-            this.opts.log(`eventsocket: still cannot connect to ${path} after ${this.failures} attempts${why}`),
-          );
-        }
-      }
+      this.connected = false;
+      const how = this.closed ? ' (closing)' : '';
+      this.safely('log', () => this.opts.log(`eventsocket: disconnected from ${path}${how}${why}`));
+      this.safely('onConnectedChange', () => this.opts.onConnectedChange(false));
       this.scheduleReconnect();
     });
+    this.connected = true;
+    this.backoffMs = this.initialBackoffMs;
+    const after = this.failures > 0 ? ` after ${this.failures} failed attempt(s)` : '';
+    this.failures = 0;
+    this.safely('log', () => this.opts.log(`eventsocket: connected to ${path}${after}`));
+    this.safely('onConnectedChange', () => this.opts.onConnectedChange(true));
+    sock.resume();
   }
 
   private scheduleReconnect(): void {

@@ -11,7 +11,11 @@
 //    name, retried a few times because the first packet (the SYN) is captured
 //    before the kernel has a socket for it.
 // Each socket is announced once, with the Open event the eventsocket client
-// would produce. Sockets are remembered by cookie until a poll no longer
+// would produce. Only full sockets name flows: a request socket (SYN_RECV) or
+// a TIME_WAIT socket carries the full socket's cookie only when that cookie
+// was made before the mini-socket was (the kernel copies it from one to the
+// other), so otherwise its cookie is one no application ever saw, and naming
+// a flow with it splits the connection over two files. Sockets are remembered by cookie until a poll no longer
 // finds them, so memory follows the size of the table.
 import {
   SOCKET_QUERY_BYTES,
@@ -28,10 +32,19 @@ import { uuidFromCookie } from './uuidprefix.js';
 
 /** When an unnamed flow's 4-tuple is looked up, in ms after the demuxer asked. */
 export const LOOKUP_DELAYS_MS: readonly number[] = [0, 1, 5, 20, 100];
+/**
+ * Further tries while the lookup finds only the request socket: the accepted
+ * socket comes once the handshake's ACK is taken, which waits for room in a
+ * full accept queue (then for the client's retransmission). The poll and the
+ * destroy reports name what these miss.
+ */
+export const REQUEST_SOCKET_DELAYS_MS: readonly number[] = [300, 1000, 3000];
 /** Flows waiting for a lookup at once; more are left to the poll (and counted as misses). */
 const MAX_PENDING_LOOKUPS = 4096;
 /** Queries per native call. */
 const MAX_LOOKUP_BATCH = 512;
+const TCP_SYN_RECV = 3; // inet_diag's state for request sockets (TCP_NEW_SYN_RECV)
+const TCP_TIME_WAIT = 6;
 const TCP_LISTEN = 10;
 const WORDS_PER_RECORD = SOCKET_RECORD_BYTES / 4;
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -48,6 +61,15 @@ function recordWords(records: Buffer): Uint32Array {
 /** When a poll last saw a socket; an object, so a poll updates it without a second hash lookup. */
 interface Seen {
   generation: number;
+}
+
+/**
+ * A cookie as a map key: the number high * 2^32 + low, exact while high <
+ * 2^21 (the kernel counts cookies up from 1, so always in practice); a string
+ * beyond that.
+ */
+function cookieOf(low: number, high: number): number | string {
+  return high === 0 ? low : high < 0x200000 ? high * 0x1_0000_0000 + low : `${high}:${low}`;
 }
 
 export type AnnounceHow = 'poll' | 'destroyed' | 'lookup';
@@ -70,9 +92,19 @@ interface PendingLookup {
   hash: number;
   /** performance.now() when the demuxer asked. */
   askedAt: number;
-  /** Index into LOOKUP_DELAYS_MS of the next attempt. */
+  /** Index of the next attempt into LOOKUP_DELAYS_MS, then REQUEST_SOCKET_DELAYS_MS. */
   attempt: number;
+  /** A try found the request socket: the tries go on into REQUEST_SOCKET_DELAYS_MS. */
+  sawRequest: boolean;
   inFlight: boolean;
+  /** Announced another way while a try was in flight. */
+  settled: boolean;
+}
+
+function delayOf(entry: PendingLookup): number | undefined {
+  const n = LOOKUP_DELAYS_MS.length;
+  if (entry.attempt < n) return LOOKUP_DELAYS_MS[entry.attempt];
+  return entry.sawRequest ? REQUEST_SOCKET_DELAYS_MS[entry.attempt - n] : undefined;
 }
 
 export class KernelFlowSource {
@@ -132,7 +164,15 @@ export class KernelFlowSource {
       return;
     }
     const hash = hashFlowKey(key);
-    const entry: PendingLookup = { key: new Int32Array(key), hash, askedAt: performance.now(), attempt: 0, inFlight: false };
+    const entry: PendingLookup = {
+      key: new Int32Array(key),
+      hash,
+      askedAt: performance.now(),
+      attempt: 0,
+      sawRequest: false,
+      inFlight: false,
+      settled: false,
+    };
     const list = this.pending.get(hash);
     if (list === undefined) this.pending.set(hash, [entry]);
     else list.push(entry);
@@ -228,7 +268,8 @@ export class KernelFlowSource {
     let nextDue = Infinity;
     for (const list of this.pending.values()) {
       for (const entry of list) {
-        const due = entry.askedAt + LOOKUP_DELAYS_MS[entry.attempt];
+        if (entry.inFlight) continue;
+        const due = entry.askedAt + (delayOf(entry) ?? 0);
         if (due <= now && batch.length < MAX_LOOKUP_BATCH) batch.push(entry);
         else nextDue = Math.min(nextDue, due);
       }
@@ -272,10 +313,23 @@ export class KernelFlowSource {
       const entry = batch[i];
       entry.inFlight = false;
       const w = i * WORDS_PER_RECORD;
-      if (records !== null && words !== null && w < words.length && records[i * SOCKET_RECORD_BYTES + 13] !== 0) {
+      if (entry.settled) continue; // already removed
+      const found = records !== null && words !== null && w < words.length && records[i * SOCKET_RECORD_BYTES + 13] !== 0;
+      const state = found ? words![w + 3] & 0xff : -1;
+      if (found && state !== TCP_SYN_RECV && state !== TCP_TIME_WAIT) {
         this.removePending(entry);
-        this.consider(words, w, records, 'lookup', this.generation);
-      } else if (++entry.attempt >= LOOKUP_DELAYS_MS.length) {
+        this.consider(words!, w, records!, 'lookup', this.generation);
+        continue;
+      }
+      if (found && this.isKnown(words!, w)) {
+        // A mini-socket of a socket announced already: its flow is named.
+        this.removePending(entry);
+        continue;
+      }
+      // A TIME_WAIT socket means the full socket is gone: its destroy report names the flow.
+      if (state === TCP_SYN_RECV) entry.sawRequest = true;
+      entry.attempt++;
+      if (state === TCP_TIME_WAIT || delayOf(entry) === undefined) {
         this.removePending(entry);
         this.options.metrics.kernelLookupMisses.inc();
       }
@@ -297,29 +351,42 @@ export class KernelFlowSource {
   private settlePending(key: FlowKey): void {
     const list = this.pending.get(hashFlowKey(key));
     if (list === undefined) return;
-    for (const entry of [...list]) if (!entry.inFlight && flowKeysEqual(entry.key, key)) this.removePending(entry);
+    for (const entry of [...list]) {
+      if (!flowKeysEqual(entry.key, key)) continue;
+      this.removePending(entry);
+      entry.settled = true;
+    }
   }
 
   // ------------------------------------------------------------------ records
 
+  private isKnown(words: Uint32Array, w: number): boolean {
+    return this.known.has(cookieOf(words[w], words[w + 1]));
+  }
+
   /**
    * One record from any way in: remembers its socket, and announces it when it
-   * is new. Returns whether the record is a socket that names a flow (not a
-   * listener, not unconnected).
+   * is new. Returns whether the record is a socket that names a flow (a full,
+   * connected socket: not a listener, request or TIME_WAIT socket).
    */
   private consider(words: Uint32Array, w: number, records: Buffer, how: AnnounceHow, generation: number): boolean {
     const ports = words[w + 2]; // local port | remote port << 16
     const remotePort = ports >>> 16;
-    if (remotePort === 0 || (words[w + 3] & 0xff) === TCP_LISTEN) return false;
+    const state = words[w + 3] & 0xff;
+    if (remotePort === 0 || state === TCP_LISTEN) return false;
     const low = words[w];
     const high = words[w + 1];
     if (low === 0 && high === 0) return false; // the kernel never hands out cookie 0
-    const cookie = high === 0 ? low : high < 0x200000 ? high * 0x1_0000_0000 + low : `${high}:${low}`;
+    const cookie = cookieOf(low, high);
     const seen = this.known.get(cookie);
+    const mini = state === TCP_SYN_RECV || state === TCP_TIME_WAIT;
     if (seen !== undefined) {
+      // A TIME_WAIT socket with a known cookie is the announced socket's
+      // successor: remembering it keeps a late destroy report from naming it again.
       if (seen.generation < generation) seen.generation = generation;
-      return true;
+      return !mini;
     }
+    if (mini) return false;
     this.known.set(cookie, { generation });
     this.announce(records, w * 4, low, high, ports & 0xffff, remotePort, how);
     return true;

@@ -30,6 +30,7 @@ export class Metrics {
   readonly compressionPending: Gauge;
   readonly memoryTrims: Counter;
   readonly tupleReuses: Counter;
+  readonly flowsRenamed: Counter;
   readonly kernelSockets: Gauge;
   readonly kernelUuids: Counter<'how'>;
   readonly kernelLookups: Counter;
@@ -148,6 +149,11 @@ export class Metrics {
     this.tupleReuses = new Counter({
       name: 'pcap_flows_tuple_reused_total',
       help: 'Flows ended because a new connection opened (SYN with another sequence number) on their 4-tuple.',
+      registers,
+    });
+    this.flowsRenamed = new Counter({
+      name: 'pcap_flows_renamed_total',
+      help: 'Flows already named that got a different UUID without a new SYN on their 4-tuple (a split, or a new connection announced before its SYN).',
       registers,
     });
     this.kernelSockets = new Gauge({

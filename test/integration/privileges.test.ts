@@ -2,15 +2,27 @@
 // and a daemon started with only CAP_NET_RAW (no root at all) works too.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
-import { LineCollector, readPcapWithTshark, waitFor } from '../helpers/netns.js';
+import { compareWithTcpdump, startReferenceCapture } from '../helpers/flowcompare.js';
+import {
+  createTestNetwork,
+  LineCollector,
+  processAlive,
+  readPcapWithTshark,
+  runTcpClient,
+  startTcpServer,
+  waitFor,
+  type AcceptEvent,
+  type TestNetwork,
+} from '../helpers/netns.js';
 
-const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');
+const repo = join(import.meta.dirname, '../../..');
+const bin = join(repo, 'bin/packet-headers.js');
 const work = mkdtempSync(join(tmpdir(), 'ph-user-'));
 // mkdtemp makes the directory 0700; nobody must be able to reach the datadir in it.
 chmodSync(work, 0o755);
@@ -97,6 +109,7 @@ test('-user nobody: the running daemon has nobody\'s uid and still writes files'
   const tcpinfo = new FakeTcpInfo(work);
   await tcpinfo.listen();
   const { server, port } = await echoServer();
+  const startedAt = Date.now();
   const daemon = startDaemon([], ['-user', 'nobody', '-datadir', datadir, '-tcpinfo.eventsocket', tcpinfo.path]);
   try {
     await waitFor(() => daemon.stderr.lines.some((l) => l.includes('running as user nobody')) || daemon.child.exitCode !== null, 15_000, 'privileges dropped');
@@ -122,6 +135,170 @@ test('-user nobody: the running daemon has nobody\'s uid and still writes files'
   const files = pcapFiles(datadir);
   assert.deepEqual(files.map((f) => f.split('/').pop()), ['as_nobody.pcap.gz']);
   assert.equal(statSync(join(datadir, files[0])).uid, NOBODY);
+  assertDated(files[0], startedAt, Date.now());
+});
+
+/** YYYY/MM/DD of a time, UTC. */
+function day(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10).replaceAll('-', '/');
+}
+
+/** A file's date directory is its Open event's UTC date: a day between the test's start and end. */
+function assertDated(relative: string, from: number, to: number): void {
+  const days = new Set([day(from), day(to)]);
+  assert.ok([...days].some((d) => relative.startsWith(`${d}/`)), `${relative} is not under ${[...days].join(' or ')}`);
+}
+
+/** The processes whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        return Number(field(Number(n), 'PPid')) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** What the descriptors of a process above stdio are: "socket", "pipe", "anon_inode:[eventpoll]", … */
+function descriptors(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`).filter((fd) => Number(fd) > 2).map((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).replace(/^(socket|pipe):\[\d+\]$/, '$1');
+    } catch {
+      return 'gone';
+    }
+  });
+}
+
+describe('-user and a root-owned event socket (0755 in a root-owned 0755 directory)', () => {
+  let net: TestNetwork;
+  const sockDir = join(work, 'tcpinfo-root');
+  const port = 8095;
+
+  before(async () => {
+    mkdirSync(sockDir, { mode: 0o755 });
+    chmodSync(sockDir, 0o755);
+    net = await createTestNetwork();
+  });
+  after(async () => {
+    await net?.destroy();
+  });
+
+  /** The fake tcp-info on its path, the socket made root's 0755 as tcp-info's would be: nobody cannot connect to it. */
+  async function rootOnlyTcpInfo(): Promise<FakeTcpInfo> {
+    const tcpinfo = new FakeTcpInfo(sockDir);
+    await tcpinfo.listen();
+    chmodSync(tcpinfo.path, 0o755);
+    assert.equal(statSync(tcpinfo.path).uid, 0);
+    return tcpinfo;
+  }
+
+  function spawnDaemon(datadir: string, eventSocket: string): { child: ChildProcess; stderr: LineCollector; exited: Promise<number | null> } {
+    const child = net.spawn(net.serverNs, [
+      process.execPath, bin, '-user', 'nobody', '-interface', net.serverIf, '-datadir', datadir, '-tcpinfo.eventsocket', eventSocket,
+      '-prometheusx.listen-address', '127.0.0.1:0', '-sigtermwait', '300ms', '-uuidwaitduration', '3s',
+    ]);
+    child.stdout?.resume();
+    const stderr = new LineCollector(child.stderr);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, stderr, exited };
+  }
+
+  test('tcp-info restarted on the same path: the daemon reconnects through its root helper and flows announced after the restart get their files', async (t) => {
+    const datadir = datadirFor('user-reconnect');
+    let tcpinfo = await rootOnlyTcpInfo();
+    const server = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port }]);
+    t.after(() => server.stop());
+    const tcpdump = await startReferenceCapture(net, net.serverNs, net.serverIf, join(work, 'user-reconnect.pcap'));
+    const daemon = spawnDaemon(datadir, tcpinfo.path);
+    const startedAt = Date.now();
+    const announced: Array<{ accept: AcceptEvent; uuid: string }> = [];
+    let helperPid: number | undefined;
+    try {
+      await waitFor(() => daemon.stderr.lines.some((l) => l.includes('running as user nobody')) || daemon.child.exitCode !== null, 15_000, 'privileges dropped');
+      assert.equal(daemon.child.exitCode, null, daemon.stderr.text());
+      const pid = daemon.child.pid!;
+      assert.equal(Number(field(pid, 'Uid')), NOBODY);
+      await waitFor(() => tcpinfo.connected > 0, 10_000, 'first connection to the event socket');
+
+      // tcp-info restarts: same path, root's again.
+      await tcpinfo.close();
+      await waitFor(() => daemon.stderr.lines.some((l) => l.includes('disconnected from')), 5_000, 'disconnect seen');
+      tcpinfo = await rootOnlyTcpInfo();
+      await waitFor(() => tcpinfo.connected > 0, 15_000, 'reconnection as nobody').catch((error: Error) => {
+        throw new Error(`${error.message}; the daemon said: ${daemon.stderr.lines.slice(-2).join(' | ')}`);
+      });
+
+      // The helper: the daemon's only child, root, running the helper and nothing else.
+      const [helper, ...others] = childrenOf(pid);
+      helperPid = helper;
+      assert.ok(helper !== undefined && others.length === 0, `children of the daemon: ${childrenOf(pid).join(', ')}`);
+      assert.equal(Number(field(helper, 'Uid')), 0, 'the helper stays root');
+      const argv = readFileSync(`/proc/${helper}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      assert.deepEqual(argv.slice(1), [join(repo, 'dist/src/flowevents/connecthelper-main.js'), tcpinfo.path], argv.join(' '));
+      assert.deepEqual(childrenOf(helper), [], 'the helper starts nothing');
+      // Its copy of the connection it handed over is closed once the daemon has acknowledged it.
+      await waitFor(() => descriptors(helper).filter((f) => f === 'socket').length === 1, 5_000, `one socket besides stdio, its channel to the daemon: ${descriptors(helper).join(', ')}`);
+
+      const seen = new Set<string>();
+      const announcer = setInterval(() => {
+        for (const a of server.accepts()) {
+          if (seen.has(a.cookie)) continue;
+          seen.add(a.cookie);
+          const uuid = `user_${a.cookie}`;
+          tcpinfo.announce(a, uuid);
+          announced.push({ accept: a, uuid });
+        }
+      }, 5);
+      try {
+        const r = await runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port }, count: 3, size: 5000 });
+        assert.equal(r.code, 0, r.stderr);
+        await waitFor(() => announced.length === 3, 5_000, 'every accept announced');
+      } finally {
+        clearInterval(announcer);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      daemon.child.kill('SIGTERM');
+      assert.equal(await daemon.exited, 0, daemon.stderr.text());
+      await waitFor(() => !processAlive(helper), 5_000, 'the helper exits with the daemon');
+      helperPid = undefined;
+    } finally {
+      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+      if (helperPid !== undefined && processAlive(helperPid)) process.kill(helperPid, 'SIGKILL');
+      await tcpdump.stop().catch(() => '');
+      await tcpinfo.close();
+    }
+    const files = pcapFiles(datadir).sort();
+    assert.deepEqual(files.map((f) => f.split('/').pop()), announced.map((a) => `${a.uuid}.pcap.gz`).sort(), daemon.stderr.text());
+    for (const f of files) {
+      assertDated(f, startedAt, Date.now());
+      assert.equal(statSync(join(datadir, f)).uid, NOBODY);
+    }
+    const c = await compareWithTcpdump(tcpdump.file, files.map((f) => join(datadir, f)), (key) => key.includes(`|${port}|`));
+    assert.deepEqual([c.connections, c.files, c.split.length, c.missing.length, c.differing.length], [3, 3, 0, 0, 0], JSON.stringify(c.differing));
+    t.diagnostic(`3 connections after the tcp-info restart, 3 files, ${c.packets} packets, as tcpdump saw them`);
+  });
+
+  test('the helper exits when the daemon is killed (SIGKILL): no orphan', async () => {
+    const tcpinfo = await rootOnlyTcpInfo();
+    const daemon = spawnDaemon(datadirFor('user-sigkill'), tcpinfo.path);
+    try {
+      await waitFor(() => daemon.stderr.lines.some((l) => l.includes('running as user nobody')) || daemon.child.exitCode !== null, 15_000, 'privileges dropped');
+      assert.equal(daemon.child.exitCode, null, daemon.stderr.text());
+      const [helper] = childrenOf(daemon.child.pid!);
+      assert.ok(helper !== undefined && processAlive(helper), 'the helper runs');
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
+      await waitFor(() => !processAlive(helper), 5_000, `helper ${helper} gone after the daemon's SIGKILL`);
+    } finally {
+      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+      await tcpinfo.close();
+    }
+  });
 });
 
 test('-user with an unknown user: one line, exit 1', async () => {

@@ -99,7 +99,10 @@ function playable(ds: DaemonSet, podName: string, replace: (c: Container) => Con
     const { ports: _ports, ...rest } = c as Container & { ports?: unknown };
     return rest;
   });
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, labels: ds.spec.template.metadata.labels, annotations: ds.spec.template.metadata.annotations }, spec };
+  // podman 4.3 restarts a pod's init containers under restartPolicy Always
+  // (a DaemonSet's only policy), so kube play never finishes them.
+  const podSpec = { ...spec, restartPolicy: 'Never' };
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, labels: ds.spec.template.metadata.labels, annotations: ds.spec.template.metadata.annotations }, spec: podSpec };
   const file = join(work, `${podName}.yaml`);
   writeFileSync(file, stringify(pod));
   return { file, hostPaths };
@@ -170,11 +173,14 @@ test('podman kube play of the standalone template: the pod captures real connect
   const health = inPodNetwork(['healthcheck', 'run', container]);
   assert.equal(health.code, 0, `liveness probe: ${health.out}${health.err}`);
   await new Promise((res) => setTimeout(res, 500));
+  const stop = inPodNetwork(['pod', 'stop', '-t', '30', podName], 60_000);
+  assert.equal(stop.code, 0, stop.err);
+  const stopped = logs(container);
   const down = run([podman, 'kube', 'down', file], 90_000);
   assert.equal(down.code, 0, down.err);
   played.splice(played.indexOf(file), 1);
   const files = readdirSync(datadir, { recursive: true }).map(String).filter((f) => f.endsWith('.pcap.gz'));
-  assert.equal(files.length, connections + 1, files.join(', '));
+  assert.equal(files.length, connections + 1, `${files.join(', ')}\n${stopped}`);
   for (const f of files) assert.ok((await readPcapWithTshark(join(datadir, f), ['tcp.flags'])).length >= 8, f);
   t.diagnostic(`${connections + 1} connections, ${files.length} files`);
 });

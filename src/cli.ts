@@ -1,9 +1,11 @@
 // The command line: flags → daemon, signals → clean shutdown, errors → one
-// line and an exit code (2 for bad flags, 1 for start-up failures).
+// line and an exit code (2 for bad flags, 1 for start-up failures, and with
+// -read 1 after writing every flow when a file was not read to its end).
 import { basename } from 'node:path';
 import { parseConfig, usage, type Config } from './config/config.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
 import { PacketHeadersError } from './errors.js';
+import { incompleteInputLine } from './capture/inputreport.js';
 import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
 import { dropPrivileges } from './privileges.js';
@@ -90,6 +92,9 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
     // times are logged. SIGTERM or SIGINT stops the reading at once (there is
     // nothing to wait for, unlike live capture) and every flow read so far is
     // written as at the end of the files; a second signal exits at once.
+    // A file cut short or damaged is read up to the fault, and the others on;
+    // once every flow is written, one line per such file says what was lost,
+    // and the exit code is 1 so that scripts notice.
     let interrupted: NodeJS.Signals | null = null;
     const onSignal = (signal: NodeJS.Signals) => {
       if (interrupted !== null) {
@@ -110,9 +115,12 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
       const openFlows = daemon.demuxer.activeFlows;
       await daemon.stop();
       const writeMs = performance.now() - started - readMs;
-      const read = interrupted === null ? `${config.readFiles.length} file(s) read` : `interrupted by ${interrupted}, reading stopped`;
+      const incomplete = daemon.inputReports().filter((r) => r.problem !== null);
+      for (const report of incomplete) log(incompleteInputLine(report));
+      const files = `${config.readFiles.length} file(s)${incomplete.length > 0 ? `, ${incomplete.length} of them not to their end` : ''}`;
+      const read = interrupted === null ? `${files} read` : `interrupted by ${interrupted}, reading stopped (${files})`;
       log(`done: ${read} in ${readMs.toFixed(0)} ms, then ${openFlows} open flows written in ${writeMs.toFixed(0)} ms`);
-      return 0;
+      return incomplete.length > 0 ? 1 : 0;
     } finally {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);

@@ -84,3 +84,29 @@ export function writeCapture(path: string, flows: readonly SyntheticFlow[], form
   writeFileSync(path, out);
   return packets.length;
 }
+
+export interface PcapRecord {
+  seconds: number;
+  nanoseconds: number;
+  frame: Buffer;
+}
+
+/** Writes records as they are (in the given order) as a nanosecond pcap of the given link type. */
+export function writePcapRecords(path: string, records: readonly PcapRecord[], linkType = 1): void {
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b23c4d, 0);
+  header.writeUInt16LE(2, 4);
+  header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(65535, 16);
+  header.writeUInt32LE(linkType, 20);
+  const parts: Buffer[] = [header];
+  for (const r of records) {
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(r.seconds, 0);
+    h.writeUInt32LE(r.nanoseconds, 4);
+    h.writeUInt32LE(r.frame.length, 8);
+    h.writeUInt32LE(r.frame.length, 12);
+    parts.push(h, r.frame);
+  }
+  writeFileSync(path, Buffer.concat(parts));
+}

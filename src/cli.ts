@@ -117,8 +117,8 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
       const writeMs = performance.now() - started - readMs;
       const incomplete = daemon.inputReports().filter((r) => r.problem !== null);
       for (const report of incomplete) log(incompleteInputLine(report));
-      const files = `${config.readFiles.length} file(s)${incomplete.length > 0 ? `, ${incomplete.length} of them not to their end` : ''}`;
-      const read = interrupted === null ? `${files} read` : `interrupted by ${interrupted}, reading stopped (${files})`;
+      const note = incomplete.length > 0 ? ` (${incomplete.length} of ${config.readFiles.length} not to their end, see above)` : '';
+      const read = interrupted === null ? `${config.readFiles.length} file(s) read${note}` : `interrupted by ${interrupted}, reading stopped${note}`;
       log(`done: ${read} in ${readMs.toFixed(0)} ms, then ${openFlows} open flows written in ${writeMs.toFixed(0)} ms`);
       return incomplete.length > 0 ? 1 : 0;
     } finally {

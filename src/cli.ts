@@ -64,10 +64,37 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   // Files 0664 and directories 0775, whatever umask the daemon was started with.
   process.umask(0o002);
 
-  let daemon: Daemon;
+  // -read: SIGTERM or SIGINT stops the reading at once (there is nothing to
+  // wait for, unlike live capture) and every flow read so far is written as
+  // at the end of the files; a second signal exits at once. The handlers are
+  // in place before the daemon starts, which logs that the reading began: a
+  // signal sent on that line must not find the default action (death).
+  const offline = config.readFiles.length > 0;
+  let daemon: Daemon | null = null;
+  let interrupted: NodeJS.Signals | null = null;
+  const onOfflineSignal = (signal: NodeJS.Signals) => {
+    if (interrupted !== null) {
+      log(`${signal} again: exiting at once`);
+      process.exit(1);
+    }
+    interrupted = signal;
+    log(`${signal}: reading stopped; writing every flow read so far`);
+    // Errors surface where the run awaits the same stop below.
+    daemon?.stop().catch(() => {});
+  };
+  const removeOfflineHandlers = () => {
+    process.off('SIGTERM', onOfflineSignal);
+    process.off('SIGINT', onOfflineSignal);
+  };
+  if (offline) {
+    process.on('SIGTERM', onOfflineSignal);
+    process.on('SIGINT', onOfflineSignal);
+  }
+
   try {
     daemon = await Daemon.start(options, { log });
   } catch (error) {
+    removeOfflineHandlers();
     if (error instanceof PacketHeadersError || (error as { code?: string }).code === 'PH_ERR_CAPTURE') {
       process.stderr.write(`${program}: ${(error as Error).message}\n`);
       return 1;
@@ -80,34 +107,21 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
       const { uid, gid } = dropPrivileges(config.user, config.datadir);
       log(`running as user ${config.user} (uid ${uid}, gid ${gid})`);
     } catch (error) {
+      removeOfflineHandlers();
       await daemon.stop();
       process.stderr.write(`${program}: ${(error as Error).message}\n`);
       return 1;
     }
   }
 
-  if (config.readFiles.length > 0) {
+  if (offline) {
     // Offline: the run ends when every file has been read. Every flow still
     // open is written at the end, which can take as long as the reading: both
-    // times are logged. SIGTERM or SIGINT stops the reading at once (there is
-    // nothing to wait for, unlike live capture) and every flow read so far is
-    // written as at the end of the files; a second signal exits at once.
-    // A file cut short or damaged is read up to the fault, and the others on;
-    // once every flow is written, one line per such file says what was lost,
-    // and the exit code is 1 so that scripts notice.
-    let interrupted: NodeJS.Signals | null = null;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (interrupted !== null) {
-        log(`${signal} again: exiting at once`);
-        process.exit(1);
-      }
-      interrupted = signal;
-      log(`${signal}: reading stopped; writing every flow read so far`);
-      // Errors surface where the run awaits the same stop below.
-      daemon.stop().catch(() => {});
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    // times are logged. A file cut short or damaged is read up to the fault,
+    // and the others on; once every flow is written, one line per such file
+    // says what was lost, and the exit code is 1 so that scripts notice.
+    // A signal that came while the daemon was starting stops it now.
+    if (interrupted !== null) daemon.stop().catch(() => {});
     try {
       const started = performance.now();
       await daemon.captureEnded();
@@ -122,10 +136,10 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
       log(`done: ${read} in ${readMs.toFixed(0)} ms, then ${openFlows} open flows written in ${writeMs.toFixed(0)} ms`);
       return incomplete.length > 0 ? 1 : 0;
     } finally {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      removeOfflineHandlers();
     }
   }
+
 
   return new Promise<number>((resolve) => {
     let signalled = false;

@@ -19,7 +19,22 @@ std::shared_ptr<OfflineMerge> OfflineMerge::Open(const std::vector<OfflineInputS
     input.handle = PcapHandle::Open(options);  // throws; the handles opened so far close with `inputs`
     inputs.push_back(std::move(input));
   }
-  return std::shared_ptr<OfflineMerge>(new OfflineMerge(std::move(inputs), snaplen));
+  std::shared_ptr<OfflineMerge> merge(new OfflineMerge(std::move(inputs), snaplen));
+  // Each file's first packet is read now, so that a file from which not one
+  // packet can be read (a header and then garbage, or a record cut short) is
+  // a start-up error like a file that is no capture at all, before anything is
+  // written. A file with no packet at all is fine. (With a filter this reads
+  // on to the first packet that passes it.) The capture thread reads on from
+  // here: it is started after this returns.
+  for (uint32_t i = 0; i < merge->inputs_.size(); i++) {
+    merge->Advance(i);
+    const Input& input = merge->inputs_[i];
+    if (input.failed) {
+      const std::string& name = specs[i].name.empty() ? specs[i].path : specs[i].name;
+      throw CaptureError("cannot read file \"" + name + "\": no packet can be read from it: " + input.error);
+    }
+  }
+  return merge;
 }
 
 OfflineMerge::OfflineMerge(std::vector<Input> inputs, uint32_t snaplen) : inputs_(std::move(inputs)), snaplen_(snaplen) {
@@ -28,12 +43,7 @@ OfflineMerge::OfflineMerge(std::vector<Input> inputs, uint32_t snaplen) : inputs
 
 bool OfflineMerge::Next(MergedPacket* out) {
   if (closed_ || StopRequested()) return false;
-  if (!primed_) {
-    primed_ = true;
-    for (uint32_t i = 0; i < inputs_.size(); i++) Advance(i);
-  } else if (taken_ >= 0) {
-    Advance(static_cast<uint32_t>(taken_));
-  }
+  if (taken_ >= 0) Advance(static_cast<uint32_t>(taken_));
   taken_ = -1;
   if (heap_.empty()) return false;
   const uint32_t i = Pop();

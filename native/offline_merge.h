@@ -43,8 +43,9 @@ struct MergedPacket {
 // when no thread was started); RequestStop, StopRequested and Packets from any thread.
 class OfflineMerge {
  public:
-  // Opens every input with the filter; throws CaptureError naming the first
-  // that cannot be opened (those already opened are closed).
+  // Opens every input with the filter and reads its first packet; throws
+  // CaptureError naming the first input that cannot be opened or from which
+  // not one packet can be read (those already opened are closed).
   static std::shared_ptr<OfflineMerge> Open(const std::vector<OfflineInputSpec>& inputs, uint32_t snaplen,
                                             const std::string& filter);
   OfflineMerge(const OfflineMerge&) = delete;
@@ -97,7 +98,6 @@ class OfflineMerge {
   // The input whose packet Next returned last: read on at the next call, so that
   // packet stays valid until then. -1: none.
   int64_t taken_ = -1;
-  bool primed_ = false;
   bool closed_ = false;
   std::atomic<bool> stopRequested_{false};
 };

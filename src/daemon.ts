@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { loadAddon, type NativeAddon } from './capture/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
-import { inputReports, type InputReport } from './capture/inputreport.js';
+import { describeGzipFault, inputReports, type InputReport } from './capture/inputreport.js';
 import { prepareOfflineInput, type OfflineInput } from './capture/offlinefile.js';
 import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
@@ -164,18 +164,22 @@ export class Daemon {
         daemon.offlineInputs = await Promise.all(options.readFiles.map((file) => prepareOfflineInput(file)));
         sources = [{ name: mergedSourceName(options.readFiles), options: { files: daemon.offlineInputs.map((i) => i.path), names: options.readFiles, snaplen: options.snaplen, filter } }];
       }
-      daemon.captures.start(
-        addon,
-        sources,
-        (records, linkType, source, described, inputs) => {
-          daemon.metrics.captureBatches.labels(source).inc();
-          daemon.demuxer.handleBatch(records, linkType, inputs ?? source, described);
-        },
-        (name) => {
-          daemon.metrics.skippedInterfaces.labels(name).inc();
-          if (!live) daemon.skippedInputs.add(name);
-        },
-      );
+      try {
+        daemon.captures.start(
+          addon,
+          sources,
+          (records, linkType, source, described, inputs) => {
+            daemon.metrics.captureBatches.labels(source).inc();
+            daemon.demuxer.handleBatch(records, linkType, inputs ?? source, described);
+          },
+          (name) => {
+            daemon.metrics.skippedInterfaces.labels(name).inc();
+            if (!live) daemon.skippedInputs.add(name);
+          },
+        );
+      } catch (error) {
+        throw withGzipFault(error, daemon.offlineInputs);
+      }
       daemon.captures.registerMetrics(daemon.metrics.registry);
       daemon.metrics.interfacesWithCaptures.set(live ? daemon.captures.size : 0);
       if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'} with filter "${filter}"`);
@@ -281,6 +285,16 @@ export class Daemon {
     );
     for (const timer of this.timers) timer.unref();
   }
+}
+
+/** A start-up error about a gzipped input whose stream stopped short says so: that is why libpcap found nothing. */
+function withGzipFault(error: unknown, inputs: readonly OfflineInput[]): unknown {
+  const message = (error as Error | undefined)?.message;
+  if (typeof message !== 'string') return error;
+  const input = inputs.find((i) => i.gzipFault !== null && message.includes(`"${i.name}"`));
+  if (input?.gzipFault == null) return error;
+  (error as Error).message = `${message} (${describeGzipFault(input.gzipFault)})`;
+  return error;
 }
 
 /** The metric label of the merged capture of the -read files. */

@@ -26,7 +26,7 @@ export function inputReports(inputs: readonly OfflineInput[], ends: readonly Fil
   });
 }
 
-function describeGzipFault(fault: GzipFault): string {
+export function describeGzipFault(fault: GzipFault): string {
   const kept = `${fault.decompressedBytes} bytes decompressed before it`;
   if (fault.code === 'Z_BUF_ERROR') {
     return `gzip stream cut: the file ends inside a gzip member at compressed byte ${fault.compressedSize} (${fault.message}), ${kept}`;

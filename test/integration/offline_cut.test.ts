@@ -125,18 +125,32 @@ for (const [kind, cut, prefix, fault] of [
   });
 }
 
-test('an input that is no capture at all is still a start-up error: one line, exit 1, nothing written', () => {
-  const garbage = join(work, 'garbage.pcap.gz');
-  writeFileSync(garbage, Buffer.concat([gzipSync(Buffer.from('this is not a capture, only text '.repeat(20)))]));
-  const notGzip = join(work, 'text.pcap');
-  writeFileSync(notGzip, 'not a capture either\n');
-  for (const bad of [garbage, notGzip]) {
-    const datadir = join(work, `out-bad-${bad.endsWith('.gz') ? 'gz' : 'plain'}`);
+test('an input that is no capture, or from which not one packet can be read, is a start-up error: one line naming it, exit 1, nothing written', () => {
+  const bad = {
+    'text.pcap.gz': gzipSync(Buffer.from('this is not a capture, only text '.repeat(20))),
+    'text.pcap': Buffer.from('not a capture either\n'),
+    // A gzip stream that goes bad in its first bytes (as offline_gz.test.ts makes it).
+    'garbage.pcap.gz': Buffer.concat([gzipSync(whole).subarray(0, 40), Buffer.from('not gzip at all')]),
+    // A pcap header, then the first record cut short.
+    'first-cut.pcap': whole.subarray(0, 24 + 16 + 30),
+  };
+  for (const [name, bytes] of Object.entries(bad)) {
+    const file = join(work, name);
+    writeFileSync(file, bytes);
+    const datadir = join(work, `out-bad-${name}`);
     mkdirSync(datadir);
-    const r = run([a, bad, b], datadir);
-    assert.equal(r.status, 1, r.stderr);
+    const r = run([a, file, b], datadir);
+    assert.equal(r.status, 1, `${name}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.ok(r.stderr.includes(bad), r.stderr);
-    assert.equal(r.written.size, 0);
+    assert.ok(r.stderr.includes(`"${file}"`), r.stderr);
+    assert.equal(r.written.size, 0, name);
   }
+});
+
+test('an input that holds no packet at all (a capture header only) is read like any other: exit 0', () => {
+  const empty = join(work, 'empty.pcap');
+  writeFileSync(empty, whole.subarray(0, 24));
+  const r = run([a, empty, b], join(work, 'out-empty'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.written.size, 3);
 });

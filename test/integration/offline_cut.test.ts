@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { constants, gunzipSync, gzipSync } from 'node:zlib';
-import { writeCapture, type SyntheticFlow } from '../helpers/pcapwrite.js';
+import { writeCapture, writePcapRecords, type SyntheticFlow } from '../helpers/pcapwrite.js';
 
 const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');
 const work = mkdtempSync(join(tmpdir(), 'ph-offline-cut-'));
@@ -153,4 +153,16 @@ test('an input that holds no packet at all (a capture header only) is read like 
   const r = run([a, empty, b], join(work, 'out-empty'));
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.written.size, 3);
+});
+
+test('an input whose link type cannot be decoded (802.11) is not read: the others are, one line names it, exit 1', () => {
+  const wifi = join(work, 'wifi.pcap');
+  writePcapRecords(wifi, [{ seconds: T0, nanoseconds: 0, frame: Buffer.alloc(60) }], 105);
+  const r = run([a, wifi, b], join(work, 'out-wifi'));
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.written.get(44000), 20_000);
+  assert.equal(r.written.get(46000), 20_000);
+  const lines = r.stderr.split('\n').filter((l) => l.includes('not read to its end'));
+  assert.equal(lines.length, 1, r.stderr);
+  assert.ok(lines[0].includes(`input ${wifi} `) && lines[0].includes('link type cannot be decoded'), lines[0]);
 });

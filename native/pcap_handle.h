@@ -39,7 +39,7 @@ struct StatsSnapshot {
 };
 
 // Thread rules:
-//  - Dispatch, SetNonBlocking, SampleStats, SetOfflineCount and Close are called
+//  - Dispatch, Next, SetNonBlocking, SampleStats and Close are called
 //    by the capture thread only (libpcap handles are not thread safe).
 //  - RequestStop and Stats may be called from any thread; RequestStop is the
 //    only call that touches the pcap_t from another thread (pcap_breakloop is
@@ -70,9 +70,8 @@ class PcapHandle {
   std::string LastError() const;
   // Live only: switches to non-blocking reads (used to drain the ring at stop). Returns success.
   bool SetNonBlocking();
-  // Live: pcap_stats into the atomics. Offline: no-op (see SetOfflineCount).
+  // Live: pcap_stats into the atomics. Offline: no-op (OfflineMerge counts each file's packets).
   void SampleStats();
-  void SetOfflineCount(uint64_t packets) { received_.store(packets, std::memory_order_relaxed); }
   // pcap_close; idempotent.
   void Close();
 

@@ -11,6 +11,7 @@
         "native/module.cc",
         "native/capture.cc",
         "native/pcap_handle.cc",
+        "native/offline_merge.cc",
         "native/sockdiag.cc",
         "native/decode.cc",
         "native/files.cc",

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADDON_PATH_ENV, loadAddon, type NativeAddon } from '../src/capture/addon.js';
-import { offlineFlowName } from '../src/daemon.js';
+import { offlineFlowName } from '../src/demux/offlinenaming.js';
 import { DESCRIPTION_WORDS, splitAddonBatch } from '../src/decode/describe.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { Metrics } from '../src/metrics/metrics.js';

@@ -32,6 +32,7 @@
 
 #include "bytes.h"
 #include "decode.h"
+#include "offline_merge.h"
 #include "options.h"
 #include "pcap_handle.h"
 
@@ -140,13 +141,21 @@ struct LentBatch {
 
 // What the capture thread sends to the JS thread: a batch, or the end.
 struct Message {
-  Message(std::unique_ptr<Batch> b, uint32_t r) : batch(std::move(b)), recordsBytes(r) {}
-  Message(bool f, std::string e) : failed(f), error(std::move(e)) {}
+  Message(std::unique_ptr<Batch> b, uint32_t r, int l, std::vector<int32_t> i)
+      : batch(std::move(b)), recordsBytes(r), linkType(l), inputs(std::move(i)) {}
+  Message(bool f, std::string e, bool o, std::vector<OfflineInputEnd> n)
+      : failed(f), error(std::move(e)), offline(o), ends(std::move(n)) {}
 
   std::unique_ptr<Batch> batch;  // null for the end message
   uint32_t recordsBytes = 0;     // where the records end and their (padded) descriptions begin
+  int linkType = 0;              // of every record of the batch
+  // Merged files: which input the records came from, as pairs (index of the
+  // first record of a run, input), one pair per run of records from one input.
+  std::vector<int32_t> inputs;
   bool failed = false;           // end message: error holds libpcap's message
   std::string error;
+  bool offline = false;          // end message: ends holds how each input ended
+  std::vector<OfflineInputEnd> ends;
 };
 
 class Session;
@@ -155,13 +164,17 @@ using Tsfn = Napi::TypedThreadSafeFunction<Session, Message, CallJs>;
 
 class Session {
  public:
-  Session(std::shared_ptr<PcapHandle> handle, std::shared_ptr<DeliveryGate> gate, Napi::Function onBatch,
-          Napi::Function onEnd)
-      : handle_(std::move(handle)),
+  // Exactly one of live and offline.
+  Session(std::shared_ptr<PcapHandle> live, std::shared_ptr<OfflineMerge> offline, std::shared_ptr<DeliveryGate> gate,
+          Napi::Function onBatch, Napi::Function onEnd)
+      : live_(std::move(live)),
+        offline_(std::move(offline)),
+        snaplen_(live_ ? live_->snaplen() : offline_->snaplen()),
+        trackInputs_(offline_ && offline_->size() > 1),
         gate_(std::move(gate)),
         onBatch_(Napi::Persistent(onBatch)),
         onEnd_(Napi::Persistent(onEnd)),
-        pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + handle_->snaplen() + 3 + kDescriptionBytes)),
+        pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + snaplen_ + 3 + kDescriptionBytes)),
         batch_(pool_->Take()) {
     // Records and descriptions together stay under kFlushBytes (plus one of each).
     described_.reserve(kFlushBytes / sizeof(int32_t) + kDescriptionWords);
@@ -177,7 +190,7 @@ class Session {
     try {
       thread_ = std::thread(&Session::Run, this);
     } catch (const std::system_error& e) {
-      handle_->Close();
+      CloseSource();
       tsfn_.Release();  // finalizer deletes the session
       throw Napi::Error::New(env, std::string("cannot start capture thread: ") + e.what());
     }
@@ -197,10 +210,29 @@ class Session {
                                                        delete l;
                                                      },
                                                      lent);
-      onBatch_.Call({buffer, Napi::Number::New(env, recordsBytes)});
+      Napi::Value inputs = env.Undefined();
+      if (!message.inputs.empty()) {
+        const size_t bytes = message.inputs.size() * sizeof(int32_t);
+        Napi::ArrayBuffer memory = Napi::ArrayBuffer::New(env, bytes);
+        std::memcpy(memory.Data(), message.inputs.data(), bytes);
+        inputs = Napi::Int32Array::New(env, message.inputs.size(), memory, 0);
+      }
+      onBatch_.Call({buffer, Napi::Number::New(env, recordsBytes), Napi::Number::New(env, message.linkType), inputs});
     } else {
       Napi::Value error = message.failed ? Napi::String::New(env, message.error) : env.Null();
-      onEnd_.Call({error});
+      Napi::Value ends = env.Undefined();
+      if (message.offline) {
+        Napi::Array list = Napi::Array::New(env, message.ends.size());
+        for (uint32_t i = 0; i < message.ends.size(); i++) {
+          const OfflineInputEnd& end = message.ends[i];
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("packets", Napi::Number::New(env, static_cast<double>(end.packets)));
+          o.Set("error", end.failed ? Napi::Value(Napi::String::New(env, end.error)) : env.Null());
+          list.Set(i, o);
+        }
+        ends = list;
+      }
+      onEnd_.Call({error, ends});
     }
   }
 
@@ -210,59 +242,89 @@ class Session {
     // Normally the thread has finished already. At environment teardown it may
     // still be capturing: make it quit at once (no drain, no more batches).
     finalizing_.store(true, std::memory_order_release);
-    handle_->RequestStop();
+    RequestStop();
     gate_->Open();
     if (thread_.joinable()) thread_.join();
     delete this;
+  }
+
+  void RequestStop() {
+    if (live_) live_->RequestStop();
+    else offline_->RequestStop();
+  }
+
+  void CloseSource() {
+    if (live_) live_->Close();
+    else offline_->Close();
   }
 
   // Capture thread.
   void Run() {
     // Named for top -H and the benchmark's per-thread figures.
     pthread_setname_np(pthread_self(), "ph-capture");
+    if (live_) RunLive();
+    else RunOffline();
+  }
+
+  void RunLive() {
     bool failed = false;
     std::string error;
     auto nextStats = std::chrono::steady_clock::now() + kStatsInterval;
 
-    while (!handle_->StopRequested() && !jsGone_) {
-      int n = handle_->Dispatch(&Session::OnPacket, reinterpret_cast<u_char*>(this));
+    while (!live_->StopRequested() && !jsGone_) {
+      int n = live_->Dispatch(&Session::OnPacket, reinterpret_cast<u_char*>(this));
       if (n == PCAP_ERROR) {
-        // Packets read before the error (e.g. a truncated last record) are
-        // already in the batch and are delivered before onEnd reports it.
+        // Packets read before the error are already in the batch and are
+        // delivered before onEnd reports it.
         failed = true;
-        error = handle_->LastError();
+        error = live_->LastError();
         break;
       }
       // PCAP_ERROR_BREAK: stop() or our own breakloop; the loop condition decides.
       if (!Flush()) break;
-      if (handle_->offline()) {
-        handle_->SetOfflineCount(seen_);
-        if (n == 0) break;  // end of file (cnt -1 reads to EOF, so 0 means nothing was left)
-      } else if (std::chrono::steady_clock::now() >= nextStats) {
+      if (std::chrono::steady_clock::now() >= nextStats) {
         // pcap_stats is not safe against a concurrent dispatch, so only this
         // thread calls it; stats() reads the atomics it fills.
-        handle_->SampleStats();
+        live_->SampleStats();
         nextStats = std::chrono::steady_clock::now() + kStatsInterval;
       }
     }
 
-    if (!handle_->offline() && !failed && !jsGone_ && !finalizing_.load(std::memory_order_acquire)) Drain();
+    if (!failed && !jsGone_ && !finalizing_.load(std::memory_order_acquire)) Drain();
     Flush();
-    if (handle_->offline()) {
-      handle_->SetOfflineCount(seen_);
-    } else {
-      handle_->SampleStats();  // the final counters, before onEnd
-    }
+    live_->SampleStats();  // the final counters, before onEnd
+    End(new Message(failed, error, false, {}));
+  }
 
-    if (!jsGone_) {
-      auto* end = new Message(failed, error);
-      if (tsfn_.BlockingCall(end) != napi_ok) delete end;
+  // The files, merged by timestamp (offline_merge.h). An input that fails
+  // (truncated, damaged) ends there; the others are read on, and onEnd gets
+  // how each one ended.
+  void RunOffline() {
+    MergedPacket packet;
+    while (!jsGone_ && offline_->Next(&packet)) {
+      if (!Append(packet.header, packet.data, packet.linkType, packet.nanoseconds, packet.input)) break;
     }
+    Flush();
+    std::vector<OfflineInputEnd> ends = offline_->Ends();
+    bool failed = false;
+    std::string error;
+    for (const OfflineInputEnd& end : ends) {
+      if (!end.failed) continue;
+      failed = true;
+      error = end.error;  // the first one: for a single file, libpcap's message as it is
+      break;
+    }
+    End(new Message(failed, error, true, std::move(ends)));
+  }
+
+  // Capture thread: queues onEnd, closes the source and lets the TSFN go.
+  void End(Message* end) {
+    if (jsGone_ || tsfn_.BlockingCall(end) != napi_ok) delete end;
     // Closed after queueing onEnd: pcap_close of a live handle takes 20-30 ms
     // (the kernel waits for an RCU grace period when the packet socket goes),
     // which need not delay onEnd. The TSFN, released only after, keeps the
     // process alive until the handle is really closed.
-    handle_->Close();
+    CloseSource();
     // After this the finalizer may run; it joins us, so `this` stays valid
     // until we return, but nothing below may touch the TSFN.
     tsfn_.Release();
@@ -275,11 +337,11 @@ class Session {
   // non-blocking, for two timeouts. This is what makes stop() take about
   // 2 x timeoutMs, and what keeps the last packets of flows (FIN/RST).
   void Drain() {
-    if (!handle_->SetNonBlocking()) return;
-    const auto window = std::chrono::milliseconds(2 * static_cast<int64_t>(handle_->timeoutMs()) + 10);
+    if (!live_->SetNonBlocking()) return;
+    const auto window = std::chrono::milliseconds(2 * static_cast<int64_t>(live_->timeoutMs()) + 10);
     const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(window, std::chrono::seconds(3));
     for (;;) {
-      int n = handle_->Dispatch(&Session::OnPacket, reinterpret_cast<u_char*>(this));
+      int n = live_->Dispatch(&Session::OnPacket, reinterpret_cast<u_char*>(this));
       if (n == PCAP_ERROR || !Flush() || std::chrono::steady_clock::now() >= deadline) return;
       if (finalizing_.load(std::memory_order_acquire)) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -296,7 +358,8 @@ class Session {
     const auto* described = reinterpret_cast<const uint8_t*>(described_.data());
     batch_->insert(batch_->end(), described, described + described_.size() * sizeof(int32_t));
     described_.clear();
-    auto* message = new Message(std::move(batch_), recordsBytes);
+    auto* message = new Message(std::move(batch_), recordsBytes, batchLinkType_, std::move(inputs_));
+    inputs_.clear();
     batch_ = pool_->Take();
     if (!finalizing_.load(std::memory_order_acquire)) gate_->WaitWhileHeld();
     if (tsfn_.BlockingCall(message) != napi_ok) {
@@ -311,31 +374,48 @@ class Session {
   static void OnPacket(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
     auto* self = reinterpret_cast<Session*>(user);
     if (self->jsGone_) return;
+    if (!self->Append(h, bytes, self->live_->linkType(), self->live_->nanoTimestamps(), 0)) {
+      // JS is gone: make pcap_dispatch return instead of reading on.
+      self->live_->RequestStop();
+    }
+  }
+
+  // Capture thread: copies one packet into the batch and describes it. A batch
+  // holds one link type, so a packet of another (merged files of different
+  // links) first hands the batch over. Returns false once JS is gone.
+  bool Append(const pcap_pkthdr* h, const u_char* bytes, int linkType, bool nanoseconds, uint32_t input) {
+    if (linkType != batchLinkType_) {
+      if (!Flush()) return false;
+      batchLinkType_ = linkType;
+    }
     // Live handles are already cut to snaplen by the kernel; files are not.
-    const uint32_t caplen = std::min<uint32_t>(h->caplen, self->handle_->snaplen());
-    const uint32_t nsec = self->handle_->nanoTimestamps() ? static_cast<uint32_t>(h->ts.tv_usec)
-                                                           : static_cast<uint32_t>(h->ts.tv_usec) * 1000u;
+    const uint32_t caplen = std::min<uint32_t>(h->caplen, snaplen_);
+    const uint32_t nsec = nanoseconds ? static_cast<uint32_t>(h->ts.tv_usec) : static_cast<uint32_t>(h->ts.tv_usec) * 1000u;
     uint8_t header[kRecordHeaderBytes];
     PutU32LE(header, static_cast<uint32_t>(h->ts.tv_sec));
     PutU32LE(header + 4, nsec);
     PutU32LE(header + 8, caplen);
     PutU32LE(header + 12, h->len);
-    Batch& batch = *self->batch_;
-    std::vector<int32_t>& described = self->described_;
-    const size_t at = described.size();
-    described.resize(at + kDescriptionWords);
-    described[at] = static_cast<int32_t>(batch.size());
-    DescribeFrame(bytes, caplen, self->handle_->linkType(), described.data() + at);
+    Batch& batch = *batch_;
+    const size_t at = described_.size();
+    if (trackInputs_ && (inputs_.empty() || static_cast<uint32_t>(inputs_.back()) != input)) {
+      inputs_.push_back(static_cast<int32_t>(at / kDescriptionWords));
+      inputs_.push_back(static_cast<int32_t>(input));
+    }
+    described_.resize(at + kDescriptionWords);
+    described_[at] = static_cast<int32_t>(batch.size());
+    DescribeFrame(bytes, caplen, linkType, described_.data() + at);
     batch.insert(batch.end(), header, header + kRecordHeaderBytes);
     batch.insert(batch.end(), bytes, bytes + caplen);
-    ++self->seen_;
-    if (batch.size() + described.size() * sizeof(int32_t) >= kFlushBytes && !self->Flush()) {
-      // JS is gone: make pcap_dispatch return instead of reading on.
-      self->handle_->RequestStop();
-    }
+    if (batch.size() + described_.size() * sizeof(int32_t) >= kFlushBytes) return Flush();
+    return true;
   }
 
-  std::shared_ptr<PcapHandle> handle_;
+  std::shared_ptr<PcapHandle> live_;
+  std::shared_ptr<OfflineMerge> offline_;
+  const uint32_t snaplen_;
+  // Whether batches say which input their records came from (several files).
+  const bool trackInputs_;
   std::shared_ptr<DeliveryGate> gate_;
   Napi::FunctionReference onBatch_;
   Napi::FunctionReference onEnd_;
@@ -346,7 +426,9 @@ class Session {
   std::unique_ptr<Batch> batch_;
   // Descriptions of batch_'s records, appended to it when it is handed over.
   std::vector<int32_t> described_;
-  uint64_t seen_ = 0;
+  // Link type of batch_'s records; input runs of batch_ (see Message::inputs).
+  int batchLinkType_ = -1;
+  std::vector<int32_t> inputs_;
   bool jsGone_ = false;
   // Set by the finalizer (JS thread), read by the capture thread.
   std::atomic<bool> finalizing_{false};
@@ -370,6 +452,30 @@ std::string OptionalString(const Napi::Object& o, const char* name) {
   return v.As<Napi::String>().Utf8Value();
 }
 
+// Option files: [path, ...], with option names: [display name, ...] beside it.
+std::vector<OfflineInputSpec> FilesOption(const Napi::Object& o) {
+  Napi::Env env = o.Env();
+  std::vector<OfflineInputSpec> files;
+  Napi::Value v = o.Get("files");
+  if (v.IsUndefined() || v.IsNull()) return files;
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "option files must be an array of strings");
+  Napi::Array paths = v.As<Napi::Array>();
+  Napi::Value n = o.Get("names");
+  const bool named = !n.IsUndefined() && !n.IsNull();
+  if (named && (!n.IsArray() || n.As<Napi::Array>().Length() != paths.Length())) {
+    throw Napi::TypeError::New(env, "option names must be an array of strings as long as files");
+  }
+  for (uint32_t i = 0; i < paths.Length(); i++) {
+    Napi::Value path = paths.Get(i);
+    Napi::Value name = named ? n.As<Napi::Array>().Get(i) : env.Undefined();
+    if (!path.IsString() || path.As<Napi::String>().Utf8Value().empty() || (named && !name.IsString())) {
+      throw Napi::TypeError::New(env, "options files and names must hold non-empty strings");
+    }
+    files.push_back(OfflineInputSpec{path.As<Napi::String>().Utf8Value(), named ? name.As<Napi::String>().Utf8Value() : std::string()});
+  }
+  if (files.empty()) throw Napi::TypeError::New(env, "option files must not be empty");
+  return files;
+}
 
 class Capture : public Napi::ObjectWrap<Capture> {
  public:
@@ -377,6 +483,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return DefineClass(env, "Capture",
                        {
                            InstanceAccessor<&Capture::LinkType>("linkType"),
+                           InstanceAccessor<&Capture::LinkTypes>("linkTypes"),
+                           InstanceMethod<&Capture::InputPackets>("inputPackets"),
                            InstanceMethod<&Capture::Start>("start"),
                            InstanceMethod<&Capture::Stop>("stop"),
                            InstanceMethod<&Capture::Stats>("stats"),
@@ -393,9 +501,13 @@ class Capture : public Napi::ObjectWrap<Capture> {
     OpenOptions options;
     std::string device = OptionalString(o, "device");
     std::string file = OptionalString(o, "file");
-    if (device.empty() == file.empty()) throw Napi::TypeError::New(env, "exactly one of options device and file is required");
-    options.offline = !file.empty();
-    options.source = options.offline ? file : device;
+    std::vector<OfflineInputSpec> files = FilesOption(o);
+    if (!file.empty()) files.insert(files.begin(), OfflineInputSpec{file, {}});
+    if (device.empty() == files.empty() || (!file.empty() && files.size() > 1)) {
+      throw Napi::TypeError::New(env, "exactly one of options device, file and files is required");
+    }
+    options.offline = !files.empty();
+    options.source = device;
     // 262144 is libpcap's maximum snapshot length.
     options.snaplen = IntegerOption(o, "snaplen", true, 0, 1, 262144);
     options.bufferSize = IntegerOption(o, "bufferSize", false, 32u << 20, 1, 0x7fffffff);
@@ -405,7 +517,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     options.filter = filter.As<Napi::String>().Utf8Value();
 
     try {
-      handle_ = PcapHandle::Open(options);
+      if (options.offline) offline_ = OfflineMerge::Open(files, options.snaplen, options.filter);
+      else live_ = PcapHandle::Open(options);
     } catch (const CaptureError& e) {
       Napi::Error error = Napi::Error::New(env, e.what());
       error.Set("code", Napi::String::New(env, "PH_ERR_CAPTURE"));
@@ -414,7 +527,29 @@ class Capture : public Napi::ObjectWrap<Capture> {
   }
 
  private:
-  Napi::Value LinkType(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), handle_->linkType()); }
+  // Offline: the first file's (linkTypes has each file's).
+  Napi::Value LinkType(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), live_ ? live_->linkType() : offline_->linkType(0));
+  }
+
+  Napi::Value LinkTypes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const size_t n = live_ ? 1 : offline_->size();
+    Napi::Array out = Napi::Array::New(env, n);
+    for (size_t i = 0; i < n; i++) {
+      out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, live_ ? live_->linkType() : offline_->linkType(i)));
+    }
+    return out;
+  }
+
+  // Offline: packets read so far from each file. Live: [received].
+  Napi::Value InputPackets(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint64_t> packets = live_ ? std::vector<uint64_t>{live_->Stats().received} : offline_->Packets();
+    Napi::Array out = Napi::Array::New(env, packets.size());
+    for (size_t i = 0; i < packets.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(packets[i])));
+    return out;
+  }
 
   void Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -424,7 +559,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (state_ != State::Opened) {
       throw Napi::Error::New(env, state_ == State::Started ? "capture already started" : "capture was stopped");
     }
-    auto* session = new Session(handle_, gate_, info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
+    auto* session = new Session(live_, offline_, gate_, info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
     state_ = State::Started;
     session->Start(env);  // on failure the TSFN finalizer frees the session
   }
@@ -432,10 +567,13 @@ class Capture : public Napi::ObjectWrap<Capture> {
   void Stop(const Napi::CallbackInfo&) {
     if (state_ == State::Opened) {
       // Never started: nothing to deliver, just release the handle now.
-      handle_->Close();
+      if (live_) live_->Close();
+      else offline_->Close();
       state_ = State::Stopped;
     } else if (state_ == State::Started) {
-      handle_->RequestStop();  // idempotent; a no-op once the thread closed the handle
+      // Idempotent; a no-op once the thread closed the handle.
+      if (live_) live_->RequestStop();
+      else offline_->RequestStop();
       gate_->Open();           // what is left is delivered without waiting for release()
     }
   }
@@ -444,7 +582,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
   void Release(const Napi::CallbackInfo&) { gate_->Open(); }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
-    StatsSnapshot s = handle_->Stats();
+    StatsSnapshot s;
+    if (live_) {
+      s = live_->Stats();
+    } else {
+      for (uint64_t n : offline_->Packets()) s.received += n;
+    }
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("received", Napi::Number::New(info.Env(), static_cast<double>(s.received)));
     out.Set("dropped", Napi::Number::New(info.Env(), static_cast<double>(s.dropped)));
@@ -454,7 +597,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
 
   enum class State { Opened, Started, Stopped };
   State state_ = State::Opened;
-  std::shared_ptr<PcapHandle> handle_;
+  // Exactly one of them.
+  std::shared_ptr<PcapHandle> live_;
+  std::shared_ptr<OfflineMerge> offline_;
   std::shared_ptr<DeliveryGate> gate_ = std::make_shared<DeliveryGate>();
 };
 

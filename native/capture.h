@@ -1,5 +1,6 @@
-// The JS `Capture` class: opens a PcapHandle in its constructor and runs one
-// capture thread per handle between start() and the onEnd callback.
+// The JS `Capture` class: opens a PcapHandle (live) or an OfflineMerge (one
+// or more files) in its constructor and runs one capture thread for it
+// between start() and the onEnd callback.
 #pragma once
 
 #include <napi.h>

@@ -27,7 +27,8 @@ int DltToLinkType(int dlt) {
 }
 
 std::string Describe(const OpenOptions& o) {
-  return o.offline ? "file \"" + o.source + "\"" : "interface \"" + o.source + "\"";
+  const std::string& name = o.name.empty() ? o.source : o.name;
+  return o.offline ? "file \"" + name + "\"" : "interface \"" + name + "\"";
 }
 
 void ApplyFilter(pcap_t* p, const OpenOptions& o) {
@@ -106,6 +107,8 @@ int PcapHandle::Dispatch(pcap_handler callback, u_char* user) {
   // here would make pcap_breakloop wait for the very dispatch it must wake.
   return pcap_dispatch(pcap_, -1, callback, user);
 }
+
+int PcapHandle::Next(pcap_pkthdr** header, const u_char** data) { return pcap_next_ex(pcap_, header, data); }
 
 std::string PcapHandle::LastError() const { return pcap_ != nullptr ? pcap_geterr(pcap_) : "handle closed"; }
 

@@ -25,6 +25,7 @@ class CaptureError : public std::runtime_error {
 struct OpenOptions {
   bool offline = false;
   std::string source;  // interface name, or file path when offline
+  std::string name;    // what messages call the source; empty: source (a -read file's own name for its decompressed copy)
   uint32_t snaplen = 0;
   uint32_t bufferSize = 32u << 20;  // live only
   uint32_t timeoutMs = 50;          // live only
@@ -38,7 +39,7 @@ struct StatsSnapshot {
 };
 
 // Thread rules:
-//  - Dispatch, SetNonBlocking, SampleStats, SetOfflineCount and Close are called
+//  - Dispatch, Next, SetNonBlocking, SampleStats and Close are called
 //    by the capture thread only (libpcap handles are not thread safe).
 //  - RequestStop and Stats may be called from any thread; RequestStop is the
 //    only call that touches the pcap_t from another thread (pcap_breakloop is
@@ -63,12 +64,14 @@ class PcapHandle {
   // --- capture thread ---
   // pcap_dispatch(handle, -1, ...); returns its result. Must not be called after Close.
   int Dispatch(pcap_handler callback, u_char* user);
+  // Offline: pcap_next_ex; returns its result (1 a packet, PCAP_ERROR_BREAK at the end of the
+  // file, PCAP_ERROR). The packet stays valid until the next read of this handle.
+  int Next(pcap_pkthdr** header, const u_char** data);
   std::string LastError() const;
   // Live only: switches to non-blocking reads (used to drain the ring at stop). Returns success.
   bool SetNonBlocking();
-  // Live: pcap_stats into the atomics. Offline: no-op (see SetOfflineCount).
+  // Live: pcap_stats into the atomics. Offline: no-op (OfflineMerge counts each file's packets).
   void SampleStats();
-  void SetOfflineCount(uint64_t packets) { received_.store(packets, std::memory_order_relaxed); }
   // pcap_close; idempotent.
   void Close();
 

@@ -1,9 +1,11 @@
 // The command line: flags → daemon, signals → clean shutdown, errors → one
-// line and an exit code (2 for bad flags, 1 for start-up failures).
+// line and an exit code (2 for bad flags, 1 for start-up failures, and with
+// -read 1 after writing every flow when a file was not read to its end).
 import { basename } from 'node:path';
 import { parseConfig, usage, type Config } from './config/config.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
 import { PacketHeadersError } from './errors.js';
+import { incompleteInputLine } from './capture/inputreport.js';
 import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
 import { ConnectHelper } from './flowevents/connecthelper.js';
@@ -76,10 +78,40 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
 }
 
 async function run(program: string, config: Config, options: DaemonOptions, log: Log, helper: ConnectHelper | null): Promise<number> {
+  // -read: SIGTERM or SIGINT stops the reading at once (there is nothing to
+  // wait for, unlike live capture) and every flow read so far is written as
+  // at the end of the files; a second signal exits at once. The handlers are
+  // in place before the daemon starts, which logs that the reading began: a
+  // signal sent on that line must not find the default action (death).
+  const offline = config.readFiles.length > 0;
+  let running: Daemon | null = null;
+  let interrupted: NodeJS.Signals | null = null;
+  const onOfflineSignal = (signal: NodeJS.Signals) => {
+    if (interrupted !== null) {
+      if (running !== null) exitAtOnce(running, signal, log);
+      log(`${signal} again: exiting at once`);
+      process.exit(1);
+    }
+    interrupted = signal;
+    log(`${signal}: reading stopped; writing every flow read so far`);
+    // Errors surface where the run awaits the same stop below.
+    running?.stop().catch(() => {});
+  };
+  const removeOfflineHandlers = () => {
+    process.off('SIGTERM', onOfflineSignal);
+    process.off('SIGINT', onOfflineSignal);
+  };
+  if (offline) {
+    process.on('SIGTERM', onOfflineSignal);
+    process.on('SIGINT', onOfflineSignal);
+  }
+
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(options, { log, eventSocketConnector: helper?.connect });
+    running = daemon;
   } catch (error) {
+    removeOfflineHandlers();
     if (error instanceof PacketHeadersError || (error as { code?: string }).code === 'PH_ERR_CAPTURE') {
       process.stderr.write(`${program}: ${(error as Error).message}\n`);
       return 1;
@@ -93,28 +125,21 @@ async function run(program: string, config: Config, options: DaemonOptions, log:
       const kept = helper === null ? '' : `; the event socket is connected by a helper that stays root (pid ${helper.pid})`;
       log(`running as user ${config.user} (uid ${uid}, gid ${gid})${kept}`);
     } catch (error) {
+      removeOfflineHandlers();
       await daemon.stop();
       process.stderr.write(`${program}: ${(error as Error).message}\n`);
       return 1;
     }
   }
 
-  if (config.readFiles.length > 0) {
+  if (offline) {
     // Offline: the run ends when every file has been read. Every flow still
     // open is written at the end, which can take as long as the reading: both
-    // times are logged. SIGTERM or SIGINT stops the reading at once (there is
-    // nothing to wait for, unlike live capture) and every flow read so far is
-    // written as at the end of the files; a second signal exits at once.
-    let interrupted: NodeJS.Signals | null = null;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (interrupted !== null) exitAtOnce(daemon, signal, log);
-      interrupted = signal;
-      log(`${signal}: reading stopped; writing every flow read so far`);
-      // Errors surface where the run awaits the same stop below.
-      daemon.stop().catch(() => {});
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    // times are logged. A file cut short or damaged is read up to the fault,
+    // and the others on; once every flow is written, one line per such file
+    // says what was lost, and the exit code is 1 so that scripts notice.
+    // A signal that came while the daemon was starting stops it now.
+    if (interrupted !== null) daemon.stop().catch(() => {});
     try {
       const started = performance.now();
       await daemon.captureEnded();
@@ -122,14 +147,17 @@ async function run(program: string, config: Config, options: DaemonOptions, log:
       const openFlows = daemon.demuxer.activeFlows;
       await daemon.stop();
       const writeMs = performance.now() - started - readMs;
-      const read = interrupted === null ? `${config.readFiles.length} file(s) read` : `interrupted by ${interrupted}, reading stopped`;
+      const incomplete = daemon.inputReports().filter((r) => r.problem !== null);
+      for (const report of incomplete) log(incompleteInputLine(report));
+      const note = incomplete.length > 0 ? ` (${incomplete.length} of ${config.readFiles.length} not to their end, see above)` : '';
+      const read = interrupted === null ? `${config.readFiles.length} file(s) read${note}` : `interrupted by ${interrupted}, reading stopped${note}`;
       log(`done: ${read} in ${readMs.toFixed(0)} ms, then ${openFlows} open flows written in ${writeMs.toFixed(0)} ms`);
-      return 0;
+      return incomplete.length > 0 ? 1 : 0;
     } finally {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      removeOfflineHandlers();
     }
   }
+
 
   return new Promise<number>((resolve) => {
     let signalled = false;

@@ -4,13 +4,13 @@
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
-import { basename } from 'node:path';
 import { loadAddon, type NativeAddon } from './capture/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
-import { offlineCapturePath } from './capture/offlinefile.js';
+import { describeGzipFault, inputReports, type InputReport } from './capture/inputreport.js';
+import { prepareOfflineInput, type OfflineInput } from './capture/offlinefile.js';
 import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.js';
-import { addressText, portOf, type FlowKey } from './decode/flowkey.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
+import { offlineFlowName } from './demux/offlinenaming.js';
 import { PacketHeadersError } from './errors.js';
 import type { Connector } from './flowevents/connector.js';
 import { EventSocketClient } from './flowevents/eventsocket.js';
@@ -29,7 +29,7 @@ import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftove
 export interface DaemonOptions {
   /** Interfaces to capture on; empty = every interface that is up. Ignored when readFiles is set. */
   interfaces: string[];
-  /** Offline mode: read these pcap files instead of capturing live. */
+  /** Offline mode: read these pcap files (merged by packet timestamp, as one capture) instead of capturing live. */
   readFiles: string[];
   datadir: string;
   stream: boolean;
@@ -94,6 +94,9 @@ export class Daemon {
   private kernelSource: KernelFlowSource | null = null;
   private metricsServer: Server | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Offline: the -read files as prepared for libpcap, and those skipped for their link type. */
+  private offlineInputs: OfflineInput[] = [];
+  private readonly skippedInputs = new Set<string>();
   private memoryInUse = 0;
   private flowsSinceMemorySample = 0;
   private stopping: Promise<void> | null = null;
@@ -163,7 +166,8 @@ export class Daemon {
     ];
     // Live capture without tcp-info: flows are named from the kernel's socket table.
     const kernelPrefix = live && options.eventSocket === '' ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
-    const captures = live ? selected.length : options.readFiles.length;
+    // Offline, every file is read by one merged capture.
+    const captures = live ? selected.length : 1;
     const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures);
     daemon.reportLeftovers(leftovers);
     try {
@@ -174,21 +178,32 @@ export class Daemon {
       daemon.startEventSource();
       if (kernelPrefix !== null) await daemon.startKernelSource(addon, kernelPrefix);
       const filter = live ? buildFilter(selected) : TCP_FILTER;
-      const sources: CaptureSource[] = live
-        ? selected.map((i) => ({
-            name: i.name,
-            options: { device: i.name, snaplen: options.snaplen, bufferSize: KERNEL_BUFFER_BYTES, timeoutMs: READ_TIMEOUT_MS, filter },
-          }))
-        : await Promise.all(options.readFiles.map(async (file) => ({ name: file, options: { file: await offlineCapturePath(file), snaplen: options.snaplen, filter } })));
-      daemon.captures.start(
-        addon,
-        sources,
-        (records, linkType, source, described) => {
-          daemon.metrics.captureBatches.labels(source).inc();
-          daemon.demuxer.handleBatch(records, linkType, source, described);
-        },
-        (name) => daemon.metrics.skippedInterfaces.labels(name).inc(),
-      );
+      let sources: CaptureSource[];
+      if (live) {
+        sources = selected.map((i) => ({
+          name: i.name,
+          options: { device: i.name, snaplen: options.snaplen, bufferSize: KERNEL_BUFFER_BYTES, timeoutMs: READ_TIMEOUT_MS, filter },
+        }));
+      } else {
+        daemon.offlineInputs = await Promise.all(options.readFiles.map((file) => prepareOfflineInput(file)));
+        sources = [{ name: mergedSourceName(options.readFiles), options: { files: daemon.offlineInputs.map((i) => i.path), names: options.readFiles, snaplen: options.snaplen, filter } }];
+      }
+      try {
+        daemon.captures.start(
+          addon,
+          sources,
+          (records, linkType, source, described, inputs) => {
+            daemon.metrics.captureBatches.labels(source).inc();
+            daemon.demuxer.handleBatch(records, linkType, inputs ?? source, described);
+          },
+          (name) => {
+            daemon.metrics.skippedInterfaces.labels(name).inc();
+            if (!live) daemon.skippedInputs.add(name);
+          },
+        );
+      } catch (error) {
+        throw withGzipFault(error, daemon.offlineInputs);
+      }
       daemon.captures.registerMetrics(daemon.metrics.registry);
       daemon.metrics.interfacesWithCaptures.set(live ? daemon.captures.size : 0);
       if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'} with filter "${filter}"`);
@@ -215,6 +230,11 @@ export class Daemon {
   /** Resolves when every offline source has been read to its end. */
   captureEnded(): Promise<void> {
     return this.captures.ended();
+  }
+
+  /** Offline, once captureEnded() has resolved: each -read file, and why it was not read to its end if it was not. */
+  inputReports(): InputReport[] {
+    return inputReports(this.offlineInputs, this.captures.fileEnds(), this.skippedInputs);
   }
 
   /** Stops capturing, writes every flow that has its UUID, and closes everything. Idempotent. */
@@ -308,15 +328,19 @@ export class Daemon {
   }
 }
 
-/**
- * Offline mode without events: a name that is the same on every run, from the
- * input file, the flow's endpoints and its first packet's time, e.g.
- * `trace_10.0.0.1_80_10.0.0.2_40000_1566403800.123456789`.
- */
-export function offlineFlowName(source: string, key: FlowKey, seconds: number, nanoseconds: number): string {
-  const base = basename(source).replace(/\.pcap(\.gz)?$/, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
-  const endpoint = (e: 0 | 1) => `${addressText(key, e).replaceAll(':', '-')}_${portOf(key, e)}`;
-  return `${base}_${endpoint(0)}_${endpoint(1)}_${seconds}.${String(nanoseconds).padStart(9, '0')}`;
+/** A start-up error about a gzipped input whose stream stopped short says so: that is why libpcap found nothing. */
+function withGzipFault(error: unknown, inputs: readonly OfflineInput[]): unknown {
+  const message = (error as Error | undefined)?.message;
+  if (typeof message !== 'string') return error;
+  const input = inputs.find((i) => i.gzipFault !== null && message.includes(`"${i.name}"`));
+  if (input?.gzipFault == null) return error;
+  (error as Error).message = `${message} (${describeGzipFault(input.gzipFault)})`;
+  return error;
+}
+
+/** The metric label of the merged capture of the -read files. */
+function mergedSourceName(files: readonly string[]): string {
+  return files.length === 1 ? files[0] : `${files[0]} and ${files.length - 1} more`;
 }
 
 function prepareDatadir(datadir: string): void {

@@ -13,8 +13,15 @@ export const RECORD_HEADER_BYTES = 16;
 export interface CaptureOptions {
   /** Live capture on this interface ... */
   device?: string;
-  /** ... or read this pcap file (offline). Exactly one of device/file. */
+  /** ... or read this pcap file (offline) ... */
   file?: string;
+  /**
+   * ... or read these files as one capture, merged by packet timestamp (ties:
+   * the file given first), as mergecap does. Exactly one of device/file/files.
+   */
+  files?: string[];
+  /** What error messages call each of `files` (default: the path). */
+  names?: string[];
   /** Bytes kept of each packet (pcap snaplen). */
   snaplen: number;
   /** Kernel ring buffer size in bytes (live only). */
@@ -34,21 +41,40 @@ export interface CaptureStats {
   ifDropped: number;
 }
 
+/** How one offline input ended. */
+export interface InputEnd {
+  /** Packets read from it (that passed the filter). */
+  packets: number;
+  /** null: read to its end (or until stop()); else libpcap's message (a truncated or damaged file). */
+  error: string | null;
+}
+
 export interface NativeCapture {
-  /** The LINKTYPE_ value of this handle, as it belongs in a pcap file header. */
+  /** The LINKTYPE_ value of this handle, as it belongs in a pcap file header (offline: of the first file). */
   readonly linkType: number;
+  /** Offline: each file's LINKTYPE_ value. Live: [linkType]. */
+  readonly linkTypes: number[];
   /**
    * Starts the capture thread. onBatch gets each batch on the JS thread: its
    * records fill the first `recordsBytes` bytes, then come zero padding to a
    * multiple of 4 and one description per record (src/decode/describe.ts,
-   * splitAddonBatch). onEnd is called exactly once after the last batch:
-   * error null at end of file or after stop(), else libpcap's message.
+   * splitAddonBatch). All records of a batch have the link type `linkType`.
+   * With several files, `inputs` says which file each record came from: pairs
+   * (index of the first record of a run, index of the file), one per run of
+   * records from one file. onEnd is called exactly once after the last batch:
+   * error null at end of file or after stop(), else libpcap's message (offline:
+   * of the first file that failed); offline, `inputs` says how each file ended.
    */
-  start(onBatch: (batch: Buffer, recordsBytes: number) => void, onEnd: (error: string | null) => void): void;
+  start(
+    onBatch: (batch: Buffer, recordsBytes: number, linkType: number, inputs?: Int32Array) => void,
+    onEnd: (error: string | null, inputs?: InputEnd[]) => void,
+  ): void;
   /** Asks the capture thread to finish; already captured packets are still delivered before onEnd. */
   stop(): void;
   /** Latest libpcap counters (sampled by the capture thread about once a second and at the end). */
   stats(): CaptureStats;
+  /** Offline: packets read so far from each file. Live: [stats().received]. */
+  inputPackets(): number[];
   /**
    * Makes the capture thread wait before handing over its next batch, until
    * release() or stop() (or 100 ms at most). Batches already queued are still

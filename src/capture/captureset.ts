@@ -1,10 +1,11 @@
-// Runs one libpcap capture per interface (or per input file) and hands each
-// batch of records, with their descriptions, to the consumer with the link
-// type it was captured on.
+// Runs one libpcap capture per interface (or one for all -read files, merged
+// by timestamp in the addon) and hands each batch of records, with their
+// descriptions, to the consumer with the link type it was captured on.
 import { Counter, type Registry } from 'prom-client';
 import { splitAddonBatch } from '../decode/describe.js';
 import { isSupportedLinkType } from '../decode/linktype.js';
-import type { CaptureOptions, NativeAddon, NativeCapture } from './addon.js';
+import type { CaptureOptions, CaptureStats, InputEnd, NativeAddon, NativeCapture } from './addon.js';
+import { BatchInputs } from './batchinputs.js';
 
 export interface CaptureSource {
   /** Interface name or file path, for logs and metric labels. */
@@ -12,13 +13,24 @@ export interface CaptureSource {
   options: CaptureOptions;
 }
 
-/** `described` holds one description per record of `records` (src/decode/describe.ts). */
-export type BatchConsumer = (records: Buffer, linkType: number, source: string, described: Int32Array) => void;
+/**
+ * `described` holds one description per record of `records` (src/decode/describe.ts);
+ * `inputs`, for several merged files, which file each record came from.
+ */
+export type BatchConsumer = (records: Buffer, linkType: number, source: string, described: Int32Array, inputs?: BatchInputs) => void;
+
+/** How one file of an offline capture ended. */
+export interface FileEnd extends InputEnd {
+  name: string;
+}
 
 interface Running {
   name: string;
   capture: NativeCapture;
+  /** Offline: the files, as the addon numbers them. */
+  files: string[] | null;
   ended: Promise<string | null>;
+  fileEnds: FileEnd[];
 }
 
 /**
@@ -46,40 +58,77 @@ export class CaptureSet {
 
   /**
    * Opens every source (throwing the first failure after closing what was
-   * opened), skips those whose link type the decoder does not know, and
-   * starts the rest.
+   * opened), skips those (or, offline, the files) whose link type the
+   * decoder does not know, and starts the rest.
    */
   start(addon: NativeAddon, sources: readonly CaptureSource[], consume: BatchConsumer, onSkipped: (name: string) => void): void {
-    const opened: Array<{ name: string; capture: NativeCapture }> = [];
-    for (const source of sources) {
-      const capture = new addon.Capture(source.options);
-      if (!isSupportedLinkType(capture.linkType)) {
-        this.log(`skipping ${source.name}: link type ${capture.linkType} cannot be decoded`);
-        onSkipped(source.name);
-        // Started only to be stopped at once, so its handle is released.
-        capture.start(() => {}, () => {});
-        capture.stop();
-        continue;
+    const opened: Array<{ name: string; capture: NativeCapture; files: string[] | null }> = [];
+    try {
+      for (const source of sources) {
+        const open = this.open(addon, source, onSkipped);
+        if (open !== null) opened.push(open);
       }
-      opened.push({ name: source.name, capture });
+    } catch (error) {
+      for (const { capture } of opened) capture.stop();
+      throw error;
     }
-    for (const { name, capture } of opened) {
+    for (const { name, capture, files } of opened) {
       const linkType = capture.linkType;
-      const ended = new Promise<string | null>((resolve) => {
+      const running: Running = { name, capture, files, ended: Promise.resolve(null), fileEnds: [] };
+      running.ended = new Promise<string | null>((resolve) => {
         capture.start(
-          (batch, recordsBytes) => {
+          (batch, recordsBytes, batchLinkType, inputs) => {
             const { records, described } = splitAddonBatch(batch, recordsBytes);
-            consume(records, linkType, name, described);
+            const from = inputs === undefined || files === null ? undefined : new BatchInputs(files, inputs);
+            consume(records, batchLinkType ?? linkType, name, described, from);
             this.yieldWhenSliceIsLong(capture);
           },
-          (error) => {
-            if (error !== null) this.log(`capture on ${name} ended: ${error}`);
+          (error, inputs) => {
+            if (inputs !== undefined && files !== null) {
+              // Offline: each file's end is reported by whoever reads them (fileEnds()).
+              running.fileEnds = inputs.map((end, i) => ({ name: files[i], ...end }));
+            } else if (error !== null) {
+              this.log(`capture on ${name} ended: ${error}`);
+            }
             resolve(error);
           },
         );
       });
-      this.running.push({ name, capture, ended });
+      this.running.push(running);
     }
+  }
+
+  /** Opens one source; offline, without the files of a link type that cannot be decoded. Null when nothing is left. */
+  private open(addon: NativeAddon, source: CaptureSource, onSkipped: (name: string) => void): { name: string; capture: NativeCapture; files: string[] | null } | null {
+    const skip = (name: string, linkType: number) => {
+      this.log(`skipping ${name}: link type ${linkType} cannot be decoded`);
+      onSkipped(name);
+    };
+    const capture = new addon.Capture(source.options);
+    const { files } = source.options;
+    if (files === undefined) {
+      const file = source.options.file;
+      if (isSupportedLinkType(capture.linkType)) return { name: source.name, capture, files: file === undefined ? null : [source.name] };
+      skip(source.name, capture.linkType);
+      capture.stop(); // never started: releases the handle
+      return null;
+    }
+    const names = source.options.names ?? files;
+    const linkTypes = capture.linkTypes;
+    if (linkTypes.every(isSupportedLinkType)) return { name: source.name, capture, files: [...names] };
+    capture.stop();
+    const keep = linkTypes.map(isSupportedLinkType);
+    linkTypes.forEach((linkType, i) => {
+      if (!keep[i]) skip(names[i], linkType);
+    });
+    if (!keep.includes(true)) return null;
+    const options: CaptureOptions = { ...source.options, files: files.filter((_, i) => keep[i]), names: names.filter((_, i) => keep[i]) };
+    return { name: source.name, capture: new addon.Capture(options), files: options.names ?? null };
+  }
+
+  /** Offline: how each file ended (read to its end, or the error it stopped at), once ended() has resolved. */
+  fileEnds(): FileEnd[] {
+    return this.running.flatMap((r) => r.fileEnds);
   }
 
   /**
@@ -116,7 +165,12 @@ export class CaptureSet {
   /** Kernel counters per interface, exported on scrape. */
   registerMetrics(registry: Registry): void {
     const running = this.running;
-    const counter = (name: string, help: string, pick: (s: ReturnType<NativeCapture['stats']>) => number) =>
+    // Offline, each file is a label of its own, as when each had its capture.
+    const labelled = (r: Running): Array<[string, CaptureStats]> =>
+      r.files === null
+        ? [[r.name, r.capture.stats()]]
+        : r.capture.inputPackets().map((received, i) => [r.files?.[i] ?? r.name, { received, dropped: 0, ifDropped: 0 }]);
+    const counter = (name: string, help: string, pick: (s: CaptureStats) => number) =>
       new Counter({
         name,
         help,
@@ -124,7 +178,7 @@ export class CaptureSet {
         registers: [registry],
         collect() {
           this.reset();
-          for (const r of running) this.labels(r.name).inc(pick(r.capture.stats()));
+          for (const r of running) for (const [label, stats] of labelled(r)) this.labels(label).inc(pick(stats));
         },
       });
     counter('pcap_kernel_received_packets_total', 'Packets that passed the capture filter (libpcap ps_recv).', (s) => s.received);

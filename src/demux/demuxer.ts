@@ -3,6 +3,7 @@
 // event loop; time comes from an injected clock so tests need no sleeping.
 import { join } from 'node:path';
 import { RECORD_HEADER_BYTES } from '../capture/addon.js';
+import type { BatchInputs } from '../capture/batchinputs.js';
 import {
   D_FLAGS,
   D_HASH,
@@ -18,7 +19,7 @@ import {
   FLAG_RST,
   FLAG_SWAPPED,
 } from '../decode/describe.js';
-import { flowKeysEqual, hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
+import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import { DECODE_OK, DECODE_STATUS_NAMES } from '../decode/packet.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -28,6 +29,8 @@ import { FlowSaver, SAVER_STATE_NAMES, SaverState } from '../saver/flowsaver.js'
 import type { FlowStore } from '../saver/flowstore.js';
 import { DeadlineQueue } from './deadlines.js';
 import { FlowTable } from './flowtable.js';
+import { OfflineNaming, type AutoName } from './offlinenaming.js';
+import { PacketClock } from './packetclock.js';
 
 /** Milliseconds; monotonic in live mode, packet time in offline mode. */
 export interface Clock {
@@ -35,9 +38,6 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => performance.now() };
-
-/** In packet-time mode, deadlines are checked whenever packet time advances this much. */
-const PACKET_TIME_TICK_MS = 100;
 
 export interface DemuxerOptions {
   datadir: string;
@@ -53,11 +53,11 @@ export interface DemuxerOptions {
   /**
    * Offline mode: time is the timestamp of the packet being processed, and
    * deadlines are enforced as packet time passes them, so results do not
-   * depend on how fast the machine reads.
+   * depend on how fast the machine reads (./packetclock.ts).
    */
   packetTime?: boolean;
-  /** Offline mode without events: a name for every new flow, from its source, key and first packet. */
-  autoName?: (source: string, key: FlowKey, seconds: number, nanoseconds: number) => string;
+  /** Offline mode without events: a name for every new flow, from its source, key and first packet (./offlinenaming.ts). */
+  autoName?: AutoName;
 }
 
 export interface DemuxerDeps {
@@ -88,11 +88,9 @@ export class Demuxer {
   private readonly finishing = new Set<Promise<void>>();
   private nextSweepAt: number;
   private nextStreamFlushAt: number;
-  /** Packet-time mode: the current packet's time, and when deadlines are next checked. */
-  private packetNow = 0;
-  private nextPacketTickAt = -Infinity;
-  /** Open events that name flows not seen yet (offline -events), by key hash. */
-  private readonly expected = new Map<number, FlowOpenEvent[]>();
+  /** Packet-time mode only. */
+  private readonly packetClock: PacketClock | null;
+  private readonly offlineNaming: OfflineNaming;
   // Per-batch tallies, turned into metric increments once per batch.
   private readonly badByStatus = new Array<number>(DECODE_STATUS_NAMES.length).fill(0);
   private readonly missedByState = new Array<number>(SAVER_STATE_NAMES.length).fill(0);
@@ -102,6 +100,8 @@ export class Demuxer {
     this.deps = deps;
     this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
     this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
+    this.packetClock = options.packetTime === true ? new PacketClock() : null;
+    this.offlineNaming = new OfflineNaming(options.autoName);
     // In packet-time mode the first packet starts the clock; the first tick then schedules these.
     const now = options.packetTime === true ? -Infinity : deps.clock.now();
     this.nextSweepAt = now + options.flowTimeoutMs;
@@ -116,9 +116,10 @@ export class Demuxer {
   /**
    * Processes one batch of capture records (addon layout) from a link of the
    * given LINKTYPE. `described` holds the records' descriptions as the addon
-   * makes them; without it they are computed here.
+   * makes them; without it they are computed here. `source` is the interface
+   * or file, or for merged -read files which file each record came from.
    */
-  handleBatch(batch: Buffer, linkType: number, source = '', described?: Int32Array): void {
+  handleBatch(batch: Buffer, linkType: number, source: string | BatchInputs = '', described?: Int32Array): void {
     const d = described ?? describeRecords(batch, linkType);
     const store = this.deps.store;
     store.beginBatch(batch, d, linkType);
@@ -129,8 +130,8 @@ export class Demuxer {
     }
   }
 
-  private routeRecords(batch: Buffer, linkType: number, source: string, d: Int32Array): void {
-    const packetTime = this.options.packetTime === true;
+  private routeRecords(batch: Buffer, linkType: number, source: string | BatchInputs, d: Int32Array): void {
+    const clock = this.packetClock;
     let saved = 0;
     let ignoredMaxFlows = 0;
     let ignoredMaxHeap = 0;
@@ -141,13 +142,9 @@ export class Demuxer {
     for (let at = 0; at + DESCRIPTION_WORDS <= d.length; at += DESCRIPTION_WORDS) {
       const record = d[at + D_RECORD];
       if (record + RECORD_HEADER_BYTES > end || record + RECORD_HEADER_BYTES + view.getUint32(record + 8, true) > end) break; // guards a corrupt batch
-      if (packetTime) {
-        now = view.getUint32(record, true) * 1000 + view.getUint32(record + 4, true) / 1e6;
-        this.packetNow = now;
-        if (now >= this.nextPacketTickAt) {
-          this.tick();
-          this.nextPacketTickAt = now + PACKET_TIME_TICK_MS;
-        }
+      if (clock !== null) {
+        if (clock.advance(view.getUint32(record, true), view.getUint32(record + 4, true))) this.tick();
+        now = clock.now();
       }
       const status = d[at + D_STATUS];
       if (status !== DECODE_OK) {
@@ -180,7 +177,7 @@ export class Demuxer {
           continue;
         }
         flow = this.startFlow(d.slice(at + D_KEY, at + D_KEY + KEY_WORDS), hash, now);
-        this.nameNewFlow(flow, source, batch, record);
+        this.nameNewFlow(flow, source, at / DESCRIPTION_WORDS, batch, record);
       }
       flow.sawPacket = true;
       if (synSeq !== -1) flow.noteSyn(synSeq, swapped);
@@ -208,10 +205,7 @@ export class Demuxer {
 
   /** Offline: remembers an Open event for a flow whose packets are still to come. */
   expectFlow(event: FlowOpenEvent): void {
-    const hash = hashFlowKey(event.key);
-    const list = this.expected.get(hash);
-    if (list === undefined) this.expected.set(hash, [event]);
-    else list.push(event);
+    this.offlineNaming.expect(event, hashFlowKey(event.key));
   }
 
   private assign(hash: number, event: FlowOpenEvent): void {
@@ -302,28 +296,14 @@ export class Demuxer {
   }
 
   private now(): number {
-    return this.options.packetTime === true ? this.packetNow : this.deps.clock.now();
+    return this.packetClock !== null ? this.packetClock.now() : this.deps.clock.now();
   }
 
-  /** Names a flow at its first packet, from an expected event or the offline naming rule. */
-  private nameNewFlow(flow: FlowSaver, source: string, batch: Buffer, record: number): void {
-    const list = this.expected.size === 0 ? undefined : this.expected.get(flow.hash);
-    if (list !== undefined) {
-      const at = list.findIndex((e) => flowKeysEqual(e.key, flow.key));
-      if (at >= 0) {
-        const [event] = list.splice(at, 1);
-        if (list.length === 0) this.expected.delete(flow.hash);
-        this.assign(flow.hash, event);
-        return;
-      }
-    }
-    if (this.options.autoName !== undefined) {
-      const seconds = batch.readUInt32LE(record);
-      const uuid = this.options.autoName(source, flow.key, seconds, batch.readUInt32LE(record + 4));
-      this.assign(flow.hash, { kind: 'open', uuid, timestampMs: seconds * 1000, key: flow.key, srcIP: '', srcPort: 0, dstIP: '', dstPort: 0 });
-      return;
-    }
-    this.deps.onUnnamedFlow?.(flow.key);
+  /** Names a flow at its first packet (record number `index`, at byte `record` of the batch), offline; else asks the flow source. */
+  private nameNewFlow(flow: FlowSaver, source: string | BatchInputs, index: number, batch: Buffer, record: number): void {
+    const event = this.offlineNaming.eventFor(flow.key, flow.hash, source, index, batch.readUInt32LE(record), batch.readUInt32LE(record + 4));
+    if (event !== null) this.assign(flow.hash, event);
+    else this.deps.onUnnamedFlow?.(flow.key);
   }
 
   private admissionRefusal(): 'maxflows' | 'maxheap' | null {

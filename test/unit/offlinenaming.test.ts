@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { BatchInputs } from '../../src/capture/batchinputs.js';
+import { hashFlowKey } from '../../src/decode/flowkey.js';
+import { OfflineNaming, offlineFlowName } from '../../src/demux/offlinenaming.js';
+import { makeFixture, openEvent, type Fixture } from '../helpers/demuxfixture.js';
+import { batchOf, ethernetFrame } from '../helpers/frames.js';
+
+let fixture: Fixture | undefined;
+afterEach(() => fixture?.cleanup());
+
+test('offlineFlowName: input without .pcap(.gz), endpoints, first packet time', () => {
+  const key = openEvent('', '10.0.0.1', 80, '10.0.0.2', 40000).key;
+  assert.equal(offlineFlowName('/data/trace.pcap.gz', key, 1566403800, 123456789), 'trace_10.0.0.1_80_10.0.0.2_40000_1566403800.123456789');
+  assert.equal(offlineFlowName('dir/a b.pcap', key, 1, 5), 'a_b_10.0.0.1_80_10.0.0.2_40000_1.000000005');
+});
+
+test('an expected -events Open names its flow once; without one, the naming rule or nothing', () => {
+  const key = openEvent('', '10.0.0.1', 80, '10.0.0.2', 40000).key;
+  const hash = hashFlowKey(key);
+  const event = openEvent('from-events', '10.0.0.2', 40000, '10.0.0.1', 80);
+  const withEvents = new OfflineNaming();
+  withEvents.expect(event, hash);
+  assert.equal(withEvents.eventFor(key, hash, 'x.pcap', 0, 1, 0), event);
+  assert.equal(withEvents.eventFor(key, hash, 'x.pcap', 0, 1, 0), null);
+  const auto = new OfflineNaming(offlineFlowName);
+  const inputs = new BatchInputs(['one.pcap', 'two.pcap'], Int32Array.of(0, 0, 5, 1));
+  assert.equal(auto.eventFor(key, hash, inputs, 4, 7, 8)?.uuid, 'one_10.0.0.1_80_10.0.0.2_40000_7.000000008');
+  assert.equal(auto.eventFor(key, hash, inputs, 5, 7, 9)?.uuid, 'two_10.0.0.1_80_10.0.0.2_40000_7.000000009');
+  assert.equal(auto.eventFor(key, hash, inputs, 5, 7, 9)?.timestampMs, 7000);
+});
+
+test('merged files: a flow is named after the file of its first packet, in packet time', async () => {
+  const f = (fixture = makeFixture({ packetTime: true, autoName: offlineFlowName }));
+  const at = (s: number) => BigInt(s) * 1_000_000_000n;
+  const a = { src: '10.0.0.2', dst: '10.0.0.1', sport: 40000, dport: 80 };
+  const b = { src: '10.0.0.3', dst: '10.0.0.1', sport: 40001, dport: 80 };
+  // Records 0-1 from piece-0 (flow a starts there), 2-4 from piece-1 (flow b starts, a goes on).
+  const batch = batchOf([
+    { frame: ethernetFrame(a), timestampNs: at(1_600_000_000) },
+    { frame: ethernetFrame(a), timestampNs: at(1_600_000_001) },
+    { frame: ethernetFrame(b), timestampNs: at(1_600_000_002) },
+    { frame: ethernetFrame(a), timestampNs: at(1_600_000_003) },
+    { frame: ethernetFrame(b), timestampNs: at(1_600_000_004) },
+  ]);
+  f.demuxer.handleBatch(batch, 1, new BatchInputs(['/x/piece-0.pcap', '/x/piece-1.pcap.gz'], Int32Array.of(0, 0, 2, 1)));
+  await f.demuxer.closeAll();
+  assert.deepEqual(f.files(), [
+    '2020/09/13/piece-0_10.0.0.1_80_10.0.0.2_40000_1600000000.000000000.pcap.gz',
+    '2020/09/13/piece-1_10.0.0.1_80_10.0.0.3_40001_1600000002.000000000.pcap.gz',
+  ]);
+});

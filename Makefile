@@ -5,8 +5,11 @@
 setup:
 	./scripts/setup.sh
 
+# Files go to DATADIR (not into the checkout); flags in ARGS come after and win.
+DATADIR ?= /var/spool/packet-headers
+
 run: setup
-	node bin/packet-headers.js $(ARGS)
+	node bin/packet-headers.js -datadir $(DATADIR) $(ARGS)
 
 test: setup
 	node scripts/run-tests.js

@@ -32,5 +32,10 @@ if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" 2>/dev/n
   npx --no-install node-gyp rebuild -j 2 >/dev/null
 fi
 
-# TypeScript, always (incremental enough to be quick).
-npx --no-install tsc -p tsconfig.json
+# TypeScript, when a source (or the compiler's configuration or version) is
+# newer than the last build: a start with nothing to do stays quick.
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find src test bench hardening tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  npx --no-install tsc -p tsconfig.json
+  touch "$stamp"
+fi

@@ -3,6 +3,7 @@
 // -read 1 after writing every flow when a file was not read to its end).
 import { basename } from 'node:path';
 import { parseConfig, usage, type Config } from './config/config.js';
+import { formatDuration } from './config/units.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
 import { PacketHeadersError } from './errors.js';
 import { incompleteInputLine } from './capture/inputreport.js';
@@ -164,13 +165,17 @@ async function run(program: string, config: Config, options: DaemonOptions, log:
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) exitAtOnce(daemon, signal, log);
       signalled = true;
-      log(`${signal}: capturing ${config.sigtermWaitMs} ms more, then writing every flow and exiting`);
+      log(`${signal}: capturing ${formatDuration(config.sigtermWaitMs)} more (-sigtermwait), then writing every flow and exiting`);
       setTimeout(() => {
         const flows = daemon.demuxer.activeFlows;
+        const filesBefore = daemon.filesWritten;
         const started = performance.now();
         daemon.stop().then(
           () => {
-            log(`all ${flows} flows closed and written in ${Math.round(performance.now() - started)} ms; exiting`);
+            // Many open flows have nothing to save (sockets idle since start-up, flows past
+            // -captureduration whose file is written already): count files, not flows.
+            const files = daemon.filesWritten - filesBefore;
+            log(`stopped: ${files} files written in ${Math.round(performance.now() - started)} ms for the ${flows} flows still open (the others had nothing left to save); exiting`);
             resolve(0);
           },
           (error: unknown) => {

@@ -4,6 +4,7 @@
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
+import { resolve } from 'node:path';
 import { loadAddon, type NativeAddon } from './capture/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
 import { describeGzipFault, inputReports, type InputReport } from './capture/inputreport.js';
@@ -11,7 +12,7 @@ import { prepareOfflineInput, type OfflineInput } from './capture/offlinefile.js
 import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
 import { offlineFlowName } from './demux/offlinenaming.js';
-import { PacketHeadersError } from './errors.js';
+import { errorWords, PacketHeadersError } from './errors.js';
 import type { Connector } from './flowevents/connector.js';
 import { EventSocketClient } from './flowevents/eventsocket.js';
 import { KernelFlowSource } from './flowevents/kernelsource.js';
@@ -66,6 +67,8 @@ const KERNEL_BUFFER_BYTES = 32 * 1024 * 1024;
 const READ_TIMEOUT_MS = 50;
 const TICK_MS = 100;
 const IDLE_MEMORY_CHECK_MS = 10_000;
+/** How often the one-line status is logged. */
+const STATUS_LOG_MS = 5 * 60_000;
 /** About 1 MB of flow state between two RSS readings during a flood. */
 const MEMORY_SAMPLE_FLOWS = 256;
 /** What one capture can hold in batches queued for the JS thread (the addon's 16 batches of up to 1 MiB). */
@@ -100,6 +103,7 @@ export class Daemon {
   private memoryInUse = 0;
   private flowsSinceMemorySample = 0;
   private stopping: Promise<void> | null = null;
+  private lastStatus = { files: 0, packets: 0, drops: 0 };
 
   private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer, kernelPrefix: string | null, captures: number) {
     this.options = options;
@@ -208,6 +212,8 @@ export class Daemon {
       daemon.metrics.interfacesWithCaptures.set(live ? daemon.captures.size : 0);
       if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'} with filter "${filter}"`);
       else deps.log(`reading ${options.readFiles.join(', ')} with filter "${filter}"`);
+      const metricsAt = daemon.metricsServer === null ? '' : `; metrics at http://${metricsHost(options.metricsAddress ?? '')}:${daemon.metricsPort}/metrics`;
+      deps.log(`writing files to ${resolve(options.datadir)}/YYYY/MM/DD/${metricsAt}`);
       daemon.startTimers(addon);
     } catch (error) {
       await daemon.stop();
@@ -308,6 +314,24 @@ export class Daemon {
     this.deps.log(`naming flows from the kernel's socket table (UUID prefix "${prefix}", ${this.kernelSource.size} sockets now)`);
   }
 
+  /** Files written so far (for the shutdown line). */
+  get filesWritten(): number {
+    return this.demuxer.totals.filesWritten;
+  }
+
+  /** One line every STATUS_LOG_MS, so that a quiet log still shows the daemon at work. */
+  private logStatus(): void {
+    const now = { files: this.demuxer.totals.filesWritten, packets: this.demuxer.totals.packetsSaved, drops: this.captures.kernelDrops() };
+    const last = this.lastStatus;
+    this.lastStatus = now;
+    const minutes = STATUS_LOG_MS / 60_000;
+    this.deps.log(
+      `status: ${this.demuxer.activeFlows} flows tracked; in the last ${minutes} min ${now.files - last.files} files written, ` +
+        `${now.packets - last.packets} packets saved, ${now.drops - last.drops} dropped by the kernel ` +
+        `(since start: ${now.files}, ${now.packets}, ${now.drops})`,
+    );
+  }
+
   private startTimers(addon: NativeAddon): void {
     this.memoryInUse = process.memoryUsage.rss();
     this.timers.push(
@@ -316,6 +340,7 @@ export class Daemon {
         this.metrics.compressionPending.set(this.store.pending);
         this.demuxer.tick();
       }, TICK_MS),
+      setInterval(() => this.logStatus(), STATUS_LOG_MS),
       setInterval(() => {
         // Memory the allocator holds but nothing uses: give it back past the limit.
         const usage = process.memoryUsage();
@@ -343,12 +368,18 @@ function mergedSourceName(files: readonly string[]): string {
   return files.length === 1 ? files[0] : `${files[0]} and ${files.length - 1} more`;
 }
 
+/** The host of a listen address as a URL shows it: ":9990" is every address, so this host's loopback. */
+function metricsHost(address: string): string {
+  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (host === '' || host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 function prepareDatadir(datadir: string): void {
   try {
     mkdirSync(datadir, { recursive: true, mode: DIR_MODE });
     accessSync(datadir, fsConstants.W_OK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new PacketHeadersError('PH_ERR_DATADIR', `cannot use "${datadir}" as -datadir: ${code}`);
+    throw new PacketHeadersError('PH_ERR_DATADIR', `cannot use "${datadir}" as -datadir: ${errorWords(error)}`);
   }
 }

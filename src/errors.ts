@@ -16,3 +16,28 @@ export class PacketHeadersError extends Error {
     this.code = code;
   }
 }
+
+/** What common system errors mean to an operator, for one-line messages. */
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EEXIST: 'it exists and is not a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENOENT: 'no such file or directory',
+  EISDIR: 'it is a directory',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'name too long',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+};
+
+/** A system error as words with its code in brackets ("permission denied (EACCES)"); other errors by their message. */
+export function errorWords(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && ERRNO_WORDS[code] !== undefined) return `${ERRNO_WORDS[code]} (${code})`;
+  if (code !== undefined) return code;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -162,6 +162,13 @@ export class CaptureSet {
     await this.ended();
   }
 
+  /** Packets the kernel dropped on every live capture so far (libpcap ps_drop). */
+  kernelDrops(): number {
+    let dropped = 0;
+    for (const r of this.running) if (r.files === null) dropped += r.capture.stats().dropped;
+    return dropped;
+  }
+
   /** Kernel counters per interface, exported on scrape. */
   registerMetrics(registry: Registry): void {
     const running = this.running;

@@ -19,6 +19,8 @@ export type AnonymizeMode = (typeof ANONYMIZE_MODES)[number];
 
 /** libpcap's own ceiling on the snapshot length. */
 export const MAX_SNAPLEN = 262_144;
+/** The smallest IPv4 header plus the smallest TCP header. */
+const MIN_HEADER_SIZE = 40;
 
 const positive = (ms: number) => (ms > 0 ? undefined : 'must be greater than 0');
 const nonNegative = (ms: number) => (ms >= 0 ? undefined : 'must not be negative');
@@ -81,8 +83,10 @@ export const FLAGS = defineFlags({
     kind: 'int',
     name: 'maxheadersize',
     default: 256,
-    min: 1,
     max: MAX_SNAPLEN,
+    // Shorter captures cut every packet inside its IP or TCP header: the
+    // daemon would run and write nothing.
+    validate: (n) => (n >= MIN_HEADER_SIZE ? undefined : `must be at least ${MIN_HEADER_SIZE}, an IPv4 header and a TCP header of 20 bytes each, or no packet can be saved`),
     help:
       'The maximum size of packet headers allowed. A lower value allows the pcap process to be less wasteful ' +
       'but risks more esoteric IPv6 headers (which can theoretically be up to the full size of the packet ' +
@@ -190,7 +194,7 @@ export interface Config {
   interfaces: string[];
   /** -maxflows; 0 = unlimited */
   maxFlows: number;
-  /** -maxheadersize: the libpcap snaplen, 1..262144 */
+  /** -maxheadersize: the libpcap snaplen, 40..262144 */
   maxHeaderSize: number;
   /** -maxheap, bytes (> 0) */
   maxHeapBytes: number;

@@ -26,6 +26,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Anonymizer } from '../saver/anonymize.js';
 import type { WriteErrorReason } from '../saver/flowfile.js';
 import { FlowSaver, SAVER_STATE_NAMES, SaverState } from '../saver/flowsaver.js';
+import { WriteErrorLog } from '../saver/writeerrorlog.js';
 import type { FlowStore } from '../saver/flowstore.js';
 import { DeadlineQueue } from './deadlines.js';
 import { FlowTable } from './flowtable.js';
@@ -93,11 +94,15 @@ export class Demuxer {
   private readonly offlineNaming: OfflineNaming;
   // Per-batch tallies, turned into metric increments once per batch.
   private readonly badByStatus = new Array<number>(DECODE_STATUS_NAMES.length).fill(0);
+  private readonly writeErrors: WriteErrorLog;
+  /** Running totals for the daemon's log lines (the metrics hold the same, but are read asynchronously). */
+  readonly totals = { filesWritten: 0, packetsSaved: 0 };
   private readonly missedByState = new Array<number>(SAVER_STATE_NAMES.length).fill(0);
 
   constructor(options: DemuxerOptions, deps: DemuxerDeps) {
     this.options = options;
     this.deps = deps;
+    this.writeErrors = new WriteErrorLog(deps.log);
     this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
     this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
     this.packetClock = options.packetTime === true ? new PacketClock() : null;
@@ -260,6 +265,7 @@ export class Demuxer {
   /** Enforces deadlines and closes idle flows; call it often (every ~100 ms). */
   tick(): void {
     const now = this.now();
+    this.writeErrors.flush(this.deps.clock.now());
     for (let flow = this.uuidDeadlines.popExpired(now); flow !== null; flow = this.uuidDeadlines.popExpired(now)) {
       if (flow.state === SaverState.UuidWait) this.abandon(flow);
     }
@@ -340,7 +346,10 @@ export class Demuxer {
     this.unflushed.delete(flow);
     const uuid = flow.uuid;
     const done = flow.file.finish().then((result) => {
-      if (result === 'written') this.deps.metrics.filesWritten.inc();
+      if (result === 'written') {
+        this.deps.metrics.filesWritten.inc();
+        this.totals.filesWritten++;
+      }
       else if (result === 'empty' && uuid !== null) this.deps.metrics.saverSkipped.inc();
     });
     this.finishing.add(done);
@@ -389,7 +398,10 @@ export class Demuxer {
 
   private publishBatchTallies(saved: number, ignoredMaxFlows: number, ignoredMaxHeap: number): void {
     const { metrics } = this.deps;
-    if (saved > 0) metrics.packetsSaved.inc(saved);
+    if (saved > 0) {
+      metrics.packetsSaved.inc(saved);
+      this.totals.packetsSaved += saved;
+    }
     if (ignoredMaxFlows > 0) metrics.ignored.labels('maxflows').inc(ignoredMaxFlows);
     if (ignoredMaxHeap > 0) metrics.ignored.labels('maxheap').inc(ignoredMaxHeap);
     for (let status = 1; status < this.badByStatus.length; status++) {
@@ -409,8 +421,7 @@ export class Demuxer {
 
   private reportWriteError(reason: WriteErrorReason, path: string, error: unknown): void {
     this.deps.metrics.saverErrors.labels(reason).inc();
-    const message = error instanceof Error ? error.message : String(error);
-    this.deps.log(`cannot write ${path}: ${message}`);
+    this.writeErrors.report(reason, path, error, this.deps.clock.now());
   }
 }
 

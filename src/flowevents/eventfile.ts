@@ -1,7 +1,7 @@
 // Offline mode's flow names: a file of tcp-info events in the eventsocket's
 // JSONL format, read whole before the capture files are.
 import { readFileSync } from 'node:fs';
-import { PacketHeadersError } from '../errors.js';
+import { errorWords, PacketHeadersError } from '../errors.js';
 import { parseEventLine } from './eventline.js';
 import type { BadEventReason, FlowOpenEvent } from './types.js';
 
@@ -15,7 +15,7 @@ export function readEventFile(path: string): EventFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new PacketHeadersError('PH_ERR_FLAG', `cannot read -events file "${path}": ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new PacketHeadersError('PH_ERR_FLAG', `cannot read -events file "${path}": ${errorWords(error)}`);
   }
   const result: EventFile = { opens: [], bad: new Map() };
   for (const line of text.split('\n')) {

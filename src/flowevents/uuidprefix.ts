@@ -4,7 +4,7 @@
 // the boot time in whole unix seconds (now minus /proc/uptime, integer part).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { PacketHeadersError } from '../errors.js';
+import { errorWords, PacketHeadersError } from '../errors.js';
 
 /** Where the prefix comes from; injected so tests are deterministic. */
 export interface PrefixSources {
@@ -39,8 +39,7 @@ export function uuidPrefix(prefixFile: string, sources: PrefixSources = systemPr
     try {
       text = sources.readFile(prefixFile);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      throw new PacketHeadersError('PH_ERR_FLAG', `cannot read -uuid-prefix-file "${prefixFile}": ${code}`);
+      throw new PacketHeadersError('PH_ERR_FLAG', `cannot read -uuid-prefix-file "${prefixFile}": ${errorWords(error)}`);
     }
     const prefix = text.trim();
     if (prefix === '') throw new PacketHeadersError('PH_ERR_FLAG', `-uuid-prefix-file "${prefixFile}" is empty`);

@@ -342,11 +342,12 @@ describe('integers', () => {
     }
   });
 
-  test('-maxheadersize must be 1..262144', () => {
+  test('-maxheadersize must be 40..262144: nothing shorter holds an IPv4 and a TCP header', () => {
     assert.equal(parse(['-maxheadersize', '128']).maxHeaderSize, 128);
-    assert.equal(parse(['-maxheadersize=1']).maxHeaderSize, 1);
+    assert.equal(parse(['-maxheadersize=40']).maxHeaderSize, 40);
     assert.equal(parse(['-maxheadersize=262144']).maxHeaderSize, 262_144);
-    rejects(['-maxheadersize=0'], /^invalid value "0" for flag -maxheadersize: must be at least 1$/);
+    rejects(['-maxheadersize=10'], /^invalid value "10" for flag -maxheadersize: must be at least 40, an IPv4 header and a TCP header of 20 bytes each/);
+    rejects(['-maxheadersize=0'], /must be at least 40/);
     rejects(['-maxheadersize=262145'], /must be at most 262144/);
     rejects(['-maxheadersize', '12x'], /^invalid value "12x" for flag -maxheadersize: not an integer$/);
   });

@@ -44,9 +44,9 @@ describe('-uuid-prefix-file', () => {
   });
 
   test('a missing or unreadable file is a flag error naming the file and the reason', () => {
-    rejectsWith(() => uuidPrefix('/nonexistent', sources()), /cannot read -uuid-prefix-file "\/nonexistent": ENOENT/);
+    rejectsWith(() => uuidPrefix('/nonexistent', sources()), /cannot read -uuid-prefix-file "\/nonexistent": no such file or directory \(ENOENT\)/);
     const eacces = sources({ readFile: () => { throw Object.assign(new Error('EACCES'), { code: 'EACCES' }); } });
-    rejectsWith(() => uuidPrefix('/secret', eacces), /"\/secret": EACCES/);
+    rejectsWith(() => uuidPrefix('/secret', eacces), /"\/secret": permission denied \(EACCES\)/);
   });
 
   test('an empty or blank file is a flag error', () => {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
+import { curlRequests, startHttpServer } from '../helpers/httpload.js';
 import { createTestNetwork, readPcapWithTshark, startTcpServer, runTcpClient, waitFor, type TestNetwork } from '../helpers/netns.js';
 
 const repo = join(import.meta.dirname, '../../..');
@@ -92,13 +93,8 @@ test('uid 65534 with only NET_RAW: real connections give files that tshark reads
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     assert.match(status, new RegExp(`^Uid:\\s+${NOBODY}\\s`, 'm'));
     assert.match(status, /^CapEff:\s+0000000000002000$/m, 'CAP_NET_RAW (bit 13) and nothing else');
-    const site = join(work, 'site');
-    mkdirSync(site);
-    writeFileSync(join(site, 'index.html'), 'container\n'.repeat(300));
-    n.spawn(n.serverNs, ['python3', '-m', 'http.server', '--bind', n.serverV4, '--directory', site, '8080'], { stdio: ['ignore', 'ignore', 'ignore'] });
-    await waitFor(async () => (await n.exec(n.clientNs, ['curl', '-s', '-o', '/dev/null', `http://${n.serverV4}:8080/`])).code === 0, 10_000, 'http server');
-    const r = await n.exec(n.clientNs, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}\n', `http://${n.serverV4}:8080/index.html?n=[1-${connections}]`], { timeoutMs: 30_000 });
-    assert.equal(r.stdout.trim().split('\n').filter((c) => c === '200').length, connections);
+    await startHttpServer(n, join(work, 'site'), 8080, 'container\n'.repeat(300));
+    assert.equal(await curlRequests(n, 8080, connections), connections);
     await new Promise((res) => setTimeout(res, 500));
   } finally {
     code = stopContainer(name);

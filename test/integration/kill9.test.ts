@@ -11,6 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { TEMPORARY_NAME } from '../../src/saver/leftovers.js';
+import { walkFiles } from '../helpers/files.js';
 import {
   createTestNetwork,
   execHost,
@@ -27,15 +28,6 @@ const bin = join(repo, 'bin/packet-headers.js');
 const port = 8092;
 const ROUNDS = 2;
 
-function walk(dir: string): string[] {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries.flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-}
 
 interface Daemon {
   child: ChildProcess;
@@ -102,9 +94,9 @@ for (const mode of [{ name: 'buffered', flags: [] as string[] }, { name: '-strea
           await new Promise((r) => setTimeout(r, killAfterMs));
           daemon.child.kill('SIGKILL');
           await daemon.exited;
-          const left = walk(datadir).filter((f) => TEMPORARY_NAME.test(basename(f)));
+          const left = walkFiles(datadir).filter((f) => TEMPORARY_NAME.test(basename(f)));
           // One more, as a crash between create and rename would leave it, so the removal is always exercised.
-          const day = walk(datadir).map(dirname).find((d) => /\/\d{4}\/\d{2}\/\d{2}$/.test(d)) ?? join(datadir, '2026', '01', '01');
+          const day = walkFiles(datadir).map(dirname).find((d) => /\/\d{4}\/\d{2}\/\d{2}$/.test(d)) ?? join(datadir, '2026', '01', '01');
           const planted = join(day, '.planted.pcap.gz.1.tmp');
           mkdirSync(day, { recursive: true });
           writeFileSync(planted, 'partial');
@@ -124,7 +116,7 @@ for (const mode of [{ name: 'buffered', flags: [] as string[] }, { name: '-strea
           figures.push(`round ${round + 1}: killed after ${killAfterMs} ms, ${left.length} temporary file(s) left by the kill`);
         }
 
-        const files = walk(datadir);
+        const files = walkFiles(datadir);
         assert.deepEqual(files.filter((f) => !f.endsWith('.pcap.gz')), [], 'only .pcap.gz files: no temporary file remains');
         assert.ok(files.length >= 20, `${files.length} files`);
         let cut = 0;

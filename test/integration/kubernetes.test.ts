@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { parseByteSize } from '../../src/config/units.js';
+import { curlRequests, startHttpServer } from '../helpers/httpload.js';
 import { createTestNetwork, readPcapWithTshark, waitFor, type TestNetwork } from '../helpers/netns.js';
 
 const repo = join(import.meta.dirname, '../../..');
@@ -163,13 +164,8 @@ test('podman kube play of the standalone template: the pod captures real connect
   const container = `${podName}-packet-headers`;
   const connections = 10;
   await waitFor(() => logs(container).includes('capturing on'), 60_000, 'daemon capturing in the pod');
-  const site = join(work, 'site');
-  mkdirSync(site, { recursive: true });
-  writeFileSync(join(site, 'index.html'), 'kube\n'.repeat(300));
-  n.spawn(n.serverNs, ['python3', '-m', 'http.server', '--bind', n.serverV4, '--directory', site, '8080'], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await waitFor(async () => (await n.exec(n.clientNs, ['curl', '-s', '-o', '/dev/null', `http://${n.serverV4}:8080/`])).code === 0, 10_000, 'http server');
-  const r = await n.exec(n.clientNs, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}\n', `http://${n.serverV4}:8080/index.html?n=[1-${connections}]`], { timeoutMs: 30_000 });
-  assert.equal(r.stdout.trim().split('\n').filter((c) => c === '200').length, connections);
+  await startHttpServer(n, join(work, 'site'), 8080, 'kube\n'.repeat(300));
+  assert.equal(await curlRequests(n, 8080, connections), connections);
   const health = inPodNetwork(['healthcheck', 'run', container]);
   assert.equal(health.code, 0, `liveness probe: ${health.out}${health.err}`);
   await new Promise((res) => setTimeout(res, 500));

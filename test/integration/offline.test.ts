@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Daemon, type DaemonOptions } from '../../src/daemon.js';
+import { offlineOptions } from '../helpers/offlineoptions.js';
 import { openEvent } from '../helpers/demuxfixture.js';
 import { datePathOfEpoch, fixture, fixturePackets } from '../helpers/fixtures.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
@@ -19,29 +20,10 @@ const v4Event = (uuid: string, when: number) => openEvent(uuid, v4[0].src, v4[0]
 const datadir = mkdtempSync(join(tmpdir(), 'ph-offline-'));
 after(() => rmSync(datadir, { recursive: true, force: true }));
 
-function options(readFiles: string[], extra: Partial<DaemonOptions> = {}): DaemonOptions {
-  return {
-    interfaces: [],
-    readFiles,
-    datadir,
-    stream: false,
-    anonymize: 'none',
-    snaplen: 256,
-    uuidWaitMs: 5000,
-    captureDurationMs: 30000,
-    flowTimeoutMs: 30000,
-    maxFlows: 0,
-    maxHeapBytes: 8e9,
-    maxIdleRamBytes: 3e9,
-    metricsAddress: null,
-    eventSocket: '',
-    ...extra,
-  };
-}
 
 async function runOffline(file: string, events: ReturnType<typeof openEvent>[], extra: Partial<DaemonOptions> = {}) {
   const logs: string[] = [];
-  const daemon = await Daemon.start(options([fixture(file)], { preloadEvents: events, ...extra }), { log: (m) => logs.push(m) });
+  const daemon = await Daemon.start(offlineOptions([fixture(file)], datadir, { preloadEvents: events, ...extra }), { log: (m) => logs.push(m) });
   await daemon.captureEnded();
   await daemon.stop();
   return { daemon, logs };

@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { isGzipFile, offlineCapturePath, releaseOfflineFiles } from '../../src/capture/offlinefile.js';
 import { Daemon, type DaemonOptions } from '../../src/daemon.js';
+import { offlineOptions } from '../helpers/offlineoptions.js';
 import { openEvent } from '../helpers/demuxfixture.js';
 import { fixture, fixturePackets } from '../helpers/fixtures.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
@@ -29,28 +30,9 @@ writeFileSync(v4gz, gzipSync(v4));
 const v4members = join(work, 'members.pcap.gz');
 writeFileSync(v4members, Buffer.concat([gzipSync(v4.subarray(0, 500)), gzipSync(v4.subarray(500))]));
 
-function options(readFiles: string[], datadir: string, extra: Partial<DaemonOptions> = {}): DaemonOptions {
-  return {
-    interfaces: [],
-    readFiles,
-    datadir,
-    stream: false,
-    anonymize: 'none',
-    snaplen: 256,
-    uuidWaitMs: 5000,
-    captureDurationMs: 30000,
-    flowTimeoutMs: 30000,
-    maxFlows: 0,
-    maxHeapBytes: 8e9,
-    maxIdleRamBytes: 3e9,
-    metricsAddress: null,
-    eventSocket: '',
-    ...extra,
-  };
-}
 
 async function runOffline(file: string, datadir: string, extra: Partial<DaemonOptions> = {}): Promise<Daemon> {
-  const daemon = await Daemon.start(options([file], datadir, extra), { log: () => {} });
+  const daemon = await Daemon.start(offlineOptions([file], datadir, extra), { log: () => {} });
   await daemon.captureEnded();
   await daemon.stop();
   return daemon;
@@ -108,7 +90,7 @@ test('a corrupt gzip input is one start-up error, and leaves nothing behind', as
   const before = leftovers();
   const bad = join(work, 'bad.pcap.gz');
   writeFileSync(bad, Buffer.concat([gzipSync(v4).subarray(0, 40), Buffer.from('not gzip at all')]));
-  await assert.rejects(Daemon.start(options([bad], join(work, 'bad-out')), { log: () => {} }), (e: Error & { code?: string }) => {
+  await assert.rejects(Daemon.start(offlineOptions([bad], join(work, 'bad-out')), { log: () => {} }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'PH_ERR_CAPTURE');
     assert.match(e.message, /bad\.pcap\.gz/);
     return true;

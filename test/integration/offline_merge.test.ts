@@ -15,34 +15,17 @@ import { after, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { loadAddon, RECORD_HEADER_BYTES, type InputEnd } from '../../src/capture/addon.js';
 import { Daemon, type DaemonOptions } from '../../src/daemon.js';
+import { offlineOptions } from '../helpers/offlineoptions.js';
 import { ethernetFrame, ipPacket } from '../helpers/frames.js';
 import { writeCapture, writePcapRecords, type SyntheticFlow } from '../helpers/pcapwrite.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ph-offline-merge-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function options(readFiles: string[], datadir: string): DaemonOptions {
-  return {
-    interfaces: [],
-    readFiles,
-    datadir,
-    stream: false,
-    anonymize: 'none',
-    snaplen: 256,
-    uuidWaitMs: 5000,
-    captureDurationMs: 30000,
-    flowTimeoutMs: 30000,
-    maxFlows: 0,
-    maxHeapBytes: 8e9,
-    maxIdleRamBytes: 3e9,
-    metricsAddress: null,
-    eventSocket: '',
-  };
-}
 
 async function runOffline(readFiles: string[], datadir: string): Promise<string[]> {
   const logs: string[] = [];
-  const daemon = await Daemon.start(options(readFiles, datadir), { log: (m) => logs.push(m) });
+  const daemon = await Daemon.start(offlineOptions(readFiles, datadir), { log: (m) => logs.push(m) });
   await daemon.captureEnded();
   await daemon.stop();
   assert.deepEqual(

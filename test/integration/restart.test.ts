@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { walkFiles } from '../helpers/files.js';
 import {
   createTestNetwork,
   execHost,
@@ -76,15 +77,6 @@ function startClient(net: TestNetwork): { child: ChildProcess; out: LineCollecto
   return { child, out, command: (line) => child.stdin?.write(line + '\n') };
 }
 
-function walk(dir: string): string[] {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries.flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-}
 
 describe('restart mid-connection (built-in flow source)', () => {
   let net: TestNetwork;
@@ -133,7 +125,7 @@ describe('restart mid-connection (built-in flow source)', () => {
         await tcpdump.stop();
 
         const name = `${PREFIX}_${accept.cookie}.pcap.gz`;
-        const files = walk(datadir);
+        const files = walkFiles(datadir);
         assert.deepEqual(files.map((f) => f.slice(f.lastIndexOf('/') + 1)), [name], 'one file, no numbered second file, no temporary file');
         const fields = ['frame.len', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags'];
         const expected = await readPcapWithTshark(tcpdumpFile, fields, `tcp.port==${accept.rport}`);

@@ -11,6 +11,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { curlRequests, startHttpServer } from '../helpers/httpload.js';
 import { createTestNetwork, execHost, LineCollector, readPcapWithTshark, waitFor, type TestNetwork } from '../helpers/netns.js';
 
 const repo = join(import.meta.dirname, '../../..');
@@ -131,8 +132,6 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   chownSync(traceDir, NOBODY, NOBODY);
   const trace = join(traceDir, 'syscalls');
   const site = join(work, 'site');
-  mkdirSync(site);
-  writeFileSync(join(site, 'index.html'), 'systemd sandbox\n'.repeat(200));
   // The unit's flags, with this test's datadir and interface.
   const flags = one('ExecStart').split(/\s+/).slice(1).map((a) => (a === '/var/spool/packet-headers' ? datadir : a));
   const denied = `!${[...allowed].sort().map((c) => `?${c}`).join(",")}`;
@@ -147,10 +146,8 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   try {
     await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 30_000, 'daemon capturing');
     assert.equal(daemon.exitCode, null, stderr.text());
-    n.spawn(n.serverNs, ['python3', '-m', 'http.server', '--bind', n.serverV4, '--directory', site, '8080'], { stdio: ['ignore', 'ignore', 'ignore'] });
-    await waitFor(async () => (await n.exec(n.clientNs, ['curl', '-s', '-o', '/dev/null', `http://${n.serverV4}:8080/`])).code === 0, 10_000, 'http server');
-    const r = await n.exec(n.clientNs, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}\n', `http://${n.serverV4}:8080/index.html?n=[1-${connections}]`], { timeoutMs: 30_000 });
-    assert.equal(r.stdout.trim().split('\n').filter((c) => c === '200').length, connections);
+    await startHttpServer(n, site, 8080, 'systemd sandbox\n'.repeat(200));
+    assert.equal(await curlRequests(n, 8080, connections), connections);
     await new Promise((res) => setTimeout(res, 500));
   } finally {
     // strace is the spawned process (ip netns exec and setpriv exec it); the daemon is its child, and strace exits with it.

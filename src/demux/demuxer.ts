@@ -273,7 +273,7 @@ export class Demuxer {
       if (flow.state === SaverState.Saving) {
         // Later packets are discarded anyway, so the file is complete now.
         this.finishFile(flow);
-        this.setState(flow, SaverState.Discarding);
+        this.setState(flow, SaverState.Written);
       } else if (flow.state === SaverState.UuidWait) {
         this.abandon(flow);
       }
@@ -345,12 +345,16 @@ export class Demuxer {
     flow.flush();
     this.unflushed.delete(flow);
     const uuid = flow.uuid;
+    const seenAny = flow.packetsSeen > 0;
     const done = flow.file.finish().then((result) => {
       if (result === 'written') {
         this.deps.metrics.filesWritten.inc();
         this.totals.filesWritten++;
       }
-      else if (result === 'empty' && uuid !== null) this.deps.metrics.saverSkipped.inc();
+      // A named flow none of whose packets was captured (a socket on an
+      // interface not captured, such as lo, or one idle since start-up) lost
+      // nothing: it is counted apart from flows whose packets came to nothing.
+      else if (result === 'empty' && uuid !== null) (seenAny ? this.deps.metrics.saverSkipped : this.deps.metrics.namedWithoutPackets).inc();
     });
     this.finishing.add(done);
     void done.finally(() => this.finishing.delete(done));

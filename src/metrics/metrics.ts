@@ -13,6 +13,7 @@ export class Metrics {
   readonly saverErrors: Counter<'reason'>;
   readonly saverStates: Gauge<'state'>;
   readonly saverSkipped: Counter;
+  readonly namedWithoutPackets: Counter;
   readonly filesWritten: Counter;
   readonly packetsSaved: Counter;
   readonly badPackets: Counter;
@@ -67,13 +68,18 @@ export class Metrics {
     });
     this.saverStates = new Gauge({
       name: 'pcap_saver_states',
-      help: 'Flow savers currently in each state.',
+      help: 'Flows now in each state: uuidwait (waiting for the UUID), saving, discardingpackets (no UUID came), filewritten (-captureduration over, file written).',
       labelNames: ['state'],
       registers,
     });
     this.saverSkipped = new Counter({
       name: 'pcap_saver_skipped_total',
-      help: 'Flows that ended without a file because they had a UUID but no packets.',
+      help: 'Flows that had a UUID and packets, but ended without a file because no packet was left to save.',
+      registers,
+    });
+    this.namedWithoutPackets = new Counter({
+      name: 'pcap_saver_named_without_packets_total',
+      help: 'Flows named by the flow source of which no packet was captured (sockets on interfaces not captured, such as lo, or idle ones): no file, nothing lost.',
       registers,
     });
     this.filesWritten = new Counter({ name: 'pcap_saver_files_written_total', help: 'Per-flow pcap files completed.', registers });

@@ -14,14 +14,20 @@ export const enum SaverState {
   UuidWait = 0,
   /** The UUID is known; packets go to the file. */
   Saving = 1,
-  /** Capture duration over or UUID never came: packets are dropped until the flow times out. */
+  /** The UUID never came: packets are dropped until the flow times out. */
   Discarding = 2,
+  /**
+   * -captureduration is over and the file is written: later packets are not
+   * wanted, and are dropped until the flow times out. Its own state, so that
+   * no operator reads these flows as losing packets.
+   */
+  Written = 3,
   /** Removed from the flow table. */
-  Closed = 3,
+  Closed = 4,
 }
 
 /** Label values of pcap_saver_states and pcap_missed_*_total{saverstate}, indexed by SaverState. */
-export const SAVER_STATE_NAMES = ['uuidwait', 'saving', 'discardingpackets', 'closed'] as const;
+export const SAVER_STATE_NAMES = ['uuidwait', 'saving', 'discardingpackets', 'filewritten', 'closed'] as const;
 
 export class FlowSaver {
   readonly key: FlowKey;

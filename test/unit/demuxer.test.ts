@@ -77,8 +77,22 @@ describe('flow lifecycle', () => {
     await f.demuxer.drain();
     assert.deepEqual(f.files(), [`${DAY}/cap.pcap.gz`]);
     assert.equal(parsePcapGz(readFileSync(join(f.datadir, DAY, 'cap.pcap.gz'))).records.length, 5);
-    assert.equal(await metricValue(f.metrics.missedPackets, { saverstate: 'discardingpackets' }), 5);
+    assert.equal(await metricValue(f.metrics.missedPackets, { saverstate: 'filewritten' }), 5, 'not wanted, not lost');
+    assert.equal(await metricValue(f.metrics.missedPackets, { saverstate: 'discardingpackets' }), 0);
+    assert.equal(await metricValue(f.metrics.saverStates, { state: 'filewritten' }), 1);
+    assert.equal(await metricValue(f.metrics.saverStates, { state: 'discardingpackets' }), 0);
     assert.equal(f.demuxer.activeFlows, 1, 'the flow lives on until it times out');
+  });
+
+  test('a named flow of which no packet is captured is counted as such, not as skipped', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('quiet', '10.0.0.1', 80, '10.0.0.2', 40001));
+    f.demuxer.handleEvent(openEvent('early', '10.0.0.2', 40000, '10.0.0.1', 80));
+    f.demuxer.handleBatch(packets(2), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/early.pcap.gz`]);
+    assert.equal(await metricValue(f.metrics.namedWithoutPackets), 1);
+    assert.equal(await metricValue(f.metrics.saverSkipped), 0);
   });
 
   test('generational timeout: idle for a whole period closes; a later packet starts a new flow', async () => {

@@ -5,6 +5,7 @@ import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
+import { formatDuration } from './config/units.js';
 import { loadAddon, type NativeAddon } from './capture/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
 import { describeGzipFault, inputReports, type InputReport } from './capture/inputreport.js';
@@ -50,6 +51,8 @@ export interface DaemonOptions {
   uuidPrefixFile?: string;
   /** Built-in flow source: period of the socket table poll, ms (default 100). */
   socketPollMs?: number;
+  /** How often the one-line status is logged, ms (default 5 minutes). */
+  statusLogMs?: number;
   /** Events known before capture starts (offline mode, tests). */
   preloadEvents?: FlowOpenEvent[];
 }
@@ -319,14 +322,14 @@ export class Daemon {
     return this.demuxer.totals.filesWritten;
   }
 
-  /** One line every STATUS_LOG_MS, so that a quiet log still shows the daemon at work. */
+  /** One line every statusLogMs, so that a quiet log still shows the daemon at work. */
   private logStatus(): void {
     const now = { files: this.demuxer.totals.filesWritten, packets: this.demuxer.totals.packetsSaved, drops: this.captures.kernelDrops() };
     const last = this.lastStatus;
     this.lastStatus = now;
-    const minutes = STATUS_LOG_MS / 60_000;
+    const every = formatDuration(this.options.statusLogMs ?? STATUS_LOG_MS);
     this.deps.log(
-      `status: ${this.demuxer.activeFlows} flows tracked; in the last ${minutes} min ${now.files - last.files} files written, ` +
+      `status: ${this.demuxer.activeFlows} flows tracked; in the last ${every} ${now.files - last.files} files written, ` +
         `${now.packets - last.packets} packets saved, ${now.drops - last.drops} dropped by the kernel ` +
         `(since start: ${now.files}, ${now.packets}, ${now.drops})`,
     );
@@ -340,7 +343,7 @@ export class Daemon {
         this.metrics.compressionPending.set(this.store.pending);
         this.demuxer.tick();
       }, TICK_MS),
-      setInterval(() => this.logStatus(), STATUS_LOG_MS),
+      setInterval(() => this.logStatus(), this.options.statusLogMs ?? STATUS_LOG_MS),
       setInterval(() => {
         // Memory the allocator holds but nothing uses: give it back past the limit.
         const usage = process.memoryUsage();

@@ -226,7 +226,7 @@ export class Demuxer {
       // 4-tuple announced before its SYN was captured, or a second name for
       // one connection (a split). A UUID names a socket, so the old flow is
       // written and the new UUID names what follows; counted, logged rarely.
-      this.noteRename(flow.uuid, event.uuid);
+      this.noteRename(flow.uuid, event.uuid, flow.namedBy?.foundBy, event.foundBy);
       this.closeFlow(flow);
       flow = null;
     }
@@ -252,13 +252,14 @@ export class Demuxer {
   private renames = 0;
 
   /** Logs the 1st, 10th, 100th, … rename only. */
-  private noteRename(kept: string, next: string): void {
+  private noteRename(kept: string, next: string, keptFoundBy: string | undefined, nextFoundBy: string | undefined): void {
     this.deps.metrics.flowsRenamed.inc();
     const n = ++this.renames;
     if (10 ** Math.floor(Math.log10(n)) !== n) return;
+    const how = keptFoundBy === undefined && nextFoundBy === undefined ? '' : ` [${keptFoundBy ?? '?'}; then ${nextFoundBy ?? '?'}]`;
     this.deps.log(
       `flow ${kept} got another UUID, ${next}, without a new SYN on its 4-tuple: ${kept} is written, ${next} names the packets that follow ` +
-        `(${n} so far, pcap_flows_renamed_total)`,
+        `(${n} so far, pcap_flows_renamed_total)${how}`,
     );
   }
 

@@ -413,6 +413,7 @@ export class KernelFlowSource {
       timestampMs: this.wallClock(),
       key,
       cookie: (BigInt(high) << 32n) | BigInt(low),
+      foundBy: `${how}, TCP state ${records[o + 12]}`,
       srcIP: addressText(key, local),
       srcPort: localPort,
       dstIP: addressText(key, remote),

@@ -13,6 +13,8 @@ export interface FlowOpenEvent {
   key: FlowKey;
   /** The kernel's socket cookie, when the source supplied one. */
   cookie?: bigint;
+  /** Built-in source: how the socket was found and its TCP state then, for logs about odd namings. */
+  foundBy?: string;
   /** The 4-tuple as the source named it, for logs. */
   srcIP: string;
   srcPort: number;

@@ -40,7 +40,7 @@ export class FlowSaver {
   sawPacket = true;
   uuid: string | null = null;
   /** The event that gave the UUID: which end of the connection its socket was. */
-  namedBy: { srcIP: string; srcPort: number; dstIP: string; dstPort: number } | null = null;
+  namedBy: { srcIP: string; srcPort: number; dstIP: string; dstPort: number; foundBy?: string } | null = null;
   /** Bytes kept of each packet; 0 until the first packet fixes it. */
   headerLength = 0;
   linkType = -1;

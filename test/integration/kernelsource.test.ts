@@ -213,8 +213,9 @@ describe('built-in flow source (kernel socket table)', () => {
       `${c.files} files, ${c.split.length} split, ${c.missing.length} missing, ${c.differing.length} differing from tcpdump, ${c.packets} packets; ` +
       `renamed ${metricValue(metrics, 'pcap_flows_renamed_total')}, uuidtimedout ${metricValue(metrics, 'pcap_saver_errors_total{reason="uuidtimedout"}', 0)}, ` +
       `lookups ${metricValue(metrics, 'pcap_kernelsource_lookups_total')}, lookup misses ${metricValue(metrics, 'pcap_kernelsource_lookup_misses_total')}`;
-    console.log(figure);
-    t.diagnostic(figure);
+    const renames = daemon.stderr.lines.filter((l) => l.includes('another UUID'));
+    console.log([figure, ...renames].join('\n'));
+    t.diagnostic([figure, ...renames].join(' | '));
     // Known residual (issue 12): under load, about one in 2,000 connections to
     // http.server (which never reads its socket's cookie) was seen named by
     // two cookies of the same 4-tuple, without a new SYN. Such a split must

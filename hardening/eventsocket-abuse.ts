@@ -12,6 +12,7 @@ import { createServer as createTcpServer, connect, type Socket } from 'node:net'
 import { createServer as createUnixServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { metricSum } from '../test/helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../..');
 const rounds = Number(process.argv[2] ?? 100);
@@ -33,12 +34,6 @@ const BAD_LINES = [
 async function scrape(port: number): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
   return response.text();
-}
-
-function metric(text: string, pattern: RegExp): number {
-  let sum = 0;
-  for (const line of text.split('\n')) if (pattern.test(line)) sum += Number(line.split(' ').pop());
-  return sum;
 }
 
 async function main(): Promise<number> {
@@ -105,13 +100,13 @@ async function main(): Promise<number> {
       // the Open event behind it.)
       client.end('{"Event":0,"Timesta');
       await new Promise((resolve) => client.once('close', resolve));
-      if (round % 10 === 0) peakRss = Math.max(peakRss, metric(await scrape(metricsPort), /^process_resident_memory_bytes /));
+      if (round % 10 === 0) peakRss = Math.max(peakRss, metricSum(await scrape(metricsPort), /^process_resident_memory_bytes /));
     }
     await until(() => clients.length > rounds, 15_000, 'final reconnect');
     const text = await scrape(metricsPort);
-    peakRss = Math.max(peakRss, metric(text, /^process_resident_memory_bytes /));
-    const bad = metric(text, /^pcap_tcpinfohandler_bad_events_total\{/);
-    const toolong = metric(text, /^pcap_tcpinfohandler_bad_events_total\{reason="toolong"\}/);
+    peakRss = Math.max(peakRss, metricSum(text, /^process_resident_memory_bytes /));
+    const bad = metricSum(text, /^pcap_tcpinfohandler_bad_events_total\{/);
+    const toolong = metricSum(text, /^pcap_tcpinfohandler_bad_events_total\{reason="toolong"\}/);
     daemon.kill('SIGTERM');
     const code = await exited;
     const files = readdirSync(datadir, { recursive: true }).filter((f) => String(f).endsWith('.pcap.gz'));

@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, tr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestNetwork, LineCollector, waitFor, type TestNetwork } from '../test/helpers/netns.js';
+import { metricSum, scrapeMetrics } from '../test/helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../..');
 const minutes = Number(process.argv[2] ?? 30);
@@ -34,12 +35,6 @@ interface Sample {
   packetsSaved: number;
   kernelDrops: number;
   kernelSockets: number;
-}
-
-function metric(text: string, pattern: RegExp): number {
-  let sum = 0;
-  for (const line of text.split('\n')) if (pattern.test(line)) sum += Number(line.split(' ').pop());
-  return sum;
 }
 
 function rssOf(pid: number): number {
@@ -120,7 +115,6 @@ async function main(): Promise<number> {
     const samples: Sample[] = [];
     let shipped = 0;
     const started = Date.now();
-    const scrape = async () => (await n.exec(n.serverNs, [process.execPath, '-e', "fetch('http://127.0.0.1:9990/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"])).stdout;
     while (Date.now() < endAt) {
       // Flows tracked moves with every sweep (-flowtimeout): its mean over
       // the period is the figure, read every FLOW_READ_MS.
@@ -128,19 +122,19 @@ async function main(): Promise<number> {
       const flowReadings: number[] = [];
       while (Date.now() < periodEnd) {
         await new Promise((r) => setTimeout(r, Math.min(FLOW_READ_MS, Math.max(0, periodEnd - Date.now()))));
-        flowReadings.push(metric(await scrape(), /^pcap_demuxer_savers_active /));
+        flowReadings.push(metricSum(await scrapeMetrics(n), /^pcap_demuxer_savers_active /));
       }
       shipped += upload(datadir);
-      const text = await scrape();
+      const text = await scrapeMetrics(n);
       const sample: Sample = {
         atS: Math.round((Date.now() - started) / 1000),
         rssMiB: Math.round(rssOf(daemon.pid!) * 10) / 10,
         fds: readdirSync(`/proc/${daemon.pid!}/fd`).length,
         flowsTracked: Math.round(flowReadings.reduce((a, b) => a + b, 0) / Math.max(1, flowReadings.length)),
-        filesWritten: metric(text, /^pcap_saver_files_written_total /),
-        packetsSaved: metric(text, /^pcap_saver_packets_total /),
-        kernelDrops: metric(text, /^pcap_kernel_dropped_packets_total/),
-        kernelSockets: metric(text, /^pcap_kernelsource_sockets_seen /),
+        filesWritten: metricSum(text, /^pcap_saver_files_written_total /),
+        packetsSaved: metricSum(text, /^pcap_saver_packets_total /),
+        kernelDrops: metricSum(text, /^pcap_kernel_dropped_packets_total/),
+        kernelSockets: metricSum(text, /^pcap_kernelsource_sockets_seen /),
       };
       samples.push(sample);
       console.log(JSON.stringify(sample));

@@ -19,6 +19,7 @@ import {
   waitFor,
   type TestNetwork,
 } from '../test/helpers/netns.js';
+import { metricSum, scrapeMetrics } from '../test/helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../..');
 const syns = Number(process.argv[2] ?? 100_000);
@@ -29,12 +30,6 @@ const maxHeapBytes = Number(maxHeap.replace(/MB$/, '')) * 1e6;
 function peakRssOf(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
   return Number(line?.split(/\s+/)[1] ?? 0) * 1024;
-}
-
-function metric(text: string, pattern: RegExp): number {
-  let sum = 0;
-  for (const line of text.split('\n')) if (pattern.test(line)) sum += Number(line.split(' ').pop());
-  return sum;
 }
 
 async function main(): Promise<number> {
@@ -57,13 +52,11 @@ async function main(): Promise<number> {
     await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')), 15_000, 'daemon capturing');
     await waitFor(() => tcpinfo.connected > 0, 10_000, 'event socket');
     const server = await startTcpServer(n, n.serverNs, [{ host: n.serverV4, port: 9000 }]);
-    const scrape = async () =>
-      (await n.exec(n.serverNs, [process.execPath, '-e', "fetch('http://127.0.0.1:9990/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"])).stdout;
     let peakRss = 0;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        peakRss = Math.max(peakRss, metric(await scrape(), /^process_resident_memory_bytes /));
+        peakRss = Math.max(peakRss, metricSum(await scrapeMetrics(n), /^process_resident_memory_bytes /));
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
@@ -80,8 +73,8 @@ async function main(): Promise<number> {
     clearInterval(announcer);
     sampling = false;
     await sampler;
-    const text = await scrape();
-    peakRss = Math.max(peakRss, metric(text, /^process_resident_memory_bytes /));
+    const text = await scrapeMetrics(n);
+    peakRss = Math.max(peakRss, metricSum(text, /^process_resident_memory_bytes /));
     // `ip netns exec` execs the daemon, so the child's pid is the daemon's.
     // Read before SIGTERM: shutdown writes every flow at once, which is not the flood's doing.
     const peakHwm = peakRssOf(daemon.pid!);
@@ -101,10 +94,10 @@ async function main(): Promise<number> {
     const report = {
       synsSent: JSON.parse(floodResult.stdout.trim().split('\n').pop() ?? '{}').sent,
       floodSeconds: JSON.parse(floodResult.stdout.trim().split('\n').pop() ?? '{}').seconds,
-      flowsStarted: metric(text, /^pcap_saver_starts_total /),
-      shedMaxheap: metric(text, /^pcap_demuxer_ignored_total\{reason="maxheap"\}/),
-      uuidTimedOut: metric(text, /^pcap_saver_errors_total\{reason="uuidtimedout"\}/),
-      kernelDrops: metric(text, /^pcap_kernel_dropped_packets_total/),
+      flowsStarted: metricSum(text, /^pcap_saver_starts_total /),
+      shedMaxheap: metricSum(text, /^pcap_demuxer_ignored_total\{reason="maxheap"\}/),
+      uuidTimedOut: metricSum(text, /^pcap_saver_errors_total\{reason="uuidtimedout"\}/),
+      kernelDrops: metricSum(text, /^pcap_kernel_dropped_packets_total/),
       peakRssMB: Math.round(peakHwm / 1e6),
       peakRssScrapedMB: Math.round(peakRss / 1e6),
       maxHeap,

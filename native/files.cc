@@ -2,7 +2,6 @@
 #include "files.h"
 
 #include <fcntl.h>
-#include <libdeflate.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -11,6 +10,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+
+#include "bytes.h"
+#include "deflate.h"
 
 namespace ph {
 namespace {
@@ -64,10 +66,6 @@ int ReadAll(int fd, Bytes* out, off_t size) {
   out->resize(at);
   return 0;
 }
-
-struct InflaterFree {
-  void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
-};
 
 // A member whose output would exceed this is not one of ours (at most 16 MiB
 // of records each); such a file is treated as unusable rather than inflated.
@@ -210,7 +208,7 @@ int InspectExisting(int fd, bool keep, ExistingFile* out) {
   int error = ReadAll(fd, &content, st.st_size);
   if (error != 0) return error;
   out->size = static_cast<off_t>(content.size());
-  std::unique_ptr<libdeflate_decompressor, InflaterFree> d(libdeflate_alloc_decompressor());
+  Inflater d(libdeflate_alloc_decompressor());
   if (!d) return ENOMEM;
   Bytes scratch;
   size_t at = 0;
@@ -230,10 +228,7 @@ int InspectExisting(int fd, bool keep, ExistingFile* out) {
       first = false;
     }
     while (r + 16 <= produced) {
-      const uint32_t caplen = static_cast<uint32_t>(scratch[r + 8]) | static_cast<uint32_t>(scratch[r + 9]) << 8 |
-                              static_cast<uint32_t>(scratch[r + 10]) << 16 |
-                              static_cast<uint32_t>(scratch[r + 11]) << 24;
-      r += 16 + static_cast<size_t>(caplen);
+      r += 16 + static_cast<size_t>(GetU32LE(scratch.data() + r + 8));  // + caplen
     }
     if (r != produced) return 0;
     at += used;

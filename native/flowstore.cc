@@ -26,7 +26,6 @@
 #include "flowstore.h"
 
 #include <pthread.h>
-#include <libdeflate.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +49,7 @@
 #include "bytes.h"
 #include "chunk.h"
 #include "decode.h"
+#include "deflate.h"
 #include "files.h"
 #include "options.h"
 
@@ -154,14 +154,6 @@ struct Shared {
     // One wake-up per batch of events: JS takes all of them at once.
     if (wasEmpty) tsfn.NonBlockingCall();
   }
-};
-
-struct DeflaterFree {
-  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
-};
-
-struct InflaterFree {
-  void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
 };
 
 class SaverThread {
@@ -539,8 +531,8 @@ class SaverThread {
   const bool sync_;
   // false: a taken name always gets a numbered file, never an append.
   const bool appendExisting_;
-  std::unique_ptr<libdeflate_compressor, DeflaterFree> deflater_;
-  std::unique_ptr<libdeflate_decompressor, InflaterFree> inflater_;
+  Deflater deflater_;
+  Inflater inflater_;
   // Durability (sync_): directories to fsync and files to report finished
   // once the queue is empty (SyncDirectories).
   std::vector<std::string> dirsToSync_;

@@ -1,5 +1,6 @@
 #include "offline_merge.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace ph {
@@ -91,33 +92,18 @@ bool OfflineMerge::Later(uint32_t a, uint32_t b) const {
   return a > b;
 }
 
+// std's heap algorithms keep the element no other is "less" than in front;
+// with Later as "less", that is the earliest pending packet.
 void OfflineMerge::Push(uint32_t input) {
-  size_t at = heap_.size();
   heap_.push_back(input);
-  while (at > 0) {
-    const size_t parent = (at - 1) / 2;
-    if (!Later(heap_[parent], heap_[at])) break;
-    std::swap(heap_[parent], heap_[at]);
-    at = parent;
-  }
+  std::push_heap(heap_.begin(), heap_.end(), [this](uint32_t a, uint32_t b) { return Later(a, b); });
 }
 
 uint32_t OfflineMerge::Pop() {
-  const uint32_t top = heap_.front();
-  heap_.front() = heap_.back();
+  std::pop_heap(heap_.begin(), heap_.end(), [this](uint32_t a, uint32_t b) { return Later(a, b); });
+  const uint32_t earliest = heap_.back();
   heap_.pop_back();
-  const size_t n = heap_.size();
-  size_t at = 0;
-  for (;;) {
-    const size_t left = 2 * at + 1;
-    if (left >= n) break;
-    size_t earliest = left;
-    if (left + 1 < n && Later(heap_[left], heap_[left + 1])) earliest = left + 1;
-    if (!Later(heap_[at], heap_[earliest])) break;
-    std::swap(heap_[at], heap_[earliest]);
-    at = earliest;
-  }
-  return top;
+  return earliest;
 }
 
 std::vector<OfflineInputEnd> OfflineMerge::Ends() const {

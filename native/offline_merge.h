@@ -93,7 +93,7 @@ class OfflineMerge {
 
   std::vector<Input> inputs_;
   const uint32_t snaplen_;
-  // Inputs with a pending packet, as a binary min-heap by (timestamp, input).
+  // Inputs with a pending packet, a heap (std::push_heap and pop_heap with Later) whose front is the earliest.
   std::vector<uint32_t> heap_;
   // The input whose packet Next returned last: read on at the next call, so that
   // packet stays valid until then. -1: none.

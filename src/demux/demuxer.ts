@@ -97,6 +97,8 @@ export class Demuxer {
   private readonly writeErrors: WriteErrorLog;
   /** Running totals for the daemon's log lines (the metrics hold the same, but are read asynchronously). */
   readonly totals = { filesWritten: 0, packetsSaved: 0 };
+  /** Flows renamed so far (pcap_flows_renamed_total), for the log's 1st, 10th, 100th… line. */
+  private renames = 0;
   private readonly missedByState = new Array<number>(SAVER_STATE_NAMES.length).fill(0);
 
   constructor(options: DemuxerOptions, deps: DemuxerDeps) {
@@ -248,8 +250,6 @@ export class Demuxer {
     this.setState(flow, SaverState.Saving);
     if (this.options.stream && flow.hasUnflushed) this.unflushed.add(flow);
   }
-
-  private renames = 0;
 
   /** Logs the 1st, 10th, 100th, … rename only. */
   private noteRename(kept: string, next: string, keptFoundBy: string | undefined, nextFoundBy: string | undefined): void {

@@ -23,6 +23,7 @@ import {
   type TcpServer,
   type TestNetwork,
 } from '../helpers/netns.js';
+import { scrapeMetrics } from '../helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const bin = join(repo, 'bin/packet-headers.js');
@@ -51,15 +52,6 @@ function assertSameAsTcpdump(c: FlowComparison, connections: number, allowedSpli
   assert.equal(c.differing.length, 0, `connections whose packets differ from tcpdump's, ${show(c.differing)}`);
   assert.equal(c.connections, connections, "connections in tcpdump's capture");
   assert.equal(c.files, connections + c.split.length, 'files');
-}
-
-async function scrapeMetrics(net: TestNetwork): Promise<string> {
-  const r = await net.exec(net.serverNs, [
-    process.execPath,
-    '-e',
-    "fetch('http://127.0.0.1:9990/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
-  ]);
-  return r.stdout;
 }
 
 /** A metric's value; a labelled one that never counted is absent, `absent` then. */

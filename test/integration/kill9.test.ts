@@ -22,6 +22,7 @@ import {
   type TcpClientResult,
   type TestNetwork,
 } from '../helpers/netns.js';
+import { scrapeMetrics } from '../helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const bin = join(repo, 'bin/packet-headers.js');
@@ -102,11 +103,9 @@ for (const mode of [{ name: 'buffered', flags: [] as string[] }, { name: '-strea
           writeFileSync(planted, 'partial');
 
           const restarted = await startDaemon(net, datadir, prefixFile, mode.flags);
-          const scrape = await net.exec(net.serverNs, [
-            process.execPath, '-e', "fetch('http://127.0.0.1:9990/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
-          ]);
-          const removed = /^pcap_saver_leftover_temporary_files_removed_total (\d+)/m.exec(scrape.stdout)?.[1];
-          assert.equal(Number(removed), left.length + 1, `metric counts the removed temporary files: ${scrape.stdout.slice(0, 200)}`);
+          const scrape = await scrapeMetrics(net);
+          const removed = /^pcap_saver_leftover_temporary_files_removed_total (\d+)/m.exec(scrape)?.[1];
+          assert.equal(Number(removed), left.length + 1, `metric counts the removed temporary files: ${scrape.slice(0, 200)}`);
           assert.match(restarted.stderr.text(), new RegExp(`removed ${left.length + 1} temporary file\\(s\\) left by an earlier run`));
           for (const r of await Promise.all(load)) assert.ok(r.summary !== null, r.stderr);
           // The restarted run writes the flows that went on (and the long ones' rest).

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { createTestNetwork, execHost, LineCollector, startTcpServer, runTcpClient, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { scrapeMetrics } from '../helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const rules = join(repo, 'deploy/prometheus/packet-headers.rules.yml');
@@ -66,8 +67,7 @@ before(async () => {
     await runTcpClient(n, n.clientNs, { connect: { host: n.serverV4, port: 9000 }, count: 3, size: 20_000, timeoutS: 10 });
     clearInterval(announcer);
     await server.stop();
-    const r = await n.exec(n.serverNs, [process.execPath, '-e', "fetch('http://127.0.0.1:9990/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"], { check: true });
-    scrape = r.stdout;
+    scrape = await scrapeMetrics(n);
   } finally {
     daemon.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);

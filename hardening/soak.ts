@@ -29,6 +29,9 @@ const BULK_PORT = 8081;
 interface Sample {
   atS: number;
   rssMiB: number;
+  /** V8's heap in use and memory held outside it (Buffers, the addon's allocations V8 knows of): which side RSS grows on. */
+  heapUsedMiB: number;
+  externalMiB: number;
   fds: number;
   flowsTracked: number;
   filesWritten: number;
@@ -129,6 +132,8 @@ async function main(): Promise<number> {
       const sample: Sample = {
         atS: Math.round((Date.now() - started) / 1000),
         rssMiB: Math.round(rssOf(daemon.pid!) * 10) / 10,
+        heapUsedMiB: Math.round(metricSum(text, /^nodejs_heap_size_used_bytes /) / 104857.6) / 10,
+        externalMiB: Math.round(metricSum(text, /^nodejs_external_memory_bytes /) / 104857.6) / 10,
         fds: readdirSync(`/proc/${daemon.pid!}/fd`).length,
         flowsTracked: Math.round(flowReadings.reduce((a, b) => a + b, 0) / Math.max(1, flowReadings.length)),
         filesWritten: metricSum(text, /^pcap_saver_files_written_total /),

@@ -15,14 +15,8 @@
 // a TIME_WAIT socket carries the full socket's cookie only when that cookie
 // was made before the mini-socket was (the kernel copies it from one to the
 // other), so otherwise its cookie is one no application ever saw, and naming
-// a flow with it splits the connection over two files. Nor does a socket that
-// lost the race to be the connection's: when two CPUs take a handshake's last
-// ACK (and the request right behind it) at once, each makes a full socket, the
-// one hashed first is the connection's and the other is destroyed at once,
-// and reported destroyed with a cookie of its own. So a destroy report of a
-// socket never seen before names its flow only after an exact lookup finds no
-// other live socket holding its 4-tuple. Sockets are remembered by cookie until
-// a poll no longer finds them, so memory follows the size of the table.
+// a flow with it splits the connection over two files. Sockets are remembered by cookie until a poll no longer
+// finds them, so memory follows the size of the table.
 import {
   SOCKET_QUERY_BYTES,
   SOCKET_RECORD_BYTES,
@@ -126,8 +120,6 @@ export class KernelFlowSource {
   private generation = 0;
   private readonly pending = new Map<number, PendingLookup[]>();
   private pendingCount = 0;
-  /** Destroy reports of sockets not seen before (a record each), waiting for the lookup of their 4-tuple. */
-  private destroyedToCheck: Buffer[] = [];
   private lookupRunning = false;
   private lookupTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -196,7 +188,6 @@ export class KernelFlowSource {
     if (this.lookupTimer !== null) clearTimeout(this.lookupTimer);
     this.pending.clear();
     this.pendingCount = 0;
-    this.destroyedToCheck = [];
     await this.polling;
   }
 
@@ -260,15 +251,7 @@ export class KernelFlowSource {
   private onDestroyed(records: Buffer, overruns: number): void {
     if (this.stopped) return;
     const words = recordWords(records);
-    for (let w = 0; w < words.length; w += WORDS_PER_RECORD) {
-      if (this.namesNewFlow(words, w)) {
-        const o = w * 4;
-        this.destroyedToCheck.push(Buffer.from(records.subarray(o, o + SOCKET_RECORD_BYTES)));
-      } else {
-        this.consider(words, w, records, 'destroyed', this.generation);
-      }
-    }
-    this.runLookups();
+    for (let w = 0; w < words.length; w += WORDS_PER_RECORD) this.consider(words, w, records, 'destroyed', this.generation);
     if (overruns > 0) {
       // Reports were lost: the sockets may still be in the table (TIME_WAIT) for a poll to find.
       this.options.metrics.kernelErrors.labels('overrun').inc(overruns);
@@ -279,20 +262,19 @@ export class KernelFlowSource {
   // ------------------------------------------------------------------ exact lookups
 
   private runLookups(): void {
-    if (this.lookupRunning || this.stopped || (this.pendingCount === 0 && this.destroyedToCheck.length === 0)) return;
+    if (this.lookupRunning || this.stopped || this.pendingCount === 0) return;
     const now = performance.now();
-    const checks = this.destroyedToCheck.splice(0, MAX_LOOKUP_BATCH);
     const batch: PendingLookup[] = [];
     let nextDue = Infinity;
     for (const list of this.pending.values()) {
       for (const entry of list) {
         if (entry.inFlight) continue;
         const due = entry.askedAt + (delayOf(entry) ?? 0);
-        if (due <= now && checks.length + batch.length < MAX_LOOKUP_BATCH) batch.push(entry);
+        if (due <= now && batch.length < MAX_LOOKUP_BATCH) batch.push(entry);
         else nextDue = Math.min(nextDue, due);
       }
     }
-    if (checks.length + batch.length === 0) {
+    if (batch.length === 0) {
       if (nextDue !== Infinity && this.lookupTimer === null) {
         this.lookupTimer = setTimeout(() => {
           this.lookupTimer = null;
@@ -302,50 +284,35 @@ export class KernelFlowSource {
       }
       return;
     }
-    const queries = Buffer.allocUnsafe((checks.length + batch.length) * SOCKET_QUERY_BYTES);
-    for (let i = 0; i < checks.length; i++) {
-      // The record's local and remote address, then its local and remote port: a query as it is.
-      const q = i * SOCKET_QUERY_BYTES;
-      checks[i].copy(queries, q, 16, 48);
-      checks[i].copy(queries, q + 32, 8, 12);
-    }
+    const queries = Buffer.allocUnsafe(batch.length * SOCKET_QUERY_BYTES);
     for (let i = 0; i < batch.length; i++) {
       const { key } = batch[i];
-      const q = (checks.length + i) * SOCKET_QUERY_BYTES;
+      const q = i * SOCKET_QUERY_BYTES;
       for (let w = 0; w < 8; w++) queries.writeInt32BE(key[w], q + 4 * w);
       queries.writeUInt16LE(portOf(key, 0), q + 32);
       queries.writeUInt16LE(portOf(key, 1), q + 34);
       batch[i].inFlight = true;
     }
     this.lookupRunning = true;
-    this.options.metrics.kernelLookups.inc(checks.length + batch.length);
+    this.options.metrics.kernelLookups.inc(batch.length);
     this.options.addon.sockDiagLookup(queries).then(
-      (records) => this.lookupsDone(checks, batch, records),
+      (records) => this.lookupsDone(batch, records),
       (error: unknown) => {
         this.options.metrics.kernelErrors.labels('lookup').inc();
         this.reportError(`kernel flow source: socket lookup failed: ${(error as Error).message}`);
-        this.lookupsDone(checks, batch, null);
+        this.lookupsDone(batch, null);
       },
     );
   }
 
-  private lookupsDone(checks: Buffer[], batch: PendingLookup[], records: Buffer | null): void {
+  private lookupsDone(batch: PendingLookup[], records: Buffer | null): void {
     this.lookupRunning = false;
     if (this.stopped) return;
     const words = records === null ? null : recordWords(records);
-    for (let i = 0; i < checks.length; i++) {
-      const w = i * WORDS_PER_RECORD;
-      const found = records !== null && words !== null && w < words.length && records[i * SOCKET_RECORD_BYTES + 13] !== 0;
-      if (found && this.holdsTupleInstead(words!, w, checks[i])) {
-        this.options.metrics.kernelTwinSockets.inc();
-        continue;
-      }
-      this.consider(recordWords(checks[i]), 0, checks[i], 'destroyed', this.generation);
-    }
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i];
       entry.inFlight = false;
-      const w = (checks.length + i) * WORDS_PER_RECORD;
+      const w = i * WORDS_PER_RECORD;
       if (entry.settled) continue; // already removed
       const found = records !== null && words !== null && w < words.length && records[i * SOCKET_RECORD_BYTES + 13] !== 0;
       const state = found ? words![w + 3] & 0xff : -1;
@@ -395,25 +362,6 @@ export class KernelFlowSource {
 
   private isKnown(words: Uint32Array, w: number): boolean {
     return this.known.has(cookieOf(words[w], words[w + 1]));
-  }
-
-  /** A full, connected socket whose cookie was never seen: consider() would announce it. */
-  private namesNewFlow(words: Uint32Array, w: number): boolean {
-    const state = words[w + 3] & 0xff;
-    if (words[w + 2] >>> 16 === 0 || state === TCP_LISTEN || state === TCP_SYN_RECV || state === TCP_TIME_WAIT) return false;
-    return (words[w] !== 0 || words[w + 1] !== 0) && !this.isKnown(words, w);
-  }
-
-  /**
-   * The lookup of a destroyed socket's 4-tuple found another established
-   * socket: the destroyed one never was the connection's. A request or
-   * TIME_WAIT socket decides nothing (a new handshake on the 4-tuple, or the
-   * destroyed socket's own successor, whose cookie can differ).
-   */
-  private holdsTupleInstead(words: Uint32Array, w: number, destroyed: Buffer): boolean {
-    const state = words[w + 3] & 0xff;
-    if (state === TCP_SYN_RECV || state === TCP_TIME_WAIT) return false;
-    return words[w] !== destroyed.readUInt32LE(0) || words[w + 1] !== destroyed.readUInt32LE(4);
   }
 
   /**

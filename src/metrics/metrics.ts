@@ -36,7 +36,6 @@ export class Metrics {
   readonly kernelUuids: Counter<'how'>;
   readonly kernelLookups: Counter;
   readonly kernelLookupMisses: Counter;
-  readonly kernelTwinSockets: Counter;
   readonly kernelPollDuration: Histogram;
   readonly kernelErrors: Counter<'reason'>;
   readonly maxHeap: Gauge;
@@ -182,11 +181,6 @@ export class Metrics {
     this.kernelLookupMisses = new Counter({
       name: 'pcap_kernelsource_lookup_misses_total',
       help: 'Flows whose 4-tuple no lookup found, after every retry (or that found the lookup queue full).',
-      registers,
-    });
-    this.kernelTwinSockets = new Counter({
-      name: 'pcap_kernelsource_twin_sockets_total',
-      help: 'Sockets reported destroyed while another live socket held their 4-tuple: the kernel made two for one handshake (two CPUs took its last ACK at once) and destroyed the one that lost. They name no flow.',
       registers,
     });
     this.kernelPollDuration = new Histogram({

@@ -94,6 +94,9 @@ void FillRecord(const inet_diag_msg* m, uint8_t* r) {
   PutU16LE(r + 10, ntohs(m->id.idiag_dport));
   r[12] = m->idiag_state;
   r[13] = m->idiag_family;
+  // 3 for a time-wait socket, whatever its state says: one that left
+  // FIN_WAIT1 with no FIN from its peer yet is reported as FIN_WAIT2.
+  r[14] = m->idiag_timer;
   Address16(m->idiag_family, m->id.idiag_src, r + 16);
   Address16(m->idiag_family, m->id.idiag_dst, r + 32);
 }

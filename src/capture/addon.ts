@@ -96,7 +96,8 @@ export interface InterfaceInfo {
 /**
  * Socket-diagnostics records (sockDiagDump, sockDiagLookup, SocketWatch), SOCKET_RECORD_BYTES each:
  *   0 u32 LE cookie low | 4 u32 LE cookie high | 8 u16 LE local port | 10 u16 LE remote port |
- *   12 u8 TCP state | 13 u8 family (2 or 10; 0 = not found) | 14 u16 zero |
+ *   12 u8 TCP state | 13 u8 family (2 or 10; 0 = not found) |
+ *   14 u8 inet_diag timer (3: a time-wait socket, even when its state is FIN_WAIT2) | 15 u8 zero |
  *   16 local address, 16 bytes | 32 remote address, 16 bytes
  * Addresses are in network byte order, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d),
  * so each 4-byte group read big-endian is a flow-key word.

@@ -15,8 +15,11 @@
 // a TIME_WAIT socket carries the full socket's cookie only when that cookie
 // was made before the mini-socket was (the kernel copies it from one to the
 // other), so otherwise its cookie is one no application ever saw, and naming
-// a flow with it splits the connection over two files. Sockets are remembered by cookie until a poll no longer
-// finds them, so memory follows the size of the table.
+// a flow with it splits the connection over two files. A time-wait socket is
+// known by its timer, not its state: one made from a closed socket whose peer
+// has not sent its FIN yet is reported in FIN_WAIT2, like a full socket.
+// Sockets are remembered by cookie until a poll no longer finds them, so
+// memory follows the size of the table.
 import {
   SOCKET_QUERY_BYTES,
   SOCKET_RECORD_BYTES,
@@ -46,6 +49,7 @@ const MAX_LOOKUP_BATCH = 512;
 const TCP_SYN_RECV = 3; // inet_diag's state for request sockets (TCP_NEW_SYN_RECV)
 const TCP_TIME_WAIT = 6;
 const TCP_LISTEN = 10;
+const TIMER_TIME_WAIT = 3; // inet_diag's timer of every time-wait socket (states TIME_WAIT and FIN_WAIT2)
 const WORDS_PER_RECORD = SOCKET_RECORD_BYTES / 4;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
@@ -99,6 +103,12 @@ interface PendingLookup {
   inFlight: boolean;
   /** Announced another way while a try was in flight. */
   settled: boolean;
+}
+
+/** A record's TCP state, with every time-wait socket (FIN_WAIT2 ones too) as TIME_WAIT. */
+function stateOf(words: Uint32Array, w: number): number {
+  const stateWord = words[w + 3]; // state | family << 8 | timer << 16
+  return ((stateWord >>> 16) & 0xff) === TIMER_TIME_WAIT ? TCP_TIME_WAIT : stateWord & 0xff;
 }
 
 function delayOf(entry: PendingLookup): number | undefined {
@@ -315,7 +325,7 @@ export class KernelFlowSource {
       const w = i * WORDS_PER_RECORD;
       if (entry.settled) continue; // already removed
       const found = records !== null && words !== null && w < words.length && records[i * SOCKET_RECORD_BYTES + 13] !== 0;
-      const state = found ? words![w + 3] & 0xff : -1;
+      const state = found ? stateOf(words!, w) : -1;
       if (found && state !== TCP_SYN_RECV && state !== TCP_TIME_WAIT) {
         this.removePending(entry);
         this.consider(words!, w, records!, 'lookup', this.generation);
@@ -372,7 +382,7 @@ export class KernelFlowSource {
   private consider(words: Uint32Array, w: number, records: Buffer, how: AnnounceHow, generation: number): boolean {
     const ports = words[w + 2]; // local port | remote port << 16
     const remotePort = ports >>> 16;
-    const state = words[w + 3] & 0xff;
+    const state = stateOf(words, w);
     if (remotePort === 0 || state === TCP_LISTEN) return false;
     const low = words[w];
     const high = words[w + 1];

@@ -44,14 +44,14 @@ function assertDated(datadir: string, file: string, from: number, to: number): v
   assert.ok([...days].some((d) => file.startsWith(join(datadir, d) + '/')), `${file} is not under ${[...days].join(' or ')}`);
 }
 
-function assertSameAsTcpdump(c: FlowComparison, connections: number, allowedSplits = 0): void {
+function assertSameAsTcpdump(c: FlowComparison, connections: number): void {
   const show = (list: string[]) => `${list.length}: ${list.slice(0, 3).join('; ')}`;
-  assert.ok(c.split.length <= allowedSplits, `connections split over two files, ${show(c.split)}`);
+  assert.equal(c.split.length, 0, `connections split over two files, ${show(c.split)}`);
   assert.equal(c.missing.length, 0, `connections in no file, ${show(c.missing)}`);
   assert.equal(c.mixed.length, 0, `files with other than one connection, ${show(c.mixed)}`);
   assert.equal(c.differing.length, 0, `connections whose packets differ from tcpdump's, ${show(c.differing)}`);
   assert.equal(c.connections, connections, "connections in tcpdump's capture");
-  assert.equal(c.files, connections + c.split.length, 'files');
+  assert.equal(c.files, connections, 'files');
 }
 
 /** A metric's value; a labelled one that never counted is absent, `absent` then. */
@@ -60,6 +60,13 @@ function metricValue(metrics: string, name: string, absent?: number): number {
   if (line === undefined && absent !== undefined) return absent;
   assert.ok(line !== undefined, `${name} not in the metrics`);
   return Number(line.split(' ')[1]);
+}
+
+/** The FIN_WAIT2 test's verdict: its flow's packets were captured, and nothing named them. */
+function assertNamesNothing(metrics: string, ss: string, files: string[]): void {
+  assert.ok(metricValue(metrics, 'pcap_saver_starts_total') >= 1, 'the client\'s FIN started a flow');
+  assert.equal(metricValue(metrics, 'pcap_kernelsource_uuids_assigned_total{how="poll"}'), 0, `a poll named the time-wait socket ${ss.trim()}`);
+  assert.deepEqual(files, [], 'no file is named after the time-wait socket\'s cookie');
 }
 
 interface RunningDaemon {
@@ -208,15 +215,12 @@ describe('built-in flow source (kernel socket table)', () => {
     const renames = daemon.stderr.lines.filter((l) => l.includes('another UUID'));
     console.log([figure, ...renames].join('\n'));
     t.diagnostic([figure, ...renames].join(' | '));
-    // Known residual (issue 12): under load, about one in 2,000 connections to
-    // http.server (which never reads its socket's cookie) was seen named by
-    // two cookies of the same 4-tuple, without a new SYN. Such a split must
-    // stay that rare, be counted as renamed, and never hit a connection
-    // whose server read SO_COOKIE (the test peer's, checked below).
-    const httpSplits = c.split.filter((k) => k.includes(`|${httpPort}|`)).length;
-    assert.equal(httpSplits, c.split.length, `only HTTP connections may split: ${c.split.join('; ')}`);
-    assertSameAsTcpdump(c, 2000, 2);
-    assert.equal(metricValue(metrics, 'pcap_flows_renamed_total'), c.split.length, `every split is counted as renamed: ${daemon.stderr.lines.filter((l) => l.includes('another UUID')).join('\n')}`);
+    // Under load the server's socket can become a time-wait socket before the
+    // client's FIN comes: the kernel reports it in FIN_WAIT2, with a cookie
+    // nobody saw. It must not name the flow (it split one HTTP connection in
+    // about ten runs of this test before it was known by its timer).
+    assertSameAsTcpdump(c, 2000);
+    assert.equal(metricValue(metrics, 'pcap_flows_renamed_total'), 0, daemon.stderr.lines.filter((l) => l.includes('another UUID')).join('\n'));
     for (const a of accepts) {
       const file = c.fileOf.get(`4|${Math.min(a.lport, a.rport)}|${Math.max(a.lport, a.rport)}`);
       assert.equal(file === undefined ? undefined : basename(file), `${PREFIX}_${a.cookie}.pcap.gz`, 'the test peer\'s connection is named by its accepted socket');
@@ -226,6 +230,32 @@ describe('built-in flow source (kernel socket table)', () => {
       assertDated(datadir, f, startedAt, endedAt);
     }
     assert.equal(metricValue(metrics, 'pcap_flows_tuple_reused_total'), 0);
+  });
+
+  test('a time-wait socket in FIN_WAIT2 (the server closed, the client has not) names no flow: its cookie is none an application saw', async () => {
+    const holdPort = 8093;
+    const datadir = join(work, 'finwait2');
+    const python = TCP_PEER_ARGV[0];
+    const serverCode = `import socket\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('${net.serverV4}', ${holdPort})); s.listen()\nprint('listening', flush=True)\nc, _ = s.accept(); c.close(); print('closed', flush=True)`;
+    const clientCode = `import socket, time\nc = socket.create_connection(('${net.serverV4}', ${holdPort}))\nc.recv(1); print('eof', flush=True)\ntime.sleep(3); c.close()`;
+    const srv = net.spawn(net.serverNs, [python, '-c', serverCode]);
+    const srvOut = new LineCollector(srv.stdout);
+    await waitFor(() => srvOut.text().includes('listening') || srv.exitCode !== null, 10_000, 'server listening');
+    const cli = net.spawn(net.clientNs, [python, '-c', clientCode]);
+    const cliOut = new LineCollector(cli.stdout);
+    const cliExited = new Promise((resolve) => cli.on('exit', resolve));
+    await waitFor(() => cliOut.text().includes('eof') || cli.exitCode !== null, 10_000, 'client saw the server close');
+    // The server's socket is gone; the kernel keeps a time-wait socket, reported in FIN_WAIT2 until the client's FIN.
+    const ss = await waitFor(async () => {
+      const r = await net.exec(net.serverNs, ['ss', '-tanoH', 'state', 'fin-wait-2', `( sport = :${holdPort} )`]);
+      return r.stdout.includes('timewait') ? r.stdout : null;
+    }, 2_000, 'a FIN_WAIT2 time-wait socket');
+    const daemon = await startDaemon(net, datadir, prefixFile);
+    await cliExited; // its FIN, and the time-wait socket's ACK, are captured
+    await new Promise((r) => setTimeout(r, 500));
+    const metrics = await scrapeMetrics(net);
+    assert.equal(await daemon.stop(), 0, daemon.stderr.text());
+    assertNamesNothing(metrics, ss, walkFiles(datadir));
   });
 
   test('a restart keeps the UUID of a connection that survives it', async () => {

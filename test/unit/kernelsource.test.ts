@@ -13,16 +13,21 @@ import { metricValue } from '../helpers/demuxfixture.js';
 const ESTABLISHED = 1;
 const SYN_RECV = 3;
 const TIME_WAIT = 6;
+const FIN_WAIT2 = 5;
 const CLOSE = 7;
+/** inet_diag's timer of a time-wait socket; a full socket's is 0, 1, 2 or 4. */
+const TIME_WAIT_TIMER = 3;
+const KEEPALIVE_TIMER = 2;
 
 /** A socket record as sockdiag.cc makes it: 10.0.0.1:80 (local) and 10.0.0.2:port. */
-function record(cookie: number, state: number, port = 40000): Buffer {
+function record(cookie: number, state: number, port = 40000, timer = state === TIME_WAIT ? TIME_WAIT_TIMER : 0): Buffer {
   const r = Buffer.alloc(SOCKET_RECORD_BYTES);
   r.writeUInt32LE(cookie, 0);
   r.writeUInt16LE(80, 8);
   r.writeUInt16LE(port, 10);
   r[12] = state;
   r[13] = 2; // AF_INET
+  r[14] = timer;
   for (const [at, last] of [[16, 1], [32, 2]] as const) {
     r[at + 10] = 0xff;
     r[at + 11] = 0xff;
@@ -127,5 +132,24 @@ test('a lookup that finds a TIME_WAIT socket stops (the destroy report names the
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(table.lookups, 6, 'no try after the fifth without a request socket');
   assert.equal(await metricValue(metrics.kernelLookupMisses), 2);
+  await ks.stop();
+});
+
+test('a time-wait socket reported in FIN_WAIT2 (its peer has not sent FIN yet) is a TIME_WAIT socket: a poll or lookup names nothing with it; a full FIN_WAIT2 socket names its flow', async () => {
+  const table = new FakeTable();
+  // The server closed first and its socket became a time-wait socket before the client's FIN: the
+  // kernel reports it in FIN_WAIT2 with the time-wait timer, and with a cookie no application saw.
+  table.dump = [record(0x71, FIN_WAIT2, 40001, TIME_WAIT_TIMER), record(0x72, FIN_WAIT2, 40002, KEEPALIVE_TIMER)];
+  const { ks, events, metrics } = await source(table);
+  assert.deepEqual(events.map((e) => e.uuid), ['p_0000000000000072']);
+  assert.equal(await metricValue(metrics.kernelSockets), 1);
+
+  table.answers = [record(0x73, FIN_WAIT2, 40003, TIME_WAIT_TIMER)];
+  ks.lookup(key(40003));
+  await until(() => table.lookups === 1, 'one try');
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(table.lookups, 1, 'found in time-wait: the destroy report names the flow');
+  table.destroyed!(record(0x74, CLOSE, 40003), 0);
+  assert.deepEqual(events.map((e) => e.uuid), ['p_0000000000000072', 'p_0000000000000074']);
   await ks.stop();
 });

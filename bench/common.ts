@@ -1,0 +1,198 @@
+// What every phase of the benchmark shares: its work directory and the
+// processes it started (both removed at exit, also on failure or Ctrl-C),
+// CPU and metric readings, number formatting, and running the daemon offline
+// under the launcher.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LineCollector } from '../test/helpers/netns.js';
+
+export const repo = join(import.meta.dirname, '../..');
+export const bin = join(repo, 'bin/packet-headers.js');
+export const launcher = join(import.meta.dirname, 'launcher.js');
+
+// ------------------------------------------------------------------ cleanup
+
+export const work = mkdtempSync(join(tmpdir(), 'ph-bench-'));
+const extraDirs: string[] = [];
+export const children = new Set<ChildProcess>();
+
+export function cleanupSync(): void {
+  for (const dir of extraDirs) rmSync(dir, { recursive: true, force: true });
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanupSync);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`bench: ${signal}, cleaning up\n`);
+    process.exit(130);
+  });
+}
+
+export const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------ readings
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Sum of every sample of a metric in Prometheus text, optionally only those whose labels match. */
+export function metric(text: string, name: string, labels?: RegExp): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    if (labels !== undefined && !labels.test(rest)) continue;
+    sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** utime + stime of a /proc stat line, in microseconds. */
+function statCpuUs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
+/** utime + stime of a process (all threads), in microseconds. */
+export function processCpuUs(pid: number): number {
+  return statCpuUs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** CPU of each live thread of a process, by thread id: its name and utime + stime in µs. */
+export type ThreadCpu = Map<number, { name: string; cpuUs: number }>;
+
+export function threadCpu(pid: number): ThreadCpu {
+  const out: ThreadCpu = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(Number(tid), { name, cpuUs: statCpuUs(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')) });
+    } catch {
+      /* the thread ended between the listing and the read */
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU spent between two readings, by thread kind: the daemon's own threads
+ * (main, ph-capture, ph-store), V8's and libuv's helpers grouped. A thread
+ * that ended in between is missing from the sum: its share is in `other`, the
+ * process total less the threads seen.
+ */
+export function threadCpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu, processUs: number): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  let seen = 0;
+  for (const [tid, t] of after) {
+    const us = t.cpuUs - (before.get(tid)?.cpuUs ?? 0);
+    const kind = threadKind(t.name, tid === pid);
+    kinds[kind] = (kinds[kind] ?? 0) + us;
+    seen += us;
+  }
+  const other = processUs - seen;
+  if (other > 0) kinds.other = (kinds.other ?? 0) + other;
+  return kinds;
+}
+
+function threadKind(name: string, isMain: boolean): string {
+  if (isMain) return 'main';
+  if (name.startsWith('ph-store')) return 'ph-store';
+  if (name.startsWith('ph-capture')) return 'ph-capture';
+  if (name.startsWith('V8') || name.startsWith('node')) return 'v8';
+  if (name.startsWith('libuv')) return 'libuv';
+  return 'other';
+}
+
+export function commandExists(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** The bench's own set-up step: tcpreplay is not needed by the daemon or its tests. */
+export function ensureTcpreplay(): string | null {
+  if (commandExists('tcpreplay')) return null;
+  log('tcpreplay missing: apt-get install -y tcpreplay');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'tcpreplay'], { stdio: 'inherit', env, timeout: 300_000 });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env, timeout: 300_000 });
+    r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'tcpreplay'], { stdio: 'inherit', env, timeout: 300_000 });
+  }
+  return commandExists('tcpreplay') ? null : 'tcpreplay could not be installed';
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const mib = (bytes: number) => bytes / (1024 * 1024);
+
+export function filesystemOf(path: string): string {
+  return spawnSync('df', ['--output=fstype', path], { encoding: 'utf8' }).stdout.trim().split('\n').pop() ?? '?';
+}
+
+/** Where the ceiling's output goes: tmpfs when there is one, so the figure is the daemon's and not the disk's. */
+let ceiling: { dir: string; fs: string } | null = null;
+export function ceilingRoot(): { dir: string; fs: string } {
+  ceiling ??= pickCeilingRoot();
+  return ceiling;
+}
+function pickCeilingRoot(): { dir: string; fs: string } {
+  if (spawnSync('sh', ['-c', 'df -T /dev/shm 2>/dev/null | tail -1 | grep -qw tmpfs']).status === 0) {
+    const dir = mkdtempSync('/dev/shm/ph-bench-');
+    extraDirs.push(dir);
+    return { dir, fs: 'tmpfs (/dev/shm)' };
+  }
+  return { dir: work, fs: `${filesystemOf(work)} (${tmpdir()})` };
+}
+
+// ------------------------------------------------------------------ the daemon, offline
+
+export interface Usage {
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  maxRssBytes: number;
+  wallMs: number;
+  exitCode: number;
+}
+
+export interface OfflineRun {
+  wallMs: number;
+  usage: Usage;
+  stderr: string;
+}
+
+/** Runs the daemon under the launcher (same process, usage written at exit), as a child of this process. */
+export function runDaemonOffline(args: string[], usageFile: string, timeoutMs = 300_000): Promise<OfflineRun> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [launcher, usageFile, bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.add(child);
+    const err = new LineCollector(child.stderr);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      const wallMs = performance.now() - started;
+      if (code !== 0) {
+        reject(new Error(`daemon exited with ${code ?? signal}: ${err.text().slice(-2000)}`));
+        return;
+      }
+      resolve({ wallMs, usage: JSON.parse(readFileSync(usageFile, 'utf8')) as Usage, stderr: err.text() });
+    });
+  });
+}

@@ -1,0 +1,276 @@
+// Phase 2, live capture: the generated capture replayed by tcpreplay over a
+// veth pair into a namespace where the daemon captures, pinned to core 1, the
+// sender on core 0. A sweep of sending rates (paced with --pps, and top
+// speed), each into a fresh daemon and then into tcpdump (-s 256 -w
+// /dev/null) as the capture-only baseline: CPU per packet by thread, kernel
+// drops, packets in the files. Then a sustained run of many more packets at
+// top speed (frames cut at 256 bytes, what the daemon keeps of them, so that
+// the sender can keep the pace; a capture of its own, since replaying one
+// twice would reopen its flows under names already used). What counts as
+// saved is what is in the files, read back.
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { LineCollector, waitFor, type TestNetwork } from '../test/helpers/netns.js';
+import {
+  bin,
+  children,
+  fmt,
+  launcher,
+  log,
+  metric,
+  processCpuUs,
+  sleep,
+  threadCpu,
+  threadCpuDelta,
+  work,
+  type Usage,
+} from './common.js';
+import type { Rate } from './options.js';
+import { countOutput } from './pcapcount.js';
+
+export interface Replay {
+  /** What was asked for: packets per second, or top speed. */
+  rate: Rate;
+  packets: number;
+  seconds: number;
+  pps: number;
+  failed: number;
+  /** The sender did not reach the rate asked for (within 3 %), or top speed: the sender set the pace. */
+  senderLimited: boolean;
+}
+
+export interface DaemonRun {
+  sender: Replay;
+  packetsInFiles: number;
+  files: number;
+  /** The daemon's own counters once it had drained (libpcap's ps_recv, ps_drop, ps_ifdrop). */
+  kernelReceived: number;
+  kernelDropped: number;
+  interfaceDropped: number;
+  missedPackets: number;
+  badPackets: number;
+  cpuUsPerPacket: number;
+  /** CPU µs per packet sent, by thread kind: main, ph-capture, ph-store, v8, libuv, other. */
+  threadUsPerPacket: Record<string, number>;
+  cpuPercentOfCore: number;
+  peakRssBytes: number;
+  allPacketsSaved: boolean;
+}
+
+export interface TcpdumpRun {
+  sender: Replay;
+  captured: number;
+  kernelDropped: number;
+  cpuUsPerPacket: number;
+  cpuPercentOfCore: number;
+}
+
+export interface LiveResult {
+  offloads: string;
+  rates: Array<{ daemon: DaemonRun; tcpdump: TcpdumpRun | null }>;
+  /** Many more packets at top speed into the daemon (null when not run). */
+  sustained: { daemon: DaemonRun; tcpdump: TcpdumpRun | null } | null;
+}
+
+function parseTcpreplay(output: string, rate: Rate): Replay {
+  const actual = /Actual: (\d+) packets \((\d+) bytes\) sent in ([\d.]+) seconds/.exec(output);
+  const rated = /Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps/.exec(output);
+  const failed = /Failed packets:\s+(\d+)/.exec(output);
+  if (actual === null) throw new Error(`cannot read tcpreplay's summary:\n${output}`);
+  const packets = Number(actual[1]);
+  const seconds = Number(actual[3]);
+  const pps = rated !== null ? Number(rated[1]) : packets / seconds;
+  return { rate, packets, seconds, pps, failed: failed !== null ? Number(failed[1]) : 0, senderLimited: rate === 'top' || pps < rate * 0.97 };
+}
+
+/** Serves every line of an events file to whoever connects, as tcp-info would announce flows. */
+async function startEventServer(path: string, lines: string): Promise<{ close(): void }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.write(lines);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+const METRICS_PORT = 9990;
+
+class LiveBench {
+  private runs = 0;
+  constructor(
+    private readonly net: TestNetwork,
+    private readonly eventSocket: string,
+  ) {}
+
+  private async scrape(): Promise<string> {
+    const r = await this.net.exec(this.net.serverNs, [process.execPath, '-e', `fetch('http://127.0.0.1:${METRICS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`scrape failed: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  private async replay(pcap: string, rate: Rate): Promise<Replay> {
+    // --preload-pcap and --no-flow-stats: the sender's own per-packet work is what limits it at top speed.
+    const pace = rate === 'top' ? ['--topspeed'] : [`--pps=${rate}`, '--pps-multi=16'];
+    const argv = ['taskset', '-c', '0', 'tcpreplay', '--preload-pcap', '--no-flow-stats', ...pace, '-i', this.net.clientIf, pcap];
+    const r = await this.net.exec(this.net.clientNs, argv, { timeoutMs: 900_000 });
+    if (r.code !== 0) throw new Error(`tcpreplay failed (${r.code}): ${r.stderr}`);
+    return parseTcpreplay(r.stdout + r.stderr, rate);
+  }
+
+  /** A fresh daemon, every flow announced, the replay, the drain, then SIGTERM and the files counted. */
+  async daemon(pcap: string, flows: number, rate: Rate): Promise<DaemonRun> {
+    const tag = `live-${this.runs++}`;
+    const datadir = join(work, tag);
+    const usageFile = join(work, `${tag}.json`);
+    const daemon = this.net.spawn(this.net.serverNs, [
+      'taskset', '-c', '1', process.execPath, launcher, usageFile, bin,
+      '-interface', this.net.serverIf, '-datadir', datadir, '-tcpinfo.eventsocket', this.eventSocket,
+      '-prometheusx.listen-address', `127.0.0.1:${METRICS_PORT}`,
+      '-flowtimeout', '10m', '-captureduration', '10m', '-uuidwaitduration', '10m', '-sigtermwait', '100ms',
+    ]);
+    children.add(daemon);
+    const stderr = new LineCollector(daemon.stderr);
+    daemon.stdout?.resume();
+    const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 20_000, 'daemon capturing');
+      if (daemon.exitCode !== null) throw new Error(`daemon exited: ${stderr.text()}`);
+      const pid = daemon.pid as number;
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') throw new Error("expected the daemon's pid to be node's");
+      // Every flow is announced before its first packet.
+      await waitFor(async () => metric(await this.scrape(), 'pcap_demuxer_uuids_total') >= flows, 30_000, 'every flow announced', 200);
+      log(`live: ${rate === 'top' ? 'top speed' : `${fmt(rate)} pps`} into the daemon`);
+      const threadsBefore = threadCpu(pid);
+      const cpuBefore = processCpuUs(pid);
+      const startedAt = performance.now();
+      const sender = await this.replay(pcap, rate);
+      // Drained: every packet sent is accounted for (saved, missed, bad, ignored), or nothing moved for 2 s (drops).
+      let last = -1;
+      let stableSince = performance.now();
+      let drainedAt = performance.now();
+      await waitFor(
+        async () => {
+          const t = await this.scrape();
+          const seen = metric(t, 'pcap_saver_packets_total') + metric(t, 'pcap_missed_packets_total') + metric(t, 'pcap_demuxer_bad_packets_total') + metric(t, 'pcap_demuxer_ignored_total');
+          if (seen !== last) {
+            last = seen;
+            stableSince = performance.now();
+            drainedAt = stableSince;
+          }
+          return seen >= sender.packets - sender.failed || performance.now() - stableSince > 2000;
+        },
+        180_000,
+        'the daemon to process every captured packet',
+        100,
+      );
+      const cpuUs = processCpuUs(pid) - cpuBefore;
+      const threads = threadCpuDelta(pid, threadsBefore, threadCpu(pid), cpuUs);
+      const cpuEndAt = Math.max(drainedAt, startedAt + sender.seconds * 1000);
+      // The capture thread reads the kernel's counters every 100 ms: read them after the next reading.
+      await sleep(300);
+      const text = await this.scrape();
+      daemon.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(120_000).then(() => 'timeout' as const)]);
+      if (code !== 0) throw new Error(`daemon did not exit cleanly (${code}): ${stderr.text().slice(-2000)}`);
+      const usage = JSON.parse(readFileSync(usageFile, 'utf8')) as Usage;
+      const counted = countOutput(datadir);
+      const threadUsPerPacket: Record<string, number> = {};
+      for (const [kind, us] of Object.entries(threads)) threadUsPerPacket[kind] = us / Math.max(1, sender.packets);
+      return {
+        sender,
+        packetsInFiles: counted.packets,
+        files: counted.files,
+        kernelReceived: metric(text, 'pcap_kernel_received_packets_total'),
+        kernelDropped: metric(text, 'pcap_kernel_dropped_packets_total'),
+        interfaceDropped: metric(text, 'pcap_interface_dropped_packets_total'),
+        missedPackets: metric(text, 'pcap_missed_packets_total'),
+        badPackets: metric(text, 'pcap_demuxer_bad_packets_total'),
+        cpuUsPerPacket: cpuUs / Math.max(1, sender.packets),
+        threadUsPerPacket,
+        cpuPercentOfCore: (100 * cpuUs) / ((cpuEndAt - startedAt) * 1000),
+        peakRssBytes: usage.maxRssBytes,
+        allPacketsSaved: counted.packets === sender.packets,
+      };
+    } finally {
+      if (daemon.exitCode === null) daemon.kill('SIGKILL');
+      rmSync(datadir, { recursive: true, force: true });
+    }
+  }
+
+  /** The same replay into tcpdump on the daemon's core. */
+  async tcpdump(pcap: string, rate: Rate): Promise<TcpdumpRun> {
+    const tcpdump = this.net.spawn(this.net.serverNs, ['taskset', '-c', '1', 'tcpdump', '-i', this.net.serverIf, '-s', '256', '-B', '32768', '-w', '/dev/null', 'tcp']);
+    children.add(tcpdump);
+    const err = new LineCollector(tcpdump.stderr);
+    tcpdump.stdout?.resume();
+    const exited = new Promise<void>((resolve) => tcpdump.on('exit', () => resolve()));
+    await waitFor(() => err.lines.some((l) => l.includes('listening on')) || tcpdump.exitCode !== null, 20_000, 'tcpdump listening');
+    const pid = tcpdump.pid as number;
+    const cpuBefore = processCpuUs(pid);
+    const sender = await this.replay(pcap, rate);
+    await sleep(1000);
+    const cpuUs = processCpuUs(pid) - cpuBefore;
+    tcpdump.kill('SIGINT');
+    await Promise.race([exited, sleep(10_000)]);
+    const summary = err.text();
+    const num = (re: RegExp) => Number(re.exec(summary)?.[1] ?? NaN);
+    return {
+      sender,
+      captured: num(/(\d+) packets? captured/),
+      kernelDropped: num(/(\d+) packets? dropped by kernel/),
+      cpuUsPerPacket: cpuUs / Math.max(1, sender.packets),
+      cpuPercentOfCore: (100 * cpuUs) / (Math.max(sender.seconds * 1000, 1) * 1000),
+    };
+  }
+}
+
+export interface LiveInputs {
+  /** Whole frames, for the rate sweep. */
+  pcap: string;
+  events: string;
+  flows: number;
+  /** The sustained run's capture and its events; null skips it. */
+  sustained: { pcap: string; events: string; flows: number } | null;
+}
+
+export async function livePhase(net: TestNetwork, inputs: LiveInputs, rates: Rate[]): Promise<LiveResult> {
+  const result: LiveResult = { offloads: net.offloadMethod, rates: [], sustained: null };
+  const socket = join(work, 'events.sock');
+  let events = await startEventServer(socket, readFileSync(inputs.events, 'utf8'));
+  try {
+    const bench = new LiveBench(net, socket);
+    for (const rate of rates) {
+      const daemon = await bench.daemon(inputs.pcap, inputs.flows, rate);
+      let tcpdump: TcpdumpRun | null = null;
+      try {
+        tcpdump = await bench.tcpdump(inputs.pcap, rate);
+      } catch (error) {
+        log(`tcpdump at ${rate}: ${(error as Error).message}`);
+      }
+      result.rates.push({ daemon, tcpdump });
+    }
+    const s = inputs.sustained;
+    if (s !== null) {
+      events.close();
+      events = await startEventServer(socket, readFileSync(s.events, 'utf8'));
+      const daemon = await bench.daemon(s.pcap, s.flows, 'top');
+      const tcpdump = await bench.tcpdump(s.pcap, 'top').catch((error: unknown) => {
+        log(`tcpdump sustained: ${(error as Error).message}`);
+        return null;
+      });
+      result.sustained = { daemon, tcpdump };
+    }
+    return result;
+  } finally {
+    events.close();
+  }
+}

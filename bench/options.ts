@@ -1,0 +1,47 @@
+// The benchmark's options, from its command line or the environment.
+//
+// --quick (BENCH_QUICK=1) shrinks every size; --no-live (BENCH_NO_LIVE=1)
+// skips the live phase; --packets N, --flows N, --memory-flows A,B, --runs N
+// (offline repetitions, median reported), --seed N, --rates A,B,…,top (live
+// sweep, packets per second), --sustained-packets N (the sustained live run
+// at top speed, a capture of its own; 0 skips it), --no-write (do not touch
+// bench/results.json and README.md), --from-results (rewrite the README's
+// section from bench/results.json).
+function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+function option(name: string, env: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at >= 0 && at + 1 < process.argv.length) return process.argv[at + 1];
+  return process.env[env];
+}
+
+const quick = flag('quick') || process.env.BENCH_QUICK === '1';
+
+/** A live sending rate: packets per second, or as fast as the sender goes. */
+export type Rate = number | 'top';
+
+function parseRates(text: string): Rate[] {
+  return text.split(',').map((r) => {
+    if (r.trim() === 'top') return 'top';
+    const n = Number(r);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--rates: "${r}" is neither a packet rate nor "top"`);
+    return n;
+  });
+}
+
+export const config = {
+  quick,
+  seed: Number(option('seed', 'BENCH_SEED') ?? 20240404),
+  packets: Number(option('packets', 'BENCH_PACKETS') ?? (quick ? 200_000 : 2_000_000)),
+  flows: Number(option('flows', 'BENCH_FLOWS') ?? (quick ? 400 : 4_000)),
+  v6Fraction: 0.25,
+  memoryFlows: (option('memory-flows', 'BENCH_MEMORY_FLOWS') ?? (quick ? '2000,10000' : '10000,100000')).split(',').map(Number),
+  runs: Number(option('runs', 'BENCH_RUNS') ?? (quick ? 1 : 3)),
+  live: !(flag('no-live') || process.env.BENCH_NO_LIVE === '1'),
+  rates: parseRates(option('rates', 'BENCH_RATES') ?? (quick ? '100000,top' : '40000,100000,300000,top')),
+  sustainedPackets: Number(option('sustained-packets', 'BENCH_SUSTAINED_PACKETS') ?? (quick ? 0 : 10_000_000)),
+  write: !flag('no-write'),
+  fromResults: flag('from-results'),
+};
+export type BenchConfig = typeof config;

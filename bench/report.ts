@@ -1,0 +1,217 @@
+// The benchmark's report: the table it prints, its targets, and the README's
+// Performance section made from them. Every figure here is one this run
+// measured; nothing is carried over from earlier runs.
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fmt, mib, repo } from './common.js';
+import type { GenResult } from './gen.js';
+import type { DaemonRun, LiveResult, Replay, TcpdumpRun } from './live.js';
+import type { MemoryResult } from './memory.js';
+import type { OfflineResult } from './offline.js';
+import type { BenchConfig } from './options.js';
+
+export interface Results {
+  date: string;
+  command: string;
+  machine: { cpus: number; model: string; memoryGiB: number; kernel: string; node: string; datadirFs: string };
+  config: BenchConfig;
+  generated: GenResult & { seconds: number };
+  offline: OfflineResult;
+  live: LiveResult | { skipped: string };
+  memory: MemoryResult[];
+  targets: Array<{ target: string; value: string; met: boolean | null }>;
+}
+
+function table(rows: Array<[string, string]>): string {
+  const w = Math.max(...rows.filter((r) => r[1] !== '').map((r) => r[0].length));
+  return rows.map(([k, v]) => (v === '' ? `\n${k}` : `  ${k.padEnd(w)}  ${v}`)).join('\n');
+}
+
+const rateName = (s: Replay) => (s.rate === 'top' ? 'top speed' : `${fmt(s.rate)} pps`);
+const percent = (part: number, whole: number) => fmt((100 * part) / Math.max(1, whole), 2);
+
+/** "main 0.21, ph-capture 0.05, …": each thread kind's CPU µs per packet. */
+function threadSplit(d: DaemonRun): string {
+  const order = ['main', 'ph-capture', 'ph-store', 'v8', 'libuv', 'other'];
+  return order.filter((k) => (d.threadUsPerPacket[k] ?? 0) > 0).map((k) => `${k} ${fmt(d.threadUsPerPacket[k], 3)}`).join(', ');
+}
+
+function liveRows(rows: Array<[string, string]>, title: string, daemon: DaemonRun, tcpdump: TcpdumpRun | null): void {
+  const s = daemon.sender;
+  rows.push([title, '']);
+  rows.push(['sent', `${fmt(s.packets)} in ${fmt(s.seconds, 2)} s = ${fmt(s.pps)} pps${s.senderLimited ? ' (the sender\'s pace)' : ''}${s.failed ? `, ${fmt(s.failed)} failed` : ''}`]);
+  rows.push(['daemon: packets in files', `${fmt(daemon.packetsInFiles)} (${percent(daemon.packetsInFiles, s.packets)} %) in ${fmt(daemon.files)} files`]);
+  rows.push(['daemon: kernel drops / missed / bad', `${fmt(daemon.kernelDropped)} / ${fmt(daemon.missedPackets)} / ${fmt(daemon.badPackets)} (kernel counted ${fmt(daemon.kernelReceived)} received)`]);
+  rows.push(['daemon: CPU µs/packet', `${fmt(daemon.cpuUsPerPacket, 3)} (${threadSplit(daemon)}), ${fmt(daemon.cpuPercentOfCore, 1)} % of a core`]);
+  rows.push(['daemon: peak RSS', `${fmt(mib(daemon.peakRssBytes), 1)} MiB`]);
+  if (tcpdump !== null) {
+    const t = tcpdump;
+    rows.push(['tcpdump: sent', `${fmt(t.sender.packets)} at ${fmt(t.sender.pps)} pps`]);
+    rows.push(['tcpdump: captured / kernel drops', `${fmt(t.captured)} / ${fmt(t.kernelDropped)}`]);
+    rows.push(['tcpdump: CPU µs/packet', `${fmt(t.cpuUsPerPacket, 3)}, ${fmt(t.cpuPercentOfCore, 1)} % of a core`]);
+    rows.push(['daemon / tcpdump CPU per packet', `${fmt(daemon.cpuUsPerPacket / t.cpuUsPerPacket, 1)} ×`]);
+  }
+}
+
+export function report(r: Results): string {
+  const o = r.offline;
+  const rows: Array<[string, string]> = [];
+  rows.push([`Pipeline ceiling (offline -read, ${fmt(o.packets)} packets, ${fmt(o.flows)} flows, median of ${o.runs}; CPU of all threads on both cores)`, '']);
+  rows.push(['wall packets/s', fmt(o.packetsPerSecond)]);
+  rows.push(['CPU µs/packet (user+sys, all threads)', `${fmt(o.cpuUsPerPacket, 2)} (user ${fmt(o.cpuUserUsPerPacket, 2)}, sys ${fmt(o.cpuSystemUsPerPacket, 2)})`]);
+  rows.push(['wall time', `${fmt(o.wallMs)} ms (runs: ${o.allRuns.map((x) => fmt(x.wallMs)).join(', ')} ms)`]);
+  if (o.readMs !== null && o.finalWriteMs !== null && o.readPacketsPerSecond !== null) {
+    rows.push(['of which: reading every packet', `${fmt(o.readMs)} ms = ${fmt(o.readPacketsPerSecond)} packets/s (median)`]);
+    rows.push(['of which: writing the open flows', `${fmt(o.finalWriteMs)} ms for ${fmt(o.flows)} flows still open at the end of the file`]);
+  }
+  rows.push(['output on', o.outputFs]);
+  if (o.disk !== null) {
+    rows.push(['same, output on disk', `${fmt(o.disk.packetsPerSecond)} packets/s, ${fmt(o.disk.cpuUsPerPacket, 2)} µs/packet (sys ${fmt(o.disk.cpuSystemUsPerPacket, 2)}), ${o.disk.fs}`]);
+  }
+  rows.push(['peak RSS', `${fmt(mib(o.peakRssBytes), 1)} MiB`]);
+  rows.push(['input (snaplen 256)', `${fmt(mib(o.inputBytes), 1)} MiB`]);
+  rows.push(['files / bytes written', `${fmt(o.filesWritten)} / ${fmt(mib(o.bytesWritten), 1)} MiB`]);
+  rows.push(['packets in files / input', `${fmt(o.packetsInFiles)} / ${fmt(o.packets)} ${o.allPacketsSaved ? '(all)' : '(MISMATCH)'}`]);
+  if (o.tsharkSample !== null) rows.push(['tshark sample', `${o.tsharkSample.files} files, ${fmt(o.tsharkSample.packets)} packets, ${o.tsharkSample.agrees ? 'agrees' : 'DISAGREES'}`]);
+  if (o.stages !== null) {
+    const s = o.stages;
+    rows.push(['stages (µs/packet)', `describe (JS) ${fmt(s.decodeUs, 3)}, demux+store ${fmt(s.demuxUs, 3)} (main thread), gzip+write ${fmt(s.gzipUs, 3)} (store threads)`]);
+    rows.push(['gzip ratio', `${fmt(mib(s.rawBytes), 1)} → ${fmt(mib(s.gzipBytes), 1)} MiB`]);
+  }
+  if ('skipped' in r.live) {
+    rows.push(['Live capture', '']);
+    rows.push(['skipped', r.live.skipped]);
+  } else {
+    const l = r.live;
+    for (const { daemon, tcpdump } of l.rates) {
+      liveRows(rows, `Live capture at ${rateName(daemon.sender)} (veth, tcpreplay on core 0, capture on core 1, offloads: ${l.offloads})`, daemon, tcpdump);
+    }
+    if (l.sustained !== null) liveRows(rows, `Sustained live capture (${fmt(l.sustained.daemon.sender.packets)} packets at top speed, frames cut at 256 bytes)`, l.sustained.daemon, l.sustained.tcpdump);
+  }
+  rows.push(['Memory (concurrent short flows, 5 packets each, offline)', '']);
+  for (const m of r.memory) {
+    rows.push([`${fmt(m.flows)} flows`, `peak RSS ${fmt(mib(m.peakRssBytes), 1)} MiB, ${fmt(m.bytesPerFlow)} B/flow over the ${fmt(mib(m.baselineRssBytes), 1)} MiB baseline, ${fmt(m.files)} files`]);
+  }
+  rows.push(['Targets', '']);
+  for (const t of r.targets) rows.push([t.target, `${t.value}  ${t.met === null ? 'n/a' : t.met ? 'MET' : 'MISSED'}`]);
+  return table(rows).replace(/^\n/, '');
+}
+
+const lossFree = (d: DaemonRun) => d.allPacketsSaved && d.kernelDropped === 0;
+
+export function targets(r: Omit<Results, 'targets'>): Results['targets'] {
+  const t: Results['targets'] = [];
+  t.push({ target: 'pipeline ≥ 813,000 packets/s', value: `${fmt(r.offline.packetsPerSecond)} pps`, met: r.offline.packetsPerSecond >= 813_000 });
+  t.push({ target: 'offline: every packet in the files', value: `${fmt(r.offline.packetsInFiles)}/${fmt(r.offline.packets)}`, met: r.offline.allPacketsSaved });
+  if ('skipped' in r.live) {
+    t.push({ target: 'live targets', value: `skipped (${r.live.skipped})`, met: null });
+  } else {
+    const l = r.live;
+    for (const { daemon } of l.rates) {
+      t.push({
+        target: `live at ${rateName(daemon.sender)}: 100 % in files, 0 kernel drops`,
+        value: `${percent(daemon.packetsInFiles, daemon.sender.packets)} %, ${fmt(daemon.kernelDropped)} drops at ${fmt(daemon.sender.pps)} pps`,
+        met: lossFree(daemon),
+      });
+    }
+    const at100k = l.rates.find((x) => x.daemon.sender.rate === 100_000);
+    if (at100k !== undefined) {
+      const ratio = at100k.tcpdump === null ? null : at100k.daemon.cpuUsPerPacket / at100k.tcpdump.cpuUsPerPacket;
+      t.push({
+        target: '≤ 0.5 µs/packet at 100k pps (all threads), ≤ 4× tcpdump',
+        value: `${fmt(at100k.daemon.cpuUsPerPacket, 3)} µs${ratio === null ? '' : `, ${fmt(ratio, 1)} × tcpdump`}`,
+        met: at100k.daemon.cpuUsPerPacket <= 0.5 && (ratio === null || ratio <= 4),
+      });
+    }
+    const top = l.rates.find((x) => x.daemon.sender.rate === 'top');
+    if (top !== undefined) t.push({ target: '≤ 0.6 µs/packet at top speed', value: `${fmt(top.daemon.cpuUsPerPacket, 3)} µs at ${fmt(top.daemon.sender.pps)} pps`, met: top.daemon.cpuUsPerPacket <= 0.6 });
+    const clean = l.rates.filter((x) => lossFree(x.daemon)).map((x) => x.daemon.sender);
+    if (clean.length > 0) {
+      const best = clean.reduce((a, b) => (b.pps > a.pps ? b : a));
+      t.push({ target: 'highest loss-free rate (report)', value: `${fmt(best.pps)} pps${best.senderLimited ? ', the sender\'s limit' : ''}`, met: null });
+    }
+    if (l.sustained !== null) {
+      const d = l.sustained.daemon;
+      t.push({
+        target: '10,000,000 packets at ≥ 800k pps, 0 drops, all in files',
+        value: `${fmt(d.sender.packets)} at ${fmt(d.sender.pps)} pps, ${fmt(d.kernelDropped)} drops, ${percent(d.packetsInFiles, d.sender.packets)} % in files`,
+        met: d.sender.packets >= 10_000_000 && d.sender.pps >= 800_000 && lossFree(d),
+      });
+    }
+  }
+  for (const m of r.memory) {
+    if (m.flows === 10_000) t.push({ target: '10,000 flows under 1 GiB RSS', value: `${fmt(mib(m.peakRssBytes), 1)} MiB`, met: m.peakRssBytes < 1024 ** 3 });
+  }
+  if (r.memory.length > 0) {
+    const worst = r.memory.reduce((a, b) => (b.bytesPerFlow > a.bytesPerFlow ? b : a));
+    t.push({ target: '≤ 16 KiB per idle flow', value: `at most ${fmt(worst.bytesPerFlow)} B (${fmt(worst.flows)} flows)`, met: worst.bytesPerFlow <= 16 * 1024 });
+  }
+  return t;
+}
+
+export function readmeSection(r: Results, text: string): string {
+  return [
+    '## Performance',
+    '',
+    `Measured with \`npm run bench\` (\`node dist/bench/run.js\`; \`--quick\` for a short run) on ${r.date.slice(0, 10)}:`,
+    `${r.machine.cpus} cores (${r.machine.model}), ${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel}, Node ${r.machine.node}; output on ${r.machine.datadirFs}.`,
+    'The ceiling writes its output to tmpfs so that it measures the daemon; the same run with the output on',
+    'the disk is shown beside it (on this VM, creating thousands of files in one ext4 directory costs up to',
+    'about 1 ms of system time per file, more in the minutes after thousands were deleted, when ext4 searches',
+    'its inode bitmaps for inodes not freed recently). The generated capture (seeded) has 25 % IPv6 flows, about',
+    '45 % pure ACKs, 40 % full-size segments and the rest mid-size, with TCP timestamp options; the offline run',
+    'reads it cut to 256 bytes per packet (what a capture with the default -maxheadersize holds), the live',
+    'sweep replays whole frames (tcpreplay --preload-pcap --no-flow-stats, paced with --pps and --pps-multi 16,',
+    'or --topspeed). CPU per packet is over the packets sent, by thread from /proc. Packets in files are read',
+    'back from the files. This VM\'s speed varies by ±30 % within minutes: compare figures of one run with',
+    'each other. Figures are written to `bench/results.json`.',
+    '',
+    '```',
+    text,
+    '```',
+    '',
+    ...findings(r),
+  ].join('\n');
+}
+
+/** What this run's figures say, in words. */
+function findings(r: Results): string[] {
+  const lines: string[] = [];
+  const o = r.offline;
+  if (o.stages !== null) {
+    const s = o.stages;
+    lines.push(
+      "Where the time goes offline: the addon's capture thread reads each record and describes it in C (header",
+      `offsets, flow key and hash; the same in JavaScript costs ${fmt(s.decodeUs, 2)} µs per packet). The main thread's share,`,
+      `flow lookup and the copy of each trimmed record into its flow's chunk, is ${fmt(s.demuxUs, 2)} µs per packet; compressing`,
+      `(libdeflate level 1) and writing the files costs the flow store's threads ${fmt(s.gzipUs, 2)} µs (files on tmpfs).`,
+      '',
+    );
+  }
+  if (!('skipped' in r.live)) {
+    const limited = r.live.rates.filter((x) => x.daemon.sender.rate !== 'top' && x.daemon.sender.senderLimited);
+    if (limited.length > 0) {
+      lines.push(`The sender could not keep the pace asked for at ${limited.map((x) => rateName(x.daemon.sender)).join(', ')}: those rows are the sender's rate, not the daemon's limit.`, '');
+    }
+  }
+  lines.push(
+    "Memory per flow is each run's peak RSS (VmHWM), which comes while every flow is being written at",
+    'the end, less the peak of a 10-flow run, divided by the number of flows: an upper bound for an idle flow.',
+    '',
+  );
+  return lines;
+}
+
+export function appendReadme(section: string): void {
+  const path = join(repo, 'README.md');
+  const current = readFileSync(path, 'utf8');
+  const at = current.indexOf('\n## Performance\n');
+  if (at >= 0) {
+    // Replace our own section, and keep anything after it that is not ours.
+    const after = current.indexOf('\n## ', at + 1);
+    const tail = after >= 0 ? current.slice(after) : '';
+    writeFileSync(path, `${current.slice(0, at + 1)}${section}${tail}`);
+  } else {
+    appendFileSync(path, `${current.endsWith('\n') ? '\n' : '\n\n'}${section}`);
+  }
+}

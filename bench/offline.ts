@@ -4,14 +4,82 @@
 // accounted for in the files (and a sample read by tshark); plus the cost of
 // each hot-path stage measured in-process.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, unlinkSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ceilingRoot, commandExists, filesystemOf, fmt, log, median, runDaemonOffline, work, type OfflineRun } from './common.js';
 import type { GenResult } from './gen.js';
 import { config } from './options.js';
-import { countOutput } from './pcapcount.js';
+import { countOutput, countPcapGz } from './pcapcount.js';
 import { measureStages, type StageCosts } from './stages.js';
+
+export interface DiskRun {
+  fs: string;
+  wallMs: number;
+  packetsPerSecond: number;
+  cpuUsPerPacket: number;
+  cpuSystemUsPerPacket: number;
+  /** System CPU per file written, µs: what creating, writing, syncing and renaming a file costs the kernel. */
+  cpuSystemUsPerFile: number;
+  allPacketsSaved: boolean;
+}
+
+/**
+ * An uploader: every 10 ms, each finished file under `datadir` is read (its
+ * packets counted, as a reader shipping it would) and deleted.
+ */
+function startUploader(datadir: string): { stop(): { files: number; packets: number } } {
+  let files = 0;
+  let packets = 0;
+  const ship = () => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(datadir, { recursive: true, withFileTypes: true });
+    } catch {
+      return; // not made yet
+    }
+    for (const entry of entries) {
+      if (!entry.isFile() || !entry.name.endsWith('.pcap.gz') || entry.name.startsWith('.')) continue;
+      const path = join(entry.parentPath, entry.name);
+      packets += countPcapGz(path).packets;
+      unlinkSync(path);
+      files++;
+    }
+  };
+  const timer = setInterval(ship, 10);
+  return {
+    stop() {
+      clearInterval(timer);
+      ship();
+      return { files, packets };
+    },
+  };
+}
+
+async function diskRun(snapPcap: string, events: string, gen: GenResult, tag: string, uploader: boolean): Promise<DiskRun & { filesUploaded: number }> {
+  const datadir = join(work, tag);
+  spawnSync('sync');
+  const upload = uploader ? startUploader(datadir) : null;
+  const run = await runDaemonOffline(
+    ['-read', snapPcap, '-events', events, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0'],
+    join(work, `${tag}.json`),
+  );
+  const shipped = upload?.stop() ?? null;
+  const cpuUs = run.usage.cpuUserUs + run.usage.cpuSystemUs;
+  const files = shipped === null ? countOutput(datadir) : { files: shipped.files, packets: shipped.packets };
+  rmSync(datadir, { recursive: true, force: true });
+  log(`offline run on disk${uploader ? ' with an uploader' : ''}: ${fmt(run.wallMs)} ms, ${fmt(cpuUs / 1000)} ms CPU (sys ${fmt(run.usage.cpuSystemUs / 1000)})`);
+  return {
+    fs: `${filesystemOf(work)} (${tmpdir()})`,
+    wallMs: run.wallMs,
+    packetsPerSecond: gen.packets / (run.wallMs / 1000),
+    cpuUsPerPacket: cpuUs / gen.packets,
+    cpuSystemUsPerPacket: run.usage.cpuSystemUs / gen.packets,
+    cpuSystemUsPerFile: run.usage.cpuSystemUs / Math.max(1, files.files),
+    allPacketsSaved: files.packets === gen.packets,
+    filesUploaded: shipped?.files ?? 0,
+  };
+}
 
 export interface OfflineResult {
   packets: number;
@@ -41,7 +109,9 @@ export interface OfflineResult {
   readPacketsPerSecond: number | null;
   /** Filesystem of the ceiling runs' output. */
   outputFs: string;
-  disk: { fs: string; wallMs: number; packetsPerSecond: number; cpuUsPerPacket: number; cpuSystemUsPerPacket: number; allPacketsSaved: boolean } | null;
+  disk: DiskRun | null;
+  /** On the disk again, with an uploader deleting each file as it appears (M-Lab's pusher does so). */
+  diskWithUploader: (DiskRun & { filesUploaded: number }) | null;
 }
 
 export async function offlinePhase(snapPcap: string, events: string, gen: GenResult): Promise<OfflineResult> {
@@ -60,27 +130,14 @@ export async function offlinePhase(snapPcap: string, events: string, gen: GenRes
     lastDir = datadir;
   }
   const counted = countOutput(lastDir);
-  // The same run with the output on the disk's filesystem, where creating files costs what it costs there.
+  // The same run with the output on the disk's filesystem, where creating files costs what it costs there;
+  // then again with an uploader deleting the files as they come, right after the first run's were deleted.
   let disk: OfflineResult['disk'] = null;
+  let diskWithUploader: OfflineResult['diskWithUploader'] = null;
   if (root.dir !== work) {
-    const datadir = join(work, 'offline-disk');
-    spawnSync('sync');
-    const run = await runDaemonOffline(
-      ['-read', snapPcap, '-events', events, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0'],
-      join(work, 'offline-disk.json'),
-    );
-    const cpuUs = run.usage.cpuUserUs + run.usage.cpuSystemUs;
-    const files = countOutput(datadir);
-    disk = {
-      fs: `${filesystemOf(work)} (${tmpdir()})`,
-      wallMs: run.wallMs,
-      packetsPerSecond: gen.packets / (run.wallMs / 1000),
-      cpuUsPerPacket: cpuUs / gen.packets,
-      cpuSystemUsPerPacket: run.usage.cpuSystemUs / gen.packets,
-      allPacketsSaved: files.packets === gen.packets,
-    };
-    log(`offline run on disk: ${fmt(run.wallMs)} ms, ${fmt(cpuUs / 1000)} ms CPU`);
-    rmSync(datadir, { recursive: true, force: true });
+    const { filesUploaded: _, ...plain } = await diskRun(snapPcap, events, gen, 'offline-disk', false);
+    disk = plain;
+    diskWithUploader = await diskRun(snapPcap, events, gen, 'offline-uploaded', true);
   }
   // An independent reader on a sample: tshark's packet count of a few files.
   let tsharkSample: OfflineResult['tsharkSample'] = null;
@@ -134,5 +191,6 @@ export async function offlinePhase(snapPcap: string, events: string, gen: GenRes
     readPacketsPerSecond: readMs === null ? null : gen.packets / (readMs / 1000),
     outputFs: root.fs,
     disk,
+    diskWithUploader,
   };
 }

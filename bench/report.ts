@@ -66,7 +66,14 @@ export function report(r: Results): string {
   }
   rows.push(['output on', o.outputFs]);
   if (o.disk !== null) {
-    rows.push(['same, output on disk', `${fmt(o.disk.packetsPerSecond)} packets/s, ${fmt(o.disk.cpuUsPerPacket, 2)} µs/packet (sys ${fmt(o.disk.cpuSystemUsPerPacket, 2)}), ${o.disk.fs}`]);
+    rows.push(['same, output on disk', `${fmt(o.disk.packetsPerSecond)} packets/s, ${fmt(o.disk.cpuUsPerPacket, 2)} µs/packet (sys ${fmt(o.disk.cpuSystemUsPerPacket, 2)}; ${fmt(o.disk.cpuSystemUsPerFile)} µs sys per file), ${o.disk.fs}`]);
+  }
+  if (o.diskWithUploader != null) {
+    const u = o.diskWithUploader;
+    rows.push([
+      'same, an uploader deleting each file',
+      `${fmt(u.packetsPerSecond)} packets/s, ${fmt(u.cpuUsPerPacket, 2)} µs/packet (sys ${fmt(u.cpuSystemUsPerPacket, 2)}; ${fmt(u.cpuSystemUsPerFile)} µs sys per file), ${fmt(u.filesUploaded)} files shipped, ${u.allPacketsSaved ? 'every packet in them' : 'PACKETS MISSING'}`,
+    ]);
   }
   rows.push(['peak RSS', `${fmt(mib(o.peakRssBytes), 1)} MiB`]);
   rows.push(['input (snaplen 256)', `${fmt(mib(o.inputBytes), 1)} MiB`]);

@@ -51,10 +51,6 @@ constexpr size_t kFlushBytes = 1u << 20;
 constexpr size_t kMaxQueuedBatches = 16;
 // Spare batches kept per capture for reuse (see BatchPool).
 constexpr size_t kMaxSpareBatches = 8;
-// How often the kernel's counters are read (one getsockopt). At 1 s they lagged
-// the files by up to a second of packets, 0.5–1 M at the top rate, when read
-// right after a burst.
-constexpr auto kStatsInterval = std::chrono::milliseconds(100);
 // The longest a hold() keeps the capture thread from handing over a batch, in
 // case JS never releases it: a live capture must not stall on a lost release.
 constexpr auto kMaxHold = std::chrono::milliseconds(100);
@@ -272,8 +268,6 @@ class Session {
   void RunLive() {
     bool failed = false;
     std::string error;
-    auto nextStats = std::chrono::steady_clock::now() + kStatsInterval;
-
     while (!live_->StopRequested() && !jsGone_) {
       int n = live_->Dispatch(&Session::OnPacket, reinterpret_cast<u_char*>(this));
       if (n == PCAP_ERROR) {
@@ -285,12 +279,14 @@ class Session {
       }
       // PCAP_ERROR_BREAK: stop() or our own breakloop; the loop condition decides.
       if (!Flush()) break;
-      if (std::chrono::steady_clock::now() >= nextStats) {
-        // pcap_stats is not safe against a concurrent dispatch, so only this
-        // thread calls it; stats() reads the atomics it fills.
-        live_->SampleStats();
-        nextStats = std::chrono::steady_clock::now() + kStatsInterval;
-      }
+      // After every dispatch (one getsockopt; a dispatch returns once per
+      // 256 KiB block of the ring, or per read timeout), since the next one
+      // may block for as long as no packet comes: read once a second, the
+      // counters stayed short of the files by what came after the last
+      // reading, up to a second of packets. pcap_stats is not safe against a
+      // concurrent dispatch, so only this thread calls it; stats() reads the
+      // atomics it fills.
+      live_->SampleStats();
     }
 
     if (!failed && !jsGone_ && !finalizing_.load(std::memory_order_acquire)) Drain();

@@ -71,7 +71,7 @@ export interface NativeCapture {
   ): void;
   /** Asks the capture thread to finish; already captured packets are still delivered before onEnd. */
   stop(): void;
-  /** Latest libpcap counters (sampled by the capture thread every 100 ms and at the end). */
+  /** Latest libpcap counters (read by the capture thread after every dispatch and at the end). */
   stats(): CaptureStats;
   /** Offline: packets read so far from each file. Live: [stats().received]. */
   inputPackets(): number[];

@@ -23,7 +23,7 @@ import {
   type TcpServer,
   type TestNetwork,
 } from '../helpers/netns.js';
-import { scrapeMetrics } from '../helpers/scrape.js';
+import { metricSum, scrapeMetrics } from '../helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const bin = join(repo, 'bin/packet-headers.js');
@@ -230,6 +230,10 @@ describe('built-in flow source (kernel socket table)', () => {
       assertDated(datadir, f, startedAt, endedAt);
     }
     assert.equal(metricValue(metrics, 'pcap_flows_tuple_reused_total'), 0);
+    // A second after the last packet, the kernel's count is current: it was
+    // read once a second, and stayed short by what came after the last reading.
+    const handled = metricSum(metrics, /^pcap_(saver_packets_total|missed_packets_total|demuxer_ignored_total|demuxer_bad_packets_total)[ {]/);
+    assert.equal(metricSum(metrics, /^pcap_kernel_received_packets_total[ {]/), handled, 'the kernel counted every packet the daemon handled');
   });
 
   test('a time-wait socket in FIN_WAIT2 (the server closed, the client has not) names no flow: its cookie is none an application saw', async () => {

@@ -133,6 +133,36 @@ int WriteTemporary(const std::string& temporary, const Pieces& pieces, mode_t mo
   return error;
 }
 
+int WriteUnnamed(const std::string& dir, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync, int* fd) {
+  *fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+  if (*fd < 0 && errno == ENOENT) {
+    const int error = MakeDirectories(dir, dirMode);
+    if (error != 0) return error;
+    *fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+  }
+  if (*fd < 0) {
+    // EISDIR or EINVAL: O_TMPFILE unknown to the kernel or the filesystem.
+    return errno == EISDIR || errno == EINVAL || errno == EOPNOTSUPP ? EOPNOTSUPP : errno;
+  }
+  int error = WritePieces(*fd, pieces);
+  if (error == 0 && sync && fdatasync(*fd) != 0) error = errno;
+  if (error != 0) {
+    close(*fd);
+    *fd = -1;
+  }
+  return error;
+}
+
+int LinkUnnamed(int fd, const std::string& path) {
+  // Through /proc: linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH,
+  // which a daemon run with -user has dropped.
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+  if (linkat(AT_FDCWD, self, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
+  // ENOENT: no /proc mounted (the day's directory exists: the file is in it).
+  return errno == ENOENT ? EOPNOTSUPP : errno;
+}
+
 int RenameNoReplace(const std::string& from, const std::string& to) {
   if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
   if (errno != EINVAL && errno != ENOSYS) return errno;

@@ -37,6 +37,18 @@ std::string NumberedPath(const std::string& path, int n);
 // behind on failure.
 int WriteTemporary(const std::string& temporary, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync);
 
+// `pieces` written to a new file in `dir` that has no name yet (O_TMPFILE),
+// made durable (fdatasync) when `sync`, left open on `*fd`; `dir` is made when
+// missing. EOPNOTSUPP when the filesystem (or kernel) has no unnamed files.
+// Nothing is left behind on failure, nor after a crash: an unnamed file dies
+// with its descriptor.
+int WriteUnnamed(const std::string& dir, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync, int* fd);
+
+// Gives the unnamed file open on `fd` the name `path`; EEXIST when the name
+// is taken (never replaces). One directory operation, where a temporary name
+// and a rename are two.
+int LinkUnnamed(int fd, const std::string& path);
+
 // rename(2) that never replaces: EEXIST when `to` exists (renameat2
 // RENAME_NOREPLACE; link + unlink where the filesystem lacks it).
 int RenameNoReplace(const std::string& from, const std::string& to);

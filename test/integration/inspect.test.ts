@@ -116,14 +116,21 @@ function editCapture(input: string, output: string, port: number): void {
   const decoded = new DecodedPacket();
   const segment = new Segment();
   const records: PcapRecord[] = pcap.records.map((r) => ({ seconds: r.seconds, nanoseconds: r.nanoseconds * scale, frame: r.data }));
-  const fromServer = records.map((r) => readSegment(r.frame, 0, r.frame.length, pcap.linkType, decoded, segment) && segment.seglen > 0 && r.frame.readUInt16BE(decoded.tcpOffset) === port);
+  const seqs: number[] = [];
+  const fromServer = records.map((r) => {
+    const ok = readSegment(r.frame, 0, r.frame.length, pcap.linkType, decoded, segment) && segment.seglen > 0 && r.frame.readUInt16BE(decoded.tcpOffset) === port;
+    seqs.push(ok ? segment.seq : -1);
+    return ok;
+  });
   const data = records.flatMap((_, i) => (fromServer[i] ? [i] : []));
-  const out: PcapRecord[] = [];
+  // Pairs of back-to-back segments of the server, in sequence: swapping them reorders new data.
+  const pairs = data.filter((i) => fromServer[i + 1] && seqs[i + 1] > seqs[i] && seqs[i + 1] - seqs[i] < 65536);
   const drop = new Set([data[300], data[900], data[1500]]);
-  const swapAt = new Set([data[600], data[1200], data[1800]]);
+  const swapAt = new Set([pairs[Math.floor(pairs.length * 0.3)], pairs[Math.floor(pairs.length * 0.5)], pairs[Math.floor(pairs.length * 0.7)]]);
+  const out: PcapRecord[] = [];
   for (let i = 0; i < records.length; i++) {
     if (drop.has(i)) continue;
-    if (swapAt.has(i) && fromServer[i + 1]) {
+    if (swapAt.has(i) && !drop.has(i + 1)) {
       out.push({ ...records[i], frame: records[i + 1].frame });
       const ns = records[i].nanoseconds + 1000;
       out.push({ seconds: records[i].seconds + Math.floor(ns / 1e9), nanoseconds: ns % 1e9, frame: records[i].frame });

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # System packages: libpcap and libdeflate headers for the addon; tcpdump, tshark, iproute2 and
 # ethtool for the integration tests (independent capture, reading, namespaces).
-apt_packages=(libpcap-dev libdeflate-dev tcpdump tshark iproute2 ethtool iputils-ping procps strace prometheus)
+apt_packages=(libpcap-dev libdeflate-dev tcpdump tshark iproute2 ethtool iputils-ping procps strace prometheus nftables)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,8 +2,8 @@
 // downloads (curl from python's http.server over IPv4, a python peer over
 // IPv6) and a receiver that stops reading (zero window, IPv6), between two
 // namespaces whose links drop and delay packets (netem loss 1% delay 10ms each
-// way where the kernel has netem; otherwise a token bucket whose full queue
-// delays and drops). tcpdump records the client's side; the daemon (-read)
+// way where the kernel has netem; otherwise 1 % random loss from nftables and
+// a token bucket whose full queue delays and drops). tcpdump records the client's side; the daemon (-read)
 // turns that into its per-flow files, and inspect reads those. Every
 // tcp.analysis counter must equal tshark's flags on the same file, per
 // direction, and the handshake RTT tshark's initial RTT.
@@ -47,8 +47,16 @@ async function shapeLinks(n: TestNetwork): Promise<string> {
     await n.exec(ends[1][0], ['tc', 'qdisc', 'add', 'dev', ends[1][1], 'root', 'netem', 'loss', '1%', 'delay', '10ms'], { check: true });
     return 'netem loss 1% delay 10ms each way';
   }
-  for (const [ns, dev] of ends) await n.exec(ns, ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', '40mbit', 'burst', '16kb', 'latency', '25ms'], { check: true });
-  return 'tbf rate 40mbit latency 25ms each way (no netem in this kernel)';
+  // No netem (a kernel without modules): random loss from nftables (numgen),
+  // queueing delay and overflow from a token bucket.
+  for (const [ns, dev] of ends) {
+    await n.exec(ns, ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', '40mbit', 'burst', '16kb', 'latency', '25ms'], { check: true });
+    await n.exec(ns, ['nft', '-f', '-'], {
+      check: true,
+      input: 'table inet lossy {\n chain out {\n  type filter hook output priority 0;\n  meta l4proto tcp numgen random mod 100 < 1 drop\n }\n}\n',
+    });
+  }
+  return 'nftables random loss 1% and tbf rate 40mbit latency 25ms each way (no netem in this kernel)';
 }
 
 async function startBulkServer(n: TestNetwork, host: string, port: number, bytes: number): Promise<void> {

@@ -37,7 +37,7 @@ export const FLOW_FIELDS = [
   { name: 'client_port', type: 'integer', unit: '', nullable: true, description: 'TCP port of the client.' },
   { name: 'server_ip', type: 'string', unit: '', nullable: true, description: 'Address of the server, as stored.' },
   { name: 'server_port', type: 'integer', unit: '', nullable: true, description: 'TCP port of the server.' },
-  { name: 'roles_from_syn', type: 'boolean', unit: '', nullable: false, description: 'True when client and server are known from a SYN (without ACK); false when they are guessed from the first packet.' },
+  { name: 'roles_from_syn', type: 'boolean', unit: '', nullable: false, description: 'True when client and server are known from a SYN or SYN-ACK as first packet; false when the first packet is neither and its sender is taken for the client.' },
   { name: 'first_packet_time', type: 'timestamp', unit: '', nullable: true, description: 'Time of the first TCP packet of the flow.' },
   { name: 'last_packet_time', type: 'timestamp', unit: '', nullable: true, description: 'Time of the last TCP packet of the flow.' },
   { name: 'duration_s', type: 'float', unit: 's', nullable: false, description: 'last_packet_time - first_packet_time (0 for fewer than two packets).' },
@@ -46,8 +46,8 @@ export const FLOW_FIELDS = [
   { name: 'syn_time', type: 'timestamp', unit: '', nullable: true, description: "Time of the client's first SYN." },
   { name: 'synack_time', type: 'timestamp', unit: '', nullable: true, description: "Time of the server's first SYN-ACK (after the SYN)." },
   { name: 'handshake_ack_time', type: 'timestamp', unit: '', nullable: true, description: "Time of the client's first ACK after the SYN-ACK (completes the handshake)." },
-  { name: 'handshake_rtt_ms', type: 'float', unit: 'ms', nullable: true, description: "handshake_ack_time - syn_time: the whole handshake, as tshark's tcp.analysis.initial_rtt." },
-  { name: 'syn_to_synack_ms', type: 'float', unit: 'ms', nullable: true, description: 'synack_time - syn_time: the round trip from the capture point to the server.' },
+  { name: 'handshake_rtt_ms', type: 'float', unit: 'ms', nullable: true, description: "From the last SYN before it to the first ACK (without SYN) after it: the whole handshake, as tshark's tcp.analysis.initial_rtt." },
+  { name: 'syn_to_synack_ms', type: 'float', unit: 'ms', nullable: true, description: 'synack_time - the last SYN before it: the round trip from the capture point to the server.' },
   { name: 'synack_to_ack_ms', type: 'float', unit: 'ms', nullable: true, description: 'handshake_ack_time - synack_time: the round trip from the capture point to the client.' },
   { name: 'syn_retransmissions', type: 'integer', unit: '', nullable: false, description: 'SYNs of the client after its first one (same sequence number).' },
   { name: 'window_scaling', type: 'boolean', unit: '', nullable: false, description: 'Window scaling in use: both SYN and SYN-ACK carried the option.' },
@@ -88,7 +88,7 @@ export const DIRECTION_FIELDS = [
   { name: 'ttl_min', type: 'integer', unit: '', nullable: true, description: 'Lowest IPv4 TTL or IPv6 hop limit.' },
   { name: 'ttl_max', type: 'integer', unit: '', nullable: true, description: 'Highest IPv4 TTL or IPv6 hop limit.' },
   { name: 'ttl_changes', type: 'integer', unit: '', nullable: false, description: 'Packets whose TTL or hop limit differs from the previous packet of the direction.' },
-  { name: 'rtt_source', type: 'string', unit: '', nullable: true, description: "How the RTT samples of data sent this way were taken: 'timestamps' (TSval echoed in TSecr) when both sides use timestamps, otherwise 'ack' (a segment and the first ACK covering it, never for retransmitted data); null without samples." },
+  { name: 'rtt_source', type: 'string', unit: '', nullable: true, description: "How the RTT samples of data sent this way were taken: 'timestamps' (the first echo of a data segment's TSval in the other side's TSecr) whenever there is such a sample, otherwise 'ack' (a data segment and the ACK of exactly its end, none for data sent twice: Karn's rule); null without samples." },
   { name: 'rtt_samples', type: 'integer', unit: '', nullable: false, description: 'RTT samples of data sent this way: from the capture point to the receiver and back.' },
   { name: 'rtt_min_ms', type: 'float', unit: 'ms', nullable: true, description: 'Smallest RTT sample.' },
   { name: 'rtt_median_ms', type: 'float', unit: 'ms', nullable: true, description: 'Median RTT sample (the mean of the two middle ones for an even count).' },
@@ -96,6 +96,9 @@ export const DIRECTION_FIELDS = [
 ] as const satisfies readonly FieldSpec[];
 
 type ValueOf<F extends FieldSpec> = (F['type'] extends 'string' | 'timestamp' ? string : F['type'] extends 'boolean' ? boolean : number) | (F['nullable'] extends true ? null : never);
+
+/** The per-direction fields of one direction, without their prefix. */
+export type DirectionRecord = { [F in (typeof DIRECTION_FIELDS)[number] as F['name']]: ValueOf<F> };
 
 type FlowPart = { [F in (typeof FLOW_FIELDS)[number] as F['name']]: ValueOf<F> };
 type DirectionPart = {

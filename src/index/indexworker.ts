@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { relative, sep } from 'node:path';
 import { fileStamp } from './datadirfiles.js';
 import { FlowDb, type FlowRow } from './flowdb.js';
-import { summarizeForIndex } from './summarizefile.js';
+import { summarizeFile } from '../analysis/summarize.js';
 import type { FromIndexWorker, IndexWorkerData, ToIndexWorker } from './liveindex.js';
 
 const BATCH_FILES = 200;
@@ -49,7 +49,7 @@ async function indexFile(path: string): Promise<void> {
   try {
     const stamp = await fileStamp(path);
     if (stamp === null) throw new Error('the file is gone');
-    const summary = await summarizeForIndex(path);
+    const summary = (await summarizeFile(path)) as unknown as Record<string, unknown>;
     rows.push({ path: relative(datadir, path).split(sep).join('/'), stamp, summary });
   } catch (error) {
     post({ kind: 'failed', files: 1, message: `cannot index ${path}: ${(error as Error).message}` });

@@ -1,0 +1,235 @@
+// `packet-headers inspect` against tshark on real transfers with loss: bulk
+// downloads (curl from python's http.server over IPv4, a python peer over
+// IPv6) and a receiver that stops reading (zero window, IPv6), between two
+// namespaces whose links drop and delay packets (netem loss 1% delay 10ms each
+// way where the kernel has netem; otherwise a token bucket whose full queue
+// delays and drops). tcpdump records the client's side; the daemon (-read)
+// turns that into its per-flow files, and inspect reads those. Every
+// tcp.analysis counter must equal tshark's flags on the same file, per
+// direction, and the handshake RTT tshark's initial RTT.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { FlowSummary } from '../../src/analysis/summary.js';
+import { Daemon } from '../../src/daemon.js';
+import { walkFiles } from '../helpers/files.js';
+import { startHttpServer } from '../helpers/httpload.js';
+import { createTestNetwork, execHost, LineCollector, startTcpdump, TCP_PEER_ARGV, TCP_PEER_PATH, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { offlineOptions } from '../helpers/offlineoptions.js';
+
+const REPO = join(import.meta.dirname, '../../..');
+const BULK_PEER = [TCP_PEER_ARGV[0], join(dirname(TCP_PEER_PATH), 'bulk_peer.py')];
+const HTTP_PORT = 8080;
+const BULK_PORT = 9001;
+const SLOW_PORT = 9002;
+
+let net: TestNetwork;
+const work = mkdtempSync(join(tmpdir(), 'ph-inspect-'));
+const datadir = join(work, 'data');
+let linkShaping = '';
+let summaries: FlowSummary[] = [];
+
+/** The link's loss and delay: netem where the kernel has it, else a token bucket whose queue delays and overflows. */
+async function shapeLinks(n: TestNetwork): Promise<string> {
+  const ends = [
+    [n.serverNs, n.serverIf],
+    [n.clientNs, n.clientIf],
+  ];
+  const netem = await n.exec(ends[0][0], ['tc', 'qdisc', 'add', 'dev', ends[0][1], 'root', 'netem', 'loss', '1%', 'delay', '10ms']);
+  if (netem.code === 0) {
+    await n.exec(ends[1][0], ['tc', 'qdisc', 'add', 'dev', ends[1][1], 'root', 'netem', 'loss', '1%', 'delay', '10ms'], { check: true });
+    return 'netem loss 1% delay 10ms each way';
+  }
+  for (const [ns, dev] of ends) await n.exec(ns, ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', '40mbit', 'burst', '16kb', 'latency', '25ms'], { check: true });
+  return 'tbf rate 40mbit latency 25ms each way (no netem in this kernel)';
+}
+
+async function startBulkServer(n: TestNetwork, host: string, port: number, bytes: number): Promise<void> {
+  const server = n.spawn(n.serverNs, [...BULK_PEER, 'server', '--listen', host, '--port', String(port), '--bytes', String(bytes)]);
+  const lines = new LineCollector(server.stdout);
+  server.stderr?.resume();
+  await waitFor(() => lines.text().includes('listening'), 10_000, `bulk server on ${host}:${port}`);
+}
+
+async function fetchBulk(n: TestNetwork, host: string, port: number, extra: string[] = []): Promise<number> {
+  const r = await n.exec(n.clientNs, [...BULK_PEER, 'client', '--connect', host, '--port', String(port), ...extra], { timeoutMs: 60_000, check: true });
+  return Number(r.stdout.trim());
+}
+
+function inspectCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return execHost(['node', join(REPO, 'bin/packet-headers.js'), 'inspect', ...args], { timeoutMs: 60_000, cwd: REPO });
+}
+
+before(async () => {
+  net = await createTestNetwork();
+  linkShaping = await shapeLinks(net);
+  const www = join(work, 'www');
+  await startHttpServer(net, www, HTTP_PORT, 'hello');
+  writeFileSync(join(www, 'big.bin'), Buffer.alloc(3_000_000, 0x5a));
+  await startBulkServer(net, net.serverV6, BULK_PORT, 3_000_000);
+  await startBulkServer(net, net.serverV6, SLOW_PORT, 600_000);
+
+  const capture = join(work, 'client.pcap');
+  const tcpdump = await startTcpdump(net, net.clientNs, net.clientIf, capture, 'tcp');
+  try {
+    const curl = await net.exec(net.clientNs, ['curl', '-s', '-o', '/dev/null', '-w', '%{size_download}', `http://${net.serverV4}:${HTTP_PORT}/big.bin`], { timeoutMs: 60_000 });
+    assert.equal(curl.stdout.trim(), '3000000', `curl: ${curl.stderr}`);
+    assert.equal(await fetchBulk(net, net.serverV6, BULK_PORT), 3_000_000);
+    // A 4 KiB receive buffer that is not read for 0.5 s, then read slowly: zero windows.
+    assert.equal(await fetchBulk(net, net.serverV6, SLOW_PORT, ['--rcvbuf', '4096', '--pause', '0.5', '--slow-bytes', '100000', '--slow-delay', '0.005']), 600_000);
+  } finally {
+    await tcpdump.stop();
+  }
+
+  const daemon = await Daemon.start(offlineOptions([capture], datadir), { log: () => {} });
+  await daemon.captureEnded();
+  await daemon.stop();
+
+  const r = await inspectCli(['--json', datadir]);
+  assert.equal(r.code, 0, r.stderr);
+  summaries = r.stdout.trim().split('\n').map((line) => JSON.parse(line) as FlowSummary);
+});
+
+after(async () => {
+  await net?.destroy();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The summary of the flow to the given server port. */
+function flowTo(port: number): FlowSummary {
+  const s = summaries.find((f) => f.server_port === port);
+  assert.ok(s, `a flow to port ${port} among ${summaries.map((f) => f.server_port).join(', ')}`);
+  return s;
+}
+
+const COUNTERS = [
+  ['retransmitted_segments', 'tcp.analysis.retransmission'],
+  ['fast_retransmissions', 'tcp.analysis.fast_retransmission'],
+  ['spurious_retransmissions', 'tcp.analysis.spurious_retransmission'],
+  ['out_of_order_segments', 'tcp.analysis.out_of_order'],
+  ['lost_segment_gaps', 'tcp.analysis.lost_segment'],
+  ['acks_of_unseen_segments', 'tcp.analysis.ack_lost_segment'],
+  ['duplicate_acks', 'tcp.analysis.duplicate_ack'],
+  ['zero_window', 'tcp.analysis.zero_window'],
+  ['zero_window_probes', 'tcp.analysis.zero_window_probe'],
+  ['window_full', 'tcp.analysis.window_full'],
+] as const;
+
+interface TsharkCounts {
+  packets: [number, number];
+  ipBytes: [number, number];
+  payloadBytes: [number, number];
+  flags: Record<string, [number, number]>;
+  initialRttMs: number | null;
+}
+
+/** tshark's view of one flow file, per direction (0: from the client). */
+async function tsharkCounts(s: FlowSummary): Promise<TsharkCounts> {
+  const fields = ['ip.src', 'ipv6.src', 'tcp.srcport', 'ip.len', 'ipv6.plen', 'tcp.len', 'tcp.analysis.initial_rtt', ...COUNTERS.map(([, f]) => f)];
+  const argv = ['tshark', '-n', '-r', s.file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])];
+  const r = await execHost(argv, { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const counts: TsharkCounts = { packets: [0, 0], ipBytes: [0, 0], payloadBytes: [0, 0], flags: {}, initialRttMs: null };
+  for (const [, f] of COUNTERS) counts.flags[f] = [0, 0];
+  for (const line of r.stdout.trim().split('\n')) {
+    const v = line.split('|');
+    const d = (v[0] || v[1]) === s.client_ip && Number(v[2]) === s.client_port ? 0 : 1;
+    counts.packets[d]++;
+    counts.ipBytes[d] += v[3] !== '' ? Number(v[3]) : Number(v[4]) + 40;
+    counts.payloadBytes[d] += Number(v[5]);
+    if (v[6] !== '') counts.initialRttMs = Number(v[6]) * 1000;
+    COUNTERS.forEach(([, f], i) => {
+      if (v[7 + i] !== '') counts.flags[f][d]++;
+    });
+  }
+  return counts;
+}
+
+/** Asserts every counter per direction; returns "counter c2s/s2c" lines for the log. */
+async function assertAgreesWithTshark(s: FlowSummary): Promise<string[]> {
+  const t = await tsharkCounts(s);
+  const values = s as unknown as Record<string, number>;
+  assert.deepEqual([s.c2s_packets, s.s2c_packets], t.packets, 'packets per direction');
+  assert.deepEqual([s.c2s_ip_bytes, s.s2c_ip_bytes], t.ipBytes, 'IP bytes per direction');
+  assert.deepEqual([s.c2s_payload_bytes, s.s2c_payload_bytes], t.payloadBytes, 'payload bytes per direction');
+  const lines: string[] = [];
+  for (const [field, tsharkField] of COUNTERS) {
+    const ours = [values[`c2s_${field}`], values[`s2c_${field}`]];
+    assert.deepEqual(ours, t.flags[tsharkField], `${field} per direction (c2s, s2c) against ${tsharkField}`);
+    lines.push(`${field} ${ours.join('/')}`);
+  }
+  assert.ok(t.initialRttMs !== null && s.handshake_rtt_ms !== null, 'a handshake RTT');
+  assert.ok(Math.abs(s.handshake_rtt_ms - t.initialRttMs) < 0.001, `handshake RTT ${s.handshake_rtt_ms} ms, tshark ${t.initialRttMs} ms`);
+  return lines;
+}
+
+test('IPv4 download with loss (curl from http.server): every counter equals tshark per direction', async (t) => {
+  const s = flowTo(HTTP_PORT);
+  assert.equal(s.ip_version, 4);
+  assert.equal(s.client_ip, net.clientV4);
+  assert.equal(s.roles_from_syn, true);
+  t.diagnostic(`${linkShaping}: ${(await assertAgreesWithTshark(s)).join(', ')}`);
+  // The scenario must have produced what is compared, or the agreement proves little.
+  assert.ok(s.s2c_retransmitted_segments > 0, 'the lossy link made the server retransmit');
+  assert.ok(s.c2s_duplicate_acks > 0, 'the client sent duplicate ACKs');
+  assert.ok(s.c2s_sack_blocks > 0, 'the client sent SACK blocks');
+  assert.ok(s.s2c_unique_bytes >= 3_000_000, 'the whole file went to the client');
+  assert.ok(s.s2c_rtt_samples > 0 && s.s2c_rtt_min_ms! <= s.s2c_rtt_median_ms! && s.s2c_rtt_median_ms! <= s.s2c_rtt_max_ms!, 'RTT samples of the download');
+});
+
+test('IPv6 download with loss (python peer): every counter equals tshark per direction', async (t) => {
+  const s = flowTo(BULK_PORT);
+  assert.equal(s.ip_version, 6);
+  assert.equal(s.server_ip, net.serverV6);
+  t.diagnostic(`${linkShaping}: ${(await assertAgreesWithTshark(s)).join(', ')}`);
+  assert.ok(s.s2c_retransmitted_segments > 0, 'the lossy link made the server retransmit');
+  assert.ok(s.c2s_duplicate_acks > 0, 'the client sent duplicate ACKs');
+  assert.equal(s.timestamps && s.window_scaling && s.sack_permitted, true, 'Linux negotiates timestamps, window scaling and SACK');
+  assert.equal(s.s2c_rtt_source, 'timestamps');
+});
+
+test('IPv6 receiver that stops reading: zero windows and window-full segments as tshark counts them', async (t) => {
+  const s = flowTo(SLOW_PORT);
+  t.diagnostic((await assertAgreesWithTshark(s)).join(', '));
+  assert.ok(s.c2s_zero_window > 0, 'the client advertised a zero window');
+  assert.ok(s.s2c_window_full > 0, 'the server filled the window');
+  assert.equal(s.first_fin_from, 'server');
+});
+
+test('the table has a header and one aligned row per flow file; a directory is walked at any depth', async () => {
+  const files = walkFiles(datadir).filter((f) => f.endsWith('.pcap.gz'));
+  assert.equal(summaries.length, files.length, 'one JSON line per file in the datadir');
+  assert.deepEqual(summaries.map((s) => s.file).sort(), files.sort());
+  const r = await inspectCli([datadir]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, files.length + 1);
+  assert.match(lines[0], /^FLOW +CLIENT +SERVER +START/);
+  const clientColumn = lines[0].indexOf('CLIENT');
+  for (const s of summaries) {
+    const row = lines.find((l) => l.startsWith(s.uuid));
+    assert.ok(row, `a row for ${s.uuid}`);
+    const client = s.ip_version === 6 ? `[${s.client_ip}]:${s.client_port}` : `${s.client_ip}:${s.client_port}`;
+    assert.equal(row.indexOf(client), clientColumn, 'the client column is aligned');
+  }
+});
+
+test('a flow file cut short is summarized as far as it reads, flagged, and the run exits 1', async () => {
+  const dir = join(work, 'damaged', '2026', '12');
+  mkdirSync(dir, { recursive: true });
+  const whole = flowTo(BULK_PORT);
+  const bytes = readFileSync(whole.file);
+  writeFileSync(join(dir, 'cut.pcap.gz'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+  copyFileSync(flowTo(HTTP_PORT).file, join(dir, 'whole.pcap.gz'));
+  const r = await inspectCli(['--json', join(work, 'damaged')]);
+  assert.equal(r.code, 1);
+  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowSummary);
+  const cut = rows.find((s) => s.uuid === 'cut')!;
+  assert.equal(cut.complete, false);
+  assert.match(cut.read_problem ?? '', /^gzip/);
+  assert.ok(cut.packets > 0 && cut.packets < whole.packets, `${cut.packets} of ${whole.packets} packets read`);
+  assert.equal(rows.find((s) => s.uuid === 'whole')?.complete, true);
+  assert.match(r.stderr, /cut\.pcap\.gz: gzip/);
+});

@@ -75,8 +75,10 @@ export function renderFlowPlot(flow: FlowSeries): string {
   top += SMALL_HEIGHT + PANEL_GAP_BELOW + 12;
   const downsampledAny = notes.some((n) => n.includes('merged') || n.includes('per pixel column'));
   for (const note of notes) {
-    parts.push(text(LEFT, top, note, { class: 'note' }));
-    top += 16;
+    for (const line of wrap(note, NOTE_CHARS)) {
+      parts.push(text(LEFT, top, line, { class: 'note' }));
+      top += 15;
+    }
   }
   const height = top + 12;
   const header = [
@@ -312,6 +314,23 @@ function directionLegend(flow: FlowSeries, panel: Panel): string {
     right -= 30;
   }
   return element('g', { class: 'legend' }, out);
+}
+
+/** Characters of an 11 px note that fit the plot's width. */
+const NOTE_CHARS = 170;
+
+/** Breaks text at spaces into lines of at most `width` characters (a longer word stands alone). */
+export function wrap(line: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of line.split(' ')) {
+    if (current !== '' && current.length + 1 + word.length > width) {
+      lines.push(current);
+      current = word;
+    } else current = current === '' ? word : `${current} ${word}`;
+  }
+  if (current !== '') lines.push(current);
+  return lines;
 }
 
 function formatSeconds(s: number): string {

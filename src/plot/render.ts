@@ -284,7 +284,7 @@ function rttPanel(flow: FlowSeries, x: LinearScale, panel: Panel, notes: string[
   const yTicks = ticks(0, yMax, 4);
   const step = yTicks.length > 1 ? yTicks[1] - yTicks[0] : 1;
   const out: string[] = [];
-  out.push(text(LEFT, panel.top - 10, 'RTT samples of the data sent each way, from the capture point to the receiver and back', { class: 'paneltitle' }));
+  out.push(text(LEFT, panel.top - 10, 'RTT samples of the data sent each way (timestamp echoes and data/ACK pairs), from the capture point to the receiver and back', { class: 'paneltitle' }));
   out.push(axes(panel, x, y, yTicks, (v) => tickLabel(v, step), 'RTT (ms)'));
   flow.directions.forEach((d, i) => {
     const samples = d.rttTime.length;
@@ -293,7 +293,7 @@ function rttPanel(flow: FlowSeries, x: LinearScale, panel: Panel, notes: string[
     const dots = bars(d.rttTime, d.rttMs, d.rttMs, x, y, () => true, every, 0);
     // A zero-length line with round caps is a dot.
     const dotted = every ? dots.d.replace(/V[^M]*/g, 'h0.01') : dots.d;
-    out.push(element('path', { class: 'dots rtt', d: dotted, stroke: COLORS.directions[i], 'data-samples': String(samples) }));
+    out.push(element('path', { class: 'dots rtt', d: dotted, stroke: COLORS.directions[i], 'data-direction': String(i), 'data-samples': String(samples) }));
     if (!every) notes.push(`RTT ${d.label}: ${samples.toLocaleString('en-US')} samples drawn as one bar per pixel column (lowest to highest sample in it).`);
   });
   if (flow.directions.every((d) => d.rttTime.length === 0)) out.push(text(LEFT + 10, panel.top + 20, 'no RTT samples', { class: 'note' }));

@@ -29,8 +29,8 @@ export interface SvgReport {
   height: number;
   downsampled: boolean;
   graphs: SequenceGraph[];
-  /** Samples (data-samples) of each RTT series. */
-  rttSamples: number[];
+  /** Samples (data-samples) of each direction's RTT series, by direction ('0', '1'). */
+  rttSamples: Record<string, number>;
   texts: string[];
 }
 
@@ -52,7 +52,7 @@ for g in root.iter(ns + 'g'):
             drawn = sum(1 for m in child if 'mark' in m.get('class', '').split())
             graph['marks'][child.get('data-kind')] = {'kind': child.get('data-kind'), 'events': int(child.get('data-events')), 'drawn': drawn, 'downsampled': child.get('data-downsampled') == 'true'}
     graphs.append(graph)
-rtt = [int(p.get('data-samples')) for p in root.iter(ns + 'path') if 'rtt' in p.get('class', '').split()]
+rtt = {p.get('data-direction'): int(p.get('data-samples')) for p in root.iter(ns + 'path') if 'rtt' in p.get('class', '').split()}
 texts = [''.join(t.itertext()) for t in root.iter(ns + 'text')]
 print(json.dumps({'root': root.tag, 'width': float(root.get('width')), 'height': float(root.get('height')), 'downsampled': root.get('data-downsampled') == 'true', 'graphs': graphs, 'rttSamples': rtt, 'texts': texts}))
 `;

@@ -58,9 +58,10 @@ export function renderFlowPlot(flow: FlowSeries): string {
     .sort((a, b) => b.d.newBytes - a.d.newBytes);
   const dataDirections = withData.filter(({ d }, rank) => rank === 0 || d.newBytes >= MINOR_DIRECTION_SHARE * withData[0].d.newBytes);
   for (const { d } of withData.slice(dataDirections.length)) {
-    notes.push(`${d.label}: ${d.newBytes.toLocaleString('en-US')} bytes in ${d.segmentTime.length.toLocaleString('en-US')} segments (${d.retransmissions} retransmitted), too little beside the other direction for a graph of its own.`);
+    notes.push(`${d.label}: ${d.newBytes.toLocaleString('en-US')} bytes of sequence space (SYN and FIN count one each) in ${d.segmentTime.length.toLocaleString('en-US')} segments (${d.retransmissions} retransmitted), too little beside the other direction for a graph of its own.`);
   }
-  let top = TITLE_HEIGHT + PANEL_GAP_ABOVE;
+  const subtitleLines = wrap(flow.subtitle, SUBTITLE_CHARS);
+  let top = TITLE_HEIGHT + (subtitleLines.length - 1) * 16 + PANEL_GAP_ABOVE;
   for (const { d, i } of dataDirections) {
     parts.push(sequencePanel(d, i, x, { top, height: SEQUENCE_HEIGHT }, notes));
     top += SEQUENCE_HEIGHT + PANEL_GAP_BELOW + PANEL_GAP_ABOVE;
@@ -83,8 +84,8 @@ export function renderFlowPlot(flow: FlowSeries): string {
   const height = top + 12;
   const header = [
     text(LEFT, 24, flow.title, { class: 'title' }),
-    text(LEFT, 44, flow.subtitle, { class: 'subtitle' }),
-    legend(LEFT, 64),
+    ...subtitleLines.map((line, i) => text(LEFT, 44 + i * 16, line, { class: 'subtitle' })),
+    legend(LEFT, 48 + subtitleLines.length * 16),
   ];
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n` +
@@ -301,21 +302,21 @@ function rttPanel(flow: FlowSeries, x: LinearScale, panel: Panel, notes: string[
   return out.join('');
 }
 
-/** The directions' colours, right-aligned on the panel's title line. */
+/** The directions' colours, in a box at the top right inside the panel. */
 function directionLegend(flow: FlowSeries, panel: Panel): string {
-  const out: string[] = [];
-  const y = panel.top - 10;
-  let right = LEFT + PLOT_WIDTH;
-  for (let i = flow.directions.length - 1; i >= 0; i--) {
-    const label = flow.directions[i].label;
-    out.push(text(right, y, label, { 'text-anchor': 'end', class: 'tick' }));
-    right -= label.length * 6.1 + 6;
-    out.push(element('path', { d: `M${px(right - 14)} ${px(y - 4)}h14`, stroke: COLORS.directions[i], 'stroke-width': 3 }));
-    right -= 30;
-  }
+  const width = Math.max(...flow.directions.map((d) => d.label.length)) * 6.2 + 34;
+  const left = LEFT + PLOT_WIDTH - width - 6;
+  const out: string[] = [element('rect', { x: left, y: panel.top + 5, width, height: 36, fill: 'white', 'fill-opacity': 0.85, stroke: COLORS.grid })];
+  flow.directions.forEach((d, i) => {
+    const y = panel.top + 20 + i * 15;
+    out.push(element('path', { d: `M${px(left + 6)} ${px(y - 4)}h16`, stroke: COLORS.directions[i], 'stroke-width': 3 }));
+    out.push(text(left + 28, y, d.label, { class: 'tick' }));
+  });
   return element('g', { class: 'legend' }, out);
 }
 
+/** Characters of the 12 px subtitle that fit the plot's width. */
+const SUBTITLE_CHARS = 150;
 /** Characters of an 11 px note that fit the plot's width. */
 const NOTE_CHARS = 170;
 

@@ -87,7 +87,7 @@ test('a small flow: well-formed SVG, one graph for the data direction, one mark 
     assert.deepEqual(graph.marks[kind], { kind, events, drawn: events, downsampled: false }, kind);
   }
   assert.deepEqual(report.rttSamples, { 1: made.rtts });
-  assert.ok(report.texts.some((t) => t.includes('too little beside the other direction')), 'the request direction is named in a note');
+  assert.ok(report.texts.join(' ').includes('too little beside the other direction'), 'the request direction is named in a note');
   for (const title of ['relative sequence number (MB)', 'Mbit/s', 'RTT (ms)', 'time since the first packet (s)']) assert.ok(report.texts.includes(title), title);
 });
 

@@ -233,20 +233,24 @@ export class TcpAnalysis {
         break analysis;
       }
       if (repeatsAck && window !== 0) {
+        // -1 (see the ACKed-unseen test below) counts as 0.
         fwd.dupacknum = fwd.dupacknum === -1 ? 1 : fwd.dupacknum + 1;
         a |= A_DUPLICATE_ACK;
       }
     }
     if (ack !== fwd.lastack) fwd.dupacknum = 0;
 
-    // An ACK beyond everything captured of the other direction: data it sent was not seen.
+    // An ACK beyond what was captured of the other direction: data it sent
+    // was not seen. tshark 4.0 tells two cases apart (found by feeding it
+    // hand-made captures): a hole inside the data seen is reported and the
+    // mark moves past it; an ACK beyond all data seen is reported only while
+    // the other direction's duplicate-ACK count is 0, which it then sets to
+    // -1 until that direction's own ACK number changes.
     if (rev.maxseqtobeacked !== 0 && gtSeq(ack, rev.maxseqtobeacked) && (flags & TH_ACK) !== 0) {
-      // tshark compares these two as plain unsigned numbers here, not in serial order.
-      if (rev.maxseqtobeacked > rev.nextseq) {
+      if (ltSeq(rev.maxseqtobeacked, rev.nextseq)) {
         rev.maxseqtobeacked = rev.nextseq;
         a |= A_ACK_LOST_SEGMENT;
       } else {
-        // The other direction may send only pure ACKs for a while: report the same gap once.
         if (rev.dupacknum === 0) a |= A_ACK_LOST_SEGMENT;
         rev.dupacknum = -1;
       }

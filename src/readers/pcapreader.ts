@@ -4,7 +4,7 @@
 // records before the fault and says what stopped the reading; nothing throws
 // for a bad file, only for a programming error in the visitor.
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createGunzip, gunzipSync } from 'node:zlib';
 
 export const PCAP_FILE_HEADER_BYTES = 24;
@@ -216,50 +216,46 @@ async function streamInto(path: string, gzipped: boolean, parser: PcapRecordPars
 export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): Promise<PcapReadResult> {
   const parser = new PcapRecordParser(visit, onHeader);
   let gzipped = false;
-  let size: number;
-  let head: Buffer;
+  let gzipError: string | null = null;
+  let readError: string | null = null;
+  let handle;
   try {
-    const handle = await open(path, 'r');
-    try {
-      size = (await handle.stat()).size;
-      head = Buffer.alloc(2);
-      await handle.read(head, 0, 2, 0);
-    } finally {
-      await handle.close();
-    }
+    handle = await open(path, 'r');
   } catch (error) {
     return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'open', message: (error as Error).message } };
   }
-  if (size === 0) return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'empty', message: 'the file is empty' } };
-  gzipped = isGzip(head);
-
-  let gzipError: string | null = null;
-  let readError: string | null = null;
-  if (size <= WHOLE_FILE_LIMIT) {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (error) {
-      return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'open', message: (error as Error).message } };
-    }
-    if (!gzipped) parser.push(bytes);
-    else {
-      let plain: Buffer | null = null;
-      try {
-        plain = gunzipSync(bytes);
-      } catch {
-        // Cut or damaged: inflate again, keeping everything before the fault.
-        gzipError = await inflatePrefix(bytes, parser);
-        gzipError ??= 'gzip stream damaged';
+  try {
+    // One open per file: small files (nearly all) are read whole through it.
+    const size = (await handle.stat()).size;
+    if (size === 0) return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'empty', message: 'the file is empty' } };
+    if (size <= WHOLE_FILE_LIMIT) {
+      const bytes = await handle.readFile();
+      gzipped = isGzip(bytes);
+      if (!gzipped) parser.push(bytes);
+      else {
+        let plain: Buffer | null = null;
+        try {
+          plain = gunzipSync(bytes);
+        } catch {
+          // Cut or damaged: inflate again, keeping everything before the fault.
+          gzipError = (await inflatePrefix(bytes, parser)) ?? 'gzip stream damaged';
+        }
+        if (plain !== null) parser.push(plain);
       }
-      if (plain !== null) parser.push(plain);
+    } else {
+      const head = Buffer.alloc(2);
+      await handle.read(head, 0, 2, 0);
+      gzipped = isGzip(head);
+      const error = await streamInto(path, gzipped, parser);
+      if (error !== null) {
+        if (gzipped) gzipError = error;
+        else readError = error;
+      }
     }
-  } else {
-    const error = await streamInto(path, gzipped, parser);
-    if (error !== null) {
-      if (gzipped) gzipError = error;
-      else readError = error;
-    }
+  } catch (error) {
+    readError = (error as Error).message;
+  } finally {
+    await handle.close();
   }
   let problem = parser.problem;
   if (problem === null && readError !== null) problem = { code: 'open', message: readError };

@@ -15,7 +15,7 @@ const USAGE = `usage: packet-headers inspect [--json] FILE.pcap.gz|FILE.pcap|DIR
 `;
 
 /** Files summarized at the same time: enough to overlap reading with analysis, few enough to bound memory. */
-const IN_FLIGHT = 4;
+const IN_FLIGHT = 8;
 
 interface Flags {
   json: boolean;

@@ -31,7 +31,8 @@ function pair(a: number, b: number, compact = false): string {
 
 function millis(value: number | null): string {
   if (value === null) return '-';
-  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  // Three significant digits: 0.0342, 1.25, 20.3, 153.
+  return value >= 100 ? value.toFixed(0) : String(Number(value.toPrecision(3)));
 }
 
 function ending(s: FlowSummary): string {

@@ -12,12 +12,16 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { readSegment, Segment } from '../../src/analysis/segment.js';
 import type { FlowSummary } from '../../src/analysis/summary.js';
+import { DecodedPacket } from '../../src/decode/packet.js';
 import { Daemon } from '../../src/daemon.js';
 import { walkFiles } from '../helpers/files.js';
 import { startHttpServer } from '../helpers/httpload.js';
 import { createTestNetwork, execHost, LineCollector, startTcpdump, TCP_PEER_ARGV, TCP_PEER_PATH, waitFor, type TestNetwork } from '../helpers/netns.js';
 import { offlineOptions } from '../helpers/offlineoptions.js';
+import { parsePcap } from '../helpers/pcapread.js';
+import { writePcapRecords, type PcapRecord } from '../helpers/pcapwrite.js';
 
 const REPO = join(import.meta.dirname, '../../..');
 const BULK_PEER = [TCP_PEER_ARGV[0], join(dirname(TCP_PEER_PATH), 'bulk_peer.py')];
@@ -28,6 +32,7 @@ const SLOW_PORT = 9002;
 let net: TestNetwork;
 const work = mkdtempSync(join(tmpdir(), 'ph-inspect-'));
 const datadir = join(work, 'data');
+const editedDatadir = join(work, 'edited');
 let linkShaping = '';
 let summaries: FlowSummary[] = [];
 
@@ -83,18 +88,66 @@ before(async () => {
     await tcpdump.stop();
   }
 
-  const daemon = await Daemon.start(offlineOptions([capture], datadir), { log: () => {} });
-  await daemon.captureEnded();
-  await daemon.stop();
+  const edited = join(work, 'edited.pcap');
+  editCapture(capture, edited, HTTP_PORT);
+  for (const [input, dir] of [
+    [capture, datadir],
+    [edited, editedDatadir],
+  ]) {
+    const daemon = await Daemon.start(offlineOptions([input], dir), { log: () => {} });
+    await daemon.captureEnded();
+    await daemon.stop();
+  }
 
   const r = await inspectCli(['--json', datadir]);
   assert.equal(r.code, 0, r.stderr);
   summaries = r.stdout.trim().split('\n').map((line) => JSON.parse(line) as FlowSummary);
 });
 
+/**
+ * The capture as a capture point that misses, reorders and repeats packets
+ * would have recorded it: of the server's data segments to `port`, a few are
+ * dropped (lost, then ACKed unseen), a few pairs swapped (out of order,
+ * 1 µs apart) and one repeated long after its ACK (a spurious retransmission).
+ */
+function editCapture(input: string, output: string, port: number): void {
+  const pcap = parsePcap(readFileSync(input));
+  const scale = pcap.magic === 0xa1b2c3d4 ? 1000 : 1;
+  const decoded = new DecodedPacket();
+  const segment = new Segment();
+  const records: PcapRecord[] = pcap.records.map((r) => ({ seconds: r.seconds, nanoseconds: r.nanoseconds * scale, frame: r.data }));
+  const seqs: number[] = [];
+  const fromServer = records.map((r) => {
+    const ok = readSegment(r.frame, 0, r.frame.length, pcap.linkType, decoded, segment) && segment.seglen > 0 && r.frame.readUInt16BE(decoded.tcpOffset) === port;
+    seqs.push(ok ? segment.seq : -1);
+    return ok;
+  });
+  const data = records.flatMap((_, i) => (fromServer[i] ? [i] : []));
+  // Pairs of back-to-back segments of the server, in sequence: swapping them reorders new data.
+  const pairs = data.filter((i) => fromServer[i + 1] && seqs[i + 1] > seqs[i] && seqs[i + 1] - seqs[i] < 65536);
+  const drop = new Set([data[300], data[900], data[1500]]);
+  const swapAt = new Set([pairs[Math.floor(pairs.length * 0.3)], pairs[Math.floor(pairs.length * 0.5)], pairs[Math.floor(pairs.length * 0.7)]]);
+  const out: PcapRecord[] = [];
+  for (let i = 0; i < records.length; i++) {
+    if (drop.has(i)) continue;
+    if (swapAt.has(i) && !drop.has(i + 1)) {
+      out.push({ ...records[i], frame: records[i + 1].frame });
+      const ns = records[i].nanoseconds + 1000;
+      out.push({ seconds: records[i].seconds + Math.floor(ns / 1e9), nanoseconds: ns % 1e9, frame: records[i].frame });
+      i++;
+      continue;
+    }
+    out.push(records[i]);
+    if (i === data[1600]) out.push({ ...records[i], frame: records[data[100]].frame });
+  }
+  writePcapRecords(output, out, pcap.linkType);
+}
+
 after(async () => {
   await net?.destroy();
-  rmSync(work, { recursive: true, force: true });
+  // PH_KEEP_INSPECT=1 keeps the captures and flow files for a look with tshark.
+  if (process.env.PH_KEEP_INSPECT === '1') process.stderr.write(`kept ${work}\n`);
+  else rmSync(work, { recursive: true, force: true });
 });
 
 /** The summary of the flow to the given server port. */
@@ -196,6 +249,18 @@ test('IPv6 receiver that stops reading: zero windows and window-full segments as
   assert.ok(s.c2s_zero_window > 0, 'the client advertised a zero window');
   assert.ok(s.s2c_window_full > 0, 'the server filled the window');
   assert.equal(s.first_fin_from, 'server');
+});
+
+test('a capture that missed, reordered and repeated segments: lost, ACKed-unseen, out-of-order and spurious as tshark counts them', async (t) => {
+  const r = await inspectCli(['--json', editedDatadir]);
+  assert.equal(r.code, 0, r.stderr);
+  const s = (r.stdout.trim().split('\n').map((line) => JSON.parse(line) as FlowSummary)).find((f) => f.server_port === HTTP_PORT);
+  assert.ok(s);
+  t.diagnostic((await assertAgreesWithTshark(s)).join(', '));
+  assert.ok(s.s2c_lost_segment_gaps >= 3, 'segments missing from the capture');
+  assert.ok(s.c2s_acks_of_unseen_segments > 0, 'ACKs of segments never captured');
+  assert.ok(s.s2c_out_of_order_segments > 0, 'out-of-order segments');
+  assert.ok(s.s2c_spurious_retransmissions > 0, 'a spurious retransmission');
 });
 
 test('the table has a header and one aligned row per flow file; a directory is walked at any depth', async () => {

@@ -32,7 +32,7 @@ export class FlowDb {
   /** Opens (or creates) the database at `file`; `readonly` for queries, which then never create or change anything. */
   constructor(file: string, options: { readonly?: boolean; columns?: readonly Column[] } = {}) {
     this.columns = options.columns ?? FLOW_COLUMNS;
-    this.db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true, timeout: BUSY_TIMEOUT_MS });
+    this.db = openDatabase(file, options.readonly === true);
     this.db.defaultSafeIntegers(false);
     if (options.readonly !== true) {
       this.db.pragma('journal_mode = WAL');
@@ -99,5 +99,21 @@ export class FlowDb {
       if (existing !== undefined) this.db.exec(`DROP TABLE ${quoteName(FLOWS_TABLE)}`);
       this.db.exec(wanted);
     })();
+  }
+}
+
+/**
+ * better-sqlite3 loads its native part at the first open. An install that ran
+ * no install scripts (npm ci --ignore-scripts, or npm install -g, which runs
+ * none unless allowed) has none: say how to build it.
+ */
+function openDatabase(file: string, readonly: boolean): Database.Database {
+  try {
+    return new Database(file, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
+  } catch (error) {
+    if (/Could not locate the bindings file/.test((error as Error).message)) {
+      throw new Error('better-sqlite3 is installed without its native part: build it with "npm rebuild better-sqlite3" (or scripts/setup.sh in a checkout)', { cause: error });
+    }
+    throw error;
   }
 }

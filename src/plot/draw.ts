@@ -4,7 +4,7 @@
 // (lines, segments), or as its intervals merged where they overlap on
 // screen (SACK blocks), since a screen cannot show more in one column.
 import type { LinearScale } from './scale.js';
-import { PathData, px } from './svg.js';
+import { PathData } from './svg.js';
 import type { Column } from './series.js';
 
 const MIN_BAR_PX = 2;
@@ -153,4 +153,3 @@ export function marks(times: Column, low: Column, high: Column, x: LinearScale, 
   return result;
 }
 
-export { px };

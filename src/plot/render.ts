@@ -8,7 +8,7 @@
 import { bars, downsampled, marks, stairs, type Mark } from './draw.js';
 import { byteUnit, LinearScale, niceMax, niceStep, tickLabel, ticks } from './scale.js';
 import { SegmentKind, type DirectionSeries, type FlowSeries } from './series.js';
-import { element, escapeXml, px, text } from './svg.js';
+import { element, px, text } from './svg.js';
 
 const WIDTH = 1200;
 const LEFT = 92;
@@ -338,4 +338,3 @@ function formatSeconds(s: number): string {
   return s >= 1 ? `${s} s` : `${+(s * 1000).toPrecision(3)} ms`;
 }
 
-export { escapeXml };

@@ -38,7 +38,8 @@ fi
 sqlite_addon=node_modules/better-sqlite3/build/Release/better_sqlite3.node
 if [ ! -f "$sqlite_addon" ] || [ node_modules/better-sqlite3/package.json -nt "$sqlite_addon" ]; then
   echo "setup: building better-sqlite3 from source" >&2
-  (cd node_modules/better-sqlite3 && ../.bin/node-gyp rebuild --release -j 2 >/dev/null)
+  # npx, as for the addon above, so that npm configuration (nodedir: where the Node headers are) applies.
+  (cd node_modules/better-sqlite3 && npx --no-install node-gyp rebuild --release -j 2 >/dev/null)
 fi
 
 # TypeScript, when a source (or the compiler's configuration or version) is

@@ -11,6 +11,9 @@ import type { FlowDb, FlowRow } from './flowdb.js';
 /** Files per transaction: small enough that an interrupt loses little, large enough that commits cost nothing. */
 export const BATCH_FILES = 500;
 
+/** Files summarized at once. */
+const FILES_IN_FLIGHT = 8;
+
 export type Summarize = (file: string) => Promise<Readonly<Record<string, unknown>>>;
 
 export interface UpdateOptions {
@@ -46,6 +49,14 @@ export async function updateIndex(db: FlowDb, datadir: string, options: UpdateOp
     batch = [];
     options.onBatch?.({ ...result });
   };
+  // A few files are read at once, so that reading one overlaps analysing another; they are taken in order.
+  const inFlight: Promise<FlowRow | null>[] = [];
+  const settleOldest = async () => {
+    const row = await inFlight.shift()!;
+    if (row === null) result.failed++;
+    else batch.push(row);
+    if (batch.length >= batchFiles) commit();
+  };
   for await (const file of datadirFiles(datadir)) {
     if (options.signal?.aborted === true) {
       result.interrupted = true;
@@ -57,14 +68,15 @@ export async function updateIndex(db: FlowDb, datadir: string, options: UpdateOp
       result.unchanged++;
       continue;
     }
-    try {
-      batch.push({ path: file.path, stamp: file.stamp, summary: await options.summarize(join(datadir, file.path)) });
-    } catch {
-      result.failed++;
-      continue;
-    }
-    if (batch.length >= batchFiles) commit();
+    inFlight.push(
+      options.summarize(join(datadir, file.path)).then(
+        (summary) => ({ path: file.path, stamp: file.stamp, summary }),
+        () => null,
+      ),
+    );
+    if (inFlight.length >= FILES_IN_FLIGHT) await settleOldest();
   }
+  while (inFlight.length > 0) await settleOldest();
   // An interrupted walk has not seen every file: nothing can be called gone.
   commit(result.interrupted ? [] : [...known.keys()]);
   return result;

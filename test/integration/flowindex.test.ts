@@ -134,7 +134,7 @@ test('an update reads only new or changed files and drops the rows of removed on
 
 for (const signal of ['SIGINT', 'SIGKILL'] as const) {
   test(`an update stopped by ${signal} mid-way, run again, has every file once`, async () => {
-    const total = 3000;
+    const total = 6000;
     const dir = copies(`interrupt-${signal}`, total);
     const db = join(dir, 'flows.sqlite');
     const child = spawn(process.execPath, [BIN, 'index', dir], { stdio: ['ignore', 'ignore', 'pipe'] });

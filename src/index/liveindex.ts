@@ -35,6 +35,7 @@ export class LiveIndex {
   private readonly counts: LiveIndexCounts;
   private waiting = 0;
   private dead = false;
+  private started = false;
   private closed: Promise<void> | null = null;
   private lastFailureLog = -Infinity;
   private failuresSinceLog = 0;
@@ -45,7 +46,10 @@ export class LiveIndex {
     const index = new LiveIndex(database, datadir, log, counts);
     return new Promise((resolve, reject) => {
       index.worker.once('message', (message: FromIndexWorker) => {
-        if (message.kind === 'ready') resolve(index);
+        if (message.kind === 'ready') {
+          index.started = true;
+          resolve(index);
+        }
         else reject(new Error(message.kind === 'fatal' ? message.message : `unexpected ${message.kind}`));
       });
       index.worker.once('error', reject);
@@ -60,7 +64,8 @@ export class LiveIndex {
     this.worker.on('message', (message: FromIndexWorker) => this.onMessage(message));
     this.worker.on('error', (error) => {
       this.dead = true;
-      log(`-index: the index thread failed (${error.message}); no more files are indexed`);
+      // Before it was ready, the error is start()'s to report.
+      if (this.started) log(`-index: the index thread failed (${error.message}); no more files are indexed`);
     });
     this.worker.on('exit', () => {
       this.dead = true;

@@ -10,3 +10,7 @@ platform="$(node -p 'process.platform + "-" + process.arch')"
 mkdir -p "prebuilds/$platform"
 # Tags node-gyp-build matches: any Node version (N-API), glibc.
 cp build/Release/packet_headers_capture.node "prebuilds/$platform/node.napi.glibc.node"
+# better-sqlite3 (index, -index) is not prebuilt here: npm installs it as a
+# dependency, and its own install script builds it from its bundled SQLite
+# source when allowed (npm install -g --allow-scripts=packet-headers,better-sqlite3,
+# or npm rebuild -g better-sqlite3 afterwards). The daemon runs without it.

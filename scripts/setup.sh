@@ -32,6 +32,16 @@ if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" 2>/dev/n
   npx --no-install node-gyp rebuild -j 2 >/dev/null
 fi
 
+# better-sqlite3 (the flow index, src/index/): npm ci runs no install scripts, and its own
+# (prebuild-install) would try to download a prebuilt binary from GitHub, so it is built from
+# its bundled SQLite source with the project's node-gyp, once per installed version.
+sqlite_addon=node_modules/better-sqlite3/build/Release/better_sqlite3.node
+if [ ! -f "$sqlite_addon" ] || [ node_modules/better-sqlite3/package.json -nt "$sqlite_addon" ]; then
+  echo "setup: building better-sqlite3 from source" >&2
+  # npx, as for the addon above, so that npm configuration (nodedir: where the Node headers are) applies.
+  (cd node_modules/better-sqlite3 && npx --no-install node-gyp rebuild --release -j 2 >/dev/null)
+fi
+
 # TypeScript, when a source (or the compiler's configuration or version) is
 # newer than the last build: a start with nothing to do stays quick.
 stamp=dist/.build-stamp

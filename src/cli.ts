@@ -28,6 +28,7 @@ export function daemonOptions(config: Config, log: Log): DaemonOptions {
     interfaces: config.interfaces,
     readFiles: config.readFiles,
     datadir: config.datadir,
+    indexDatabase: config.indexDatabase,
     stream: config.stream,
     anonymize: config.anonymizeIP,
     snaplen: config.maxHeaderSize,

@@ -27,6 +27,7 @@ import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
 import { DIR_MODE, EXISTING_FILE_ACTIONS, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
+import { LiveIndex } from './index/liveindex.js';
 
 export interface DaemonOptions {
   /** Interfaces to capture on; empty = every interface that is up. Ignored when readFiles is set. */
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   /** Offline mode: read these pcap files (merged by packet timestamp, as one capture) instead of capturing live. */
   readFiles: string[];
   datadir: string;
+  /** A SQLite database indexing every file written (src/index/liveindex.ts); '' or absent = none. */
+  indexDatabase?: string;
   stream: boolean;
   anonymize: AnonymizationMode;
   snaplen: number;
@@ -98,6 +101,7 @@ export class Daemon {
   private readonly store: FlowStore;
   private eventClient: EventSocketClient | null = null;
   private kernelSource: KernelFlowSource | null = null;
+  private liveIndex: LiveIndex | null = null;
   private metricsServer: Server | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Offline: the -read files as prepared for libpcap, and those skipped for their link type. */
@@ -149,6 +153,7 @@ export class Daemon {
         metrics: this.metrics,
         log: deps.log,
         onUnnamedFlow: kernelPrefix === null ? undefined : (key) => this.kernelSource?.lookup(key),
+        onFileWritten: options.indexDatabase ? (path) => this.liveIndex?.add(path) : undefined,
       },
     );
     for (const reason of WRITE_ERROR_REASONS) this.metrics.saverErrors.labels(reason).inc(0);
@@ -181,6 +186,7 @@ export class Daemon {
       if (options.metricsAddress !== null) {
         daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);
       }
+      if (options.indexDatabase) await daemon.startLiveIndex(options.indexDatabase);
       for (const event of options.preloadEvents ?? []) daemon.demuxer.expectFlow(event);
       daemon.startEventSource();
       if (kernelPrefix !== null) await daemon.startKernelSource(addon, kernelPrefix);
@@ -254,6 +260,8 @@ export class Daemon {
       await this.kernelSource?.stop();
       await this.demuxer.closeAll();
       this.store.close();
+      // After the last file is written: the index gets every one of them.
+      await this.liveIndex?.close();
       await this.eventClient?.close();
       if (this.metricsServer !== null) {
         const server = this.metricsServer;
@@ -300,6 +308,22 @@ export class Daemon {
     });
     metrics.eventSocketConnected.set(0);
     this.eventClient.start();
+  }
+
+  /** -index: opens the database in the index thread; a database that cannot be used stops the start-up. */
+  private async startLiveIndex(database: string): Promise<void> {
+    const counter = this.metrics.indexedFiles;
+    for (const result of ['indexed', 'failed', 'leftout']) counter.labels(result).inc(0);
+    try {
+      this.liveIndex = await LiveIndex.start(database, this.options.datadir, this.deps.log, {
+        indexed: (n) => counter.labels('indexed').inc(n),
+        failed: (n) => counter.labels('failed').inc(n),
+        leftOut: (n) => counter.labels('leftout').inc(n),
+      });
+    } catch (error) {
+      throw new PacketHeadersError('PH_ERR_INDEX', `cannot use "${database}" as -index: ${errorWords(error)}`);
+    }
+    this.deps.log(`indexing every file written in ${resolve(database)} (table flows)`);
   }
 
   /** Names flows from the kernel's socket table; resolves once the sockets that exist now are announced. */

@@ -6,7 +6,8 @@ export type ErrorCode =
   | 'PH_ERR_CAPTURE' // libpcap refused to open or configure a handle
   | 'PH_ERR_DATADIR' // the output directory cannot be created or written
   | 'PH_ERR_LISTEN' // the metrics listener could not bind
-  | 'PH_ERR_PRIVILEGE'; // dropping privileges failed
+  | 'PH_ERR_PRIVILEGE' // dropping privileges failed
+  | 'PH_ERR_INDEX'; // the -index database cannot be opened or created
 
 export class PacketHeadersError extends Error {
   readonly code: ErrorCode;

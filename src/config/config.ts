@@ -65,6 +65,15 @@ export const FLAGS = defineFlags({
     help: 'Once there have been no packets for a flow for at least flowtimeout, the flow can be assumed to be closed.',
     validate: positive,
   },
+  indexDatabase: {
+    kind: 'string',
+    name: 'index',
+    default: '',
+    help:
+      'A SQLite database in which every file written is indexed (table "flows", one row per file, the fields of ' +
+      "'packet-headers inspect --json'), by a thread of its own, for queries with 'packet-headers index DATADIR " +
+      "--db FILE --query SQL'. If unset, nothing is indexed.",
+  },
   interfaces: {
     kind: 'list',
     name: 'interface',
@@ -190,6 +199,8 @@ export interface Config {
   eventsFile: string;
   /** -flowtimeout, ms (> 0) */
   flowTimeoutMs: number;
+  /** -index: SQLite database indexing every file written; '' = none */
+  indexDatabase: string;
   /** -interface, repeatable; empty = every interface that is up */
   interfaces: string[];
   /** -maxflows; 0 = unlimited */

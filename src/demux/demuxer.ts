@@ -76,6 +76,8 @@ export interface DemuxerDeps {
    * at once instead of at its next poll. The key must be copied if kept.
    */
   onUnnamedFlow?: (key: FlowKey) => void;
+  /** Called with the path of each file once it is complete on disk (-index). */
+  onFileWritten?: (path: string) => void;
 }
 
 export class Demuxer {
@@ -351,6 +353,8 @@ export class Demuxer {
       if (result === 'written') {
         this.deps.metrics.filesWritten.inc();
         this.totals.filesWritten++;
+        const path = flow.file.path;
+        if (path !== null) this.deps.onFileWritten?.(path);
       }
       // A named flow none of whose packets was captured (a socket on an
       // interface not captured, such as lo, or one idle since start-up) lost

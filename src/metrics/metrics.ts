@@ -41,6 +41,7 @@ export class Metrics {
   readonly maxHeap: Gauge;
   readonly existingFiles: Counter<'action'>;
   readonly leftoversRemoved: Counter;
+  readonly indexedFiles: Counter<'result'>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -199,6 +200,12 @@ export class Metrics {
       name: 'pcap_saver_existing_files_total',
       help: "Flows whose file name was taken by an earlier writer's file: appended to it (same pcap header) or written under a numbered name beside it (separate).",
       labelNames: ['action'],
+      registers,
+    });
+    this.indexedFiles = new Counter({
+      name: 'pcap_index_files_total',
+      help: 'With -index: files written, by what became of them in the index (indexed; failed: unreadable or the database refused; leftout: the index was too far behind).',
+      labelNames: ['result'],
       registers,
     });
     this.leftoversRemoved = new Counter({

@@ -17,6 +17,16 @@ const SUBCOMMANDS: readonly Subcommand[] = [
     summary: 'one summary per flow file (table, or NDJSON with --json)',
     run: async (argv) => (await import('./inspect.js')).inspectMain(argv),
   },
+  {
+    name: 'index',
+    summary: 'keep a SQLite index of the flows in a datadir, and query it with SQL (--query)',
+    run: async (argv) => (await import('./flowindex.js')).indexMain(argv),
+  },
+  {
+    name: 'plot',
+    summary: "draw one flow's time-sequence graph, throughput and RTT as SVG",
+    run: async (argv) => (await import('./plot.js')).plotMain(argv),
+  },
 ];
 
 /** The tool named by the first word, or undefined when the daemon should run. */

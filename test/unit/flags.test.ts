@@ -35,6 +35,7 @@ const DEFAULTS: Config = {
   datadir: '.',
   eventsFile: '',
   flowTimeoutMs: 30_000,
+  indexDatabase: '',
   interfaces: [],
   maxFlows: 0,
   maxHeaderSize: 256,
@@ -452,6 +453,7 @@ describe('environment', () => {
       INTERFACE: 'eth0, eth1,,lo',
       MAXFLOWS: '7',
       MAXHEADERSIZE: '512',
+      INDEX: '/var/lib/index.sqlite',
       MAXHEAP: '2GB',
       MAXIDLERAM: '500MB',
       PROMETHEUSX_LISTEN_ADDRESS: '[::1]:9000',
@@ -470,6 +472,7 @@ describe('environment', () => {
       datadir: '/data',
       eventsFile: 'e.jsonl',
       flowTimeoutMs: 10_000,
+      indexDatabase: '/var/lib/index.sqlite',
       interfaces: ['eth0', 'eth1', 'lo'],
       maxFlows: 7,
       maxHeaderSize: 512,
@@ -555,7 +558,7 @@ describe('usage', () => {
     const names = lines.filter((l) => /^  -\S/.test(l)).map((l) => l.slice(3).split(' ')[0]!);
     const expected = Object.values(FLAGS).map((def) => def.name).sort();
     assert.deepEqual(names, expected);
-    assert.equal(names.length, 19);
+    assert.equal(names.length, 20);
     for (const def of Object.values(FLAGS)) {
       const at = lines.findIndex((l) => l === `  -${def.name}` || l.startsWith(`  -${def.name} `));
       assert.ok(lines[at + 1]!.startsWith(`    \t${def.help}`), def.name);

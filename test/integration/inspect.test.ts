@@ -146,7 +146,8 @@ function editCapture(input: string, output: string, port: number): void {
       continue;
     }
     out.push(records[i]);
-    if (i === data[1600]) out.push({ ...records[i], frame: records[data[100]].frame });
+    // A segment sent once, in sequence (the first of a back-to-back pair), repeated near the end, long after its ACK.
+    if (i === data[data.length - 50]) out.push({ ...records[i], frame: records[pairs[Math.floor(pairs.length * 0.1)]].frame });
   }
   writePcapRecords(output, out, pcap.linkType);
 }

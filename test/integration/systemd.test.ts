@@ -183,8 +183,14 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   const written = lines.flatMap((l) => {
     const open = /\bopenat\([^,]+, "([^"]+)", ([A-Z_|]+)/.exec(l);
     if (open !== null && /O_WRONLY|O_RDWR|O_CREAT/.test(open[2]) && !/= -1/.test(l)) return [open[1]];
-    const change = /\b(?:mkdir|unlink|rename|renameat2|linkat|unlinkat)\((?:AT_FDCWD, )?"([^"]+)"/.exec(l);
-    return change !== null && !/= -1/.test(l) ? [change[1]] : [];
+    if (/= -1/.test(l)) return [];
+    // linkat writes only its new name: the old one is /proc/self/fd/N for a file made unnamed (O_TMPFILE).
+    const link = /\blinkat\([^,]+, "[^"]*", [^,]+, "([^"]+)"/.exec(l);
+    if (link !== null) return [link[1]];
+    const rename = /\brename(?:at2?)?\((?:AT_FDCWD, )?"([^"]+)", (?:AT_FDCWD, )?"([^"]+)"/.exec(l);
+    if (rename !== null) return [rename[1], rename[2]];
+    const change = /\b(?:mkdir|unlink|unlinkat)\((?:AT_FDCWD, )?"([^"]+)"/.exec(l);
+    return change !== null ? [change[1]] : [];
   });
   for (const path of written) assert.ok(writable.some((w) => path === w || path.startsWith(`${w}/`)), `${path} is written outside ReadWritePaths=`);
   const refused = new Set(lines.flatMap((l) => (/ = -1 EPERM \(Operation not permitted\) \(INJECTED\)/.test(l) ? [/^\d+\s+(\w+)\(/.exec(l)?.[1] ?? '?'] : [])));

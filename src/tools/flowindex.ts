@@ -10,6 +10,7 @@ import { errorWords } from '../errors.js';
 import { FlowDb } from '../index/flowdb.js';
 import { updateIndex, type UpdateResult } from '../index/indexer.js';
 import { printQuery } from '../index/queryoutput.js';
+import { flagsOrExit } from './toolflags.js';
 
 export const DEFAULT_DATABASE_NAME = 'flows.sqlite';
 
@@ -66,15 +67,8 @@ function splitFlag(word: string): [string, string | null] {
 }
 
 export async function indexMain(argv: string[], stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
-  const flags = parseFlags(argv);
-  if (flags === 'help') {
-    stdout.write(USAGE);
-    return 0;
-  }
-  if (typeof flags === 'string') {
-    stderr.write(`packet-headers index: ${flags}\n${USAGE}`);
-    return 2;
-  }
+  const flags = flagsOrExit('index', USAGE, parseFlags(argv), stdout, stderr);
+  if (typeof flags === 'number') return flags;
   return flags.query === null ? update(flags, stderr) : query(flags, flags.query, stdout, stderr);
 }
 

@@ -8,6 +8,7 @@ import { analyzeFile } from '../analysis/summarize.js';
 import { type FlowSummary, summaryJson } from '../analysis/summary.js';
 import { TableWriter } from './inspecttable.js';
 import { walkCaptures } from './walk.js';
+import { flagsOrExit } from './toolflags.js';
 
 const USAGE = `usage: packet-headers inspect [--json] FILE.pcap.gz|FILE.pcap|DIR...
   One summary per flow file; directories are searched at any depth for *.pcap.gz and *.pcap.
@@ -61,15 +62,8 @@ async function* inputFiles(paths: readonly string[], report: (line: string) => v
 }
 
 export async function inspectMain(argv: string[], stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
-  const flags = parseFlags(argv);
-  if (flags === 'help') {
-    stdout.write(USAGE);
-    return 0;
-  }
-  if (typeof flags === 'string') {
-    stderr.write(`packet-headers inspect: ${flags}\n${USAGE}`);
-    return 2;
-  }
+  const flags = flagsOrExit('inspect', USAGE, parseFlags(argv), stdout, stderr);
+  if (typeof flags === 'number') return flags;
   const write = writerOf(stdout);
   const table = flags.json ? null : new TableWriter(write);
   let problems = 0;

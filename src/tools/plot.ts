@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { errorWords } from '../errors.js';
 import { readFlow } from '../plot/readflow.js';
 import { renderFlowPlot } from '../plot/render.js';
+import { flagsOrExit } from './toolflags.js';
 
 const USAGE = `usage: packet-headers plot FILE.pcap.gz|FILE.pcap [-o OUT.svg]
   Draws the flow in FILE: sequence numbers over time for each direction's data (relative to its
@@ -44,15 +45,8 @@ function parseFlags(argv: string[]): Flags | 'help' | string {
 }
 
 export async function plotMain(argv: string[], stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
-  const flags = parseFlags(argv);
-  if (flags === 'help') {
-    stdout.write(USAGE);
-    return 0;
-  }
-  if (typeof flags === 'string') {
-    stderr.write(`packet-headers plot: ${flags}\n${USAGE}`);
-    return 2;
-  }
+  const flags = flagsOrExit('plot', USAGE, parseFlags(argv), stdout, stderr);
+  if (typeof flags === 'number') return flags;
   const { series, summary } = await readFlow(flags.file);
   if (summary.read_problem !== null && summary.packets === 0) {
     stderr.write(`packet-headers plot: ${flags.file}: ${summary.read_problem}\n`);

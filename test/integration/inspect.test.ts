@@ -10,21 +10,21 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readSegment, Segment } from '../../src/analysis/segment.js';
 import type { FlowSummary } from '../../src/analysis/summary.js';
 import { DecodedPacket } from '../../src/decode/packet.js';
 import { Daemon } from '../../src/daemon.js';
+import { fetchBulk, startBulkServer } from '../helpers/bulkpeer.js';
 import { walkFiles } from '../helpers/files.js';
 import { startHttpServer } from '../helpers/httpload.js';
-import { createTestNetwork, execHost, LineCollector, startTcpdump, TCP_PEER_ARGV, TCP_PEER_PATH, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { createTestNetwork, execHost, startTcpdump, type TestNetwork } from '../helpers/netns.js';
 import { offlineOptions } from '../helpers/offlineoptions.js';
 import { parsePcap } from '../helpers/pcapread.js';
 import { writePcapRecords, type PcapRecord } from '../helpers/pcapwrite.js';
 
 const REPO = join(import.meta.dirname, '../../..');
-const BULK_PEER = [TCP_PEER_ARGV[0], join(dirname(TCP_PEER_PATH), 'bulk_peer.py')];
 const HTTP_PORT = 8080;
 const BULK_PORT = 9001;
 const SLOW_PORT = 9002;
@@ -58,18 +58,6 @@ async function shapeLinks(n: TestNetwork): Promise<string> {
     });
   }
   return 'nftables random loss 1% and tbf rate 40mbit latency 25ms each way (no netem in this kernel)';
-}
-
-async function startBulkServer(n: TestNetwork, host: string, port: number, bytes: number): Promise<void> {
-  const server = n.spawn(n.serverNs, [...BULK_PEER, 'server', '--listen', host, '--port', String(port), '--bytes', String(bytes)]);
-  const lines = new LineCollector(server.stdout);
-  server.stderr?.resume();
-  await waitFor(() => lines.text().includes('listening'), 10_000, `bulk server on ${host}:${port}`);
-}
-
-async function fetchBulk(n: TestNetwork, host: string, port: number, extra: string[] = []): Promise<number> {
-  const r = await n.exec(n.clientNs, [...BULK_PEER, 'client', '--connect', host, '--port', String(port), ...extra], { timeoutMs: 60_000, check: true });
-  return Number(r.stdout.trim());
 }
 
 function inspectCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

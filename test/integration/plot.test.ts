@@ -9,16 +9,16 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FlowSummary } from '../../src/analysis/summary.js';
+import { fetchBulk, startBulkServer } from '../helpers/bulkpeer.js';
 import { walkFiles } from '../helpers/files.js';
-import { createTestNetwork, execHost, LineCollector, TCP_PEER_ARGV, TCP_PEER_PATH, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { createTestNetwork, execHost, LineCollector, waitFor, type TestNetwork } from '../helpers/netns.js';
 import { readSvg } from '../helpers/svgmarks.js';
 
 const REPO = join(import.meta.dirname, '../../..');
 const BIN = join(REPO, 'bin/packet-headers.js');
-const BULK_PEER = [TCP_PEER_ARGV[0], join(dirname(TCP_PEER_PATH), 'bulk_peer.py')];
 const BULK_PORT = 9101;
 const SLOW_PORT = 9102;
 const BULK_BYTES = 3_000_000;
@@ -30,18 +30,6 @@ const database = join(work, 'index.sqlite');
 
 function cli(args: string[]) {
   return execHost([process.execPath, BIN, ...args], { timeoutMs: 60_000, cwd: work });
-}
-
-async function startBulkServer(n: TestNetwork, host: string, port: number, bytes: number): Promise<void> {
-  const server = n.spawn(n.serverNs, [...BULK_PEER, 'server', '--listen', host, '--port', String(port), '--bytes', String(bytes)]);
-  const lines = new LineCollector(server.stdout);
-  server.stderr?.resume();
-  await waitFor(() => lines.text().includes('listening'), 10_000, `bulk server on ${host}:${port}`);
-}
-
-async function fetchBulk(n: TestNetwork, host: string, port: number, extra: string[] = []): Promise<number> {
-  const r = await n.exec(n.clientNs, [...BULK_PEER, 'client', '--connect', host, '--port', String(port), ...extra], { timeoutMs: 60_000, check: true });
-  return Number(r.stdout.trim());
 }
 
 before(async () => {

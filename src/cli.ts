@@ -11,7 +11,7 @@ import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
 import { ConnectHelper } from './flowevents/connecthelper.js';
 import { dropPrivileges } from './privileges.js';
-import { findSubcommand } from './tools/subcommands.js';
+import { findSubcommand, subcommandList } from './tools/subcommands.js';
 
 export function daemonOptions(config: Config, log: Log): DaemonOptions {
   if (config.eventsFile !== '' && config.readFiles.length === 0) {
@@ -54,7 +54,7 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   try {
     const parsed = parseConfig(argv, process.env);
     if (parsed === 'help') {
-      process.stdout.write(usage(program));
+      process.stdout.write(usage(program, subcommandList()));
       return 0;
     }
     config = parsed;

@@ -3,6 +3,7 @@
 // span more than one flag. Every flag but -user may also come from an
 // environment variable (see envVarName); the command line wins.
 import { isIP } from 'node:net';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import {
   defineFlags,
   envVarName,
@@ -72,7 +73,7 @@ export const FLAGS = defineFlags({
     help:
       'A SQLite database in which every file written is indexed (table "flows", one row per file, the fields of ' +
       "'packet-headers inspect --json'), by a thread of its own, for queries with 'packet-headers index DATADIR " +
-      "--db FILE --query SQL'. If unset, nothing is indexed.",
+      "--db FILE --query SQL'. Outside -datadir. If unset, nothing is indexed.",
   },
   interfaces: {
     kind: 'list',
@@ -252,18 +253,32 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
         `-captureduration (${formatDuration(config.captureDurationMs)})`,
     );
   }
+  if (config.indexDatabase !== '' && isInside(config.indexDatabase, config.datadir)) {
+    // Whatever ships and deletes the datadir's files (M-Lab's uploader) would take the database too.
+    throw flagError(`-index ${config.indexDatabase} is inside -datadir ${config.datadir}: an uploader shipping the datadir would take it; put it elsewhere`);
+  }
   return config;
 }
 
-/** The -help text, in the layout of Go's flag package. */
-export function usage(program: string): string {
+/** Whether `path` is `dir` or below it, both taken from the working directory. */
+function isInside(path: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/**
+ * The -help text, in the layout of Go's flag package; `tools` lists the
+ * subcommands (src/tools/subcommands.ts), which the daemon does not import.
+ */
+export function usage(program: string, tools = ''): string {
   return formatUsage(
     program,
     FLAGS,
     'Every flag but -user may also be set through an environment variable named after it: upper-cased, with every\n' +
       `character outside [A-Z0-9] replaced by "_" (-anonymize.ip is ${envVarName('anonymize.ip')}). ` +
       'The command line wins.\n' +
-      'A repeatable flag takes a comma-separated list from its variable.',
+      'A repeatable flag takes a comma-separated list from its variable.' +
+      (tools === '' ? '' : `\n\nSubcommands, for reading the files (${program} SUBCOMMAND -help):\n${tools}`),
   );
 }
 

@@ -19,7 +19,8 @@ const USAGE = `usage: packet-headers index DATADIR [--db FILE] [--query SQL [--j
   the table "flows": path (relative to DATADIR), file_bytes, file_mtime_ns, indexed_at, then every field
   of 'packet-headers inspect --json' (docs/inspect-schema.md). Only new or changed files are read; rows
   of files no longer in DATADIR are dropped.
-  --db FILE     the database (default DATADIR/${DEFAULT_DATABASE_NAME})
+  --db FILE     the database (default DATADIR/${DEFAULT_DATABASE_NAME}; for a live datadir that an uploader
+                ships, give a FILE outside it, as the daemon's -index must be)
   --query SQL   run SQL on the index (read-only) and print its rows instead of updating the index
   --json        with --query: one JSON object per row and line
 `;

@@ -28,6 +28,16 @@ test('-help prints every flag with its default and exits 0', () => {
   assert.match(r.stdout, /\(default 30s\)/);
 });
 
+test('-help ends with the subcommands that read the files', () => {
+  const r = run(['-help']);
+  assert.equal(r.code, 0);
+  const list = r.stdout.slice(r.stdout.indexOf('Subcommands'));
+  for (const tool of ['inspect', 'index', 'plot']) {
+    assert.match(list, new RegExp(`^  ${tool} +\\S`, 'm'), tool);
+    assert.equal(run([tool, '-help']).code, 0, `${tool} -help`);
+  }
+});
+
 test('a bad flag value: one line naming flag and value, exit 2', () => {
   const r = run(['-flowtimeout', '5x']);
   assert.equal(r.code, 2);

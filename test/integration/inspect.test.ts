@@ -296,3 +296,55 @@ test('a flow file cut short is summarized as far as it reads, flagged, and the r
   assert.equal(rows.find((s) => s.uuid === 'whole')?.complete, true);
   assert.match(r.stderr, /cut\.pcap\.gz: gzip/);
 });
+
+/**
+ * The file as the Go original writes it: the same pcap (nanosecond magic, the
+ * flow's header length as snaplen) in ONE gzip member from another writer
+ * (Go's compress/gzip streams a flow into a single member; the daemon writes
+ * one member per chunk). Python's gzip stands in for Go's.
+ */
+async function asGoOriginalWrites(daemonFile: string, goFile: string): Promise<void> {
+  const script = 'import gzip,sys; data=gzip.open(sys.argv[1]).read(); f=open(sys.argv[2],"wb"); g=gzip.GzipFile(fileobj=f,mode="wb",mtime=0); g.write(data); g.close(); f.close()';
+  const r = await execHost(['python3', '-c', script, daemonFile, goFile]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** Gzip members in a file: each starts with 1f 8b 08 where the previous one's trailer ended (counted by python's zlib). */
+async function gzipMembers(file: string): Promise<number> {
+  const script = 'import zlib,sys\nb=open(sys.argv[1],"rb").read(); n=0\nwhile b:\n d=zlib.decompressobj(31); d.decompress(b); b=d.unused_data; n+=1\nprint(n)';
+  const r = await execHost(['python3', '-c', script, file]);
+  assert.equal(r.code, 0, r.stderr);
+  return Number(r.stdout.trim());
+}
+
+test('a file as the Go original writes it (one gzip member) gives the same summary, plot and index row as the daemon\'s', async () => {
+  const daemonFile = flowTo(HTTP_PORT).file;
+  const dir = join(work, 'go-original', '2026', '12', '02');
+  mkdirSync(dir, { recursive: true });
+  const goFile = join(dir, `${flowTo(HTTP_PORT).uuid}.pcap.gz`);
+  await asGoOriginalWrites(daemonFile, goFile);
+  assert.ok((await gzipMembers(daemonFile)) > 1, 'the daemon wrote this flow in several members');
+  assert.equal(await gzipMembers(goFile), 1, 'the Go-style file is one member');
+
+  const ours = await inspectCli(['--json', daemonFile]);
+  const go = await inspectCli(['--json', goFile]);
+  assert.equal(go.code, 0, go.stderr);
+  const withoutFile = (line: string) => ({ ...(JSON.parse(line) as FlowSummary), file: '' });
+  assert.deepEqual(withoutFile(go.stdout.trim()), withoutFile(ours.stdout.trim()));
+
+  const bin = join(REPO, 'bin/packet-headers.js');
+  const svgs = [join(work, 'ours.svg'), join(work, 'go.svg')];
+  for (const [file, svg] of [[daemonFile, svgs[0]], [goFile, svgs[1]]]) {
+    const r = await execHost(['node', bin, 'plot', file, '-o', svg], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  assert.equal(readFileSync(svgs[1], 'utf8'), readFileSync(svgs[0], 'utf8'), 'the same graph');
+
+  const db = join(work, 'go.sqlite');
+  const update = await execHost(['node', bin, 'index', join(work, 'go-original'), '--db', db], { timeoutMs: 60_000 });
+  assert.equal(update.code, 0, update.stderr);
+  const index = await execHost(['node', bin, 'index', join(work, 'go-original'), '--db', db, '--query', 'SELECT uuid, packets, s2c_retransmitted_segments FROM flows', '--json'], { timeoutMs: 60_000 });
+  assert.equal(index.code, 0, index.stderr);
+  const s = flowTo(HTTP_PORT);
+  assert.deepEqual(JSON.parse(index.stdout.trim()), { uuid: s.uuid, packets: s.packets, s2c_retransmitted_segments: s.s2c_retransmitted_segments });
+});

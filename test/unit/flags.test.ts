@@ -531,6 +531,27 @@ describe('environment', () => {
   });
 });
 
+describe('-index', () => {
+  test('a database inside -datadir is refused, naming both (an uploader shipping the datadir would take it)', () => {
+    for (const [datadir, index] of [
+      ['/data', '/data/flows.sqlite'],
+      ['/data/', '/data/2026/x.sqlite'],
+      ['.', 'flows.sqlite'],
+      ['/data', '/data/../data/i.sqlite'],
+      ['/data', '/data/..hidden/i.sqlite'],
+    ]) {
+      assert.throws(() => parseConfig(['-datadir', datadir, '-index', index], {}), (e: Error) => e.message.includes(`-index ${index} is inside -datadir ${datadir}`), `${index} in ${datadir}`);
+    }
+  });
+
+  test('a database beside -datadir, or in a directory whose name starts like it, is taken', () => {
+    assert.equal(parse(['-datadir', '/data', '-index', '/data.sqlite']).indexDatabase, '/data.sqlite');
+    assert.equal(parse(['-datadir', '/data', '-index', '/var/lib/ph/flows.sqlite']).indexDatabase, '/var/lib/ph/flows.sqlite');
+    assert.equal(parse(['-datadir', '/data/pcap', '-index', '/data/flows.sqlite']).indexDatabase, '/data/flows.sqlite');
+    assert.equal(parse(['-datadir', '/data', '-index', '/data..x/i.sqlite']).indexDatabase, '/data..x/i.sqlite');
+  });
+});
+
 describe('usage', () => {
   const text = usage('packet-headers');
   const lines = text.split('\n');

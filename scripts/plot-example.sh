@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes docs/plot-example.png: a real lossy transfer between two network
 # namespaces (netem loss 1% delay 20ms on the server's side), captured live by
-# the daemon into its own file, drawn by `packet-headers plot` and rendered to
+# the daemon on the server's interface, as M-Lab captures (so the RTT of the
+# server's data is the path's), into its own file, drawn by `packet-headers plot` and rendered to
 # PNG by headless Chromium (apt package chromium). Needs root (namespaces).
 #   scripts/plot-example.sh [OUT.png] [BYTES]
 set -euo pipefail
@@ -53,7 +54,7 @@ fi
 
 peer=test/helpers/bulk_peer.py
 ip netns exec "$srv" python3 "$peer" server --listen 10.250.0.1 --port 9000 --bytes "$bytes" > "$work/server.log" &
-ip netns exec "$cli" node bin/packet-headers.js -interface "${id}c" -datadir "$work/data" \
+ip netns exec "$srv" node bin/packet-headers.js -interface "${id}s" -datadir "$work/data" \
   -prometheusx.listen-address 127.0.0.1:0 -sigtermwait 0s 2> "$work/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 100); do grep -q "naming flows" "$work/daemon.log" && grep -q listening "$work/server.log" && break; sleep 0.1; done

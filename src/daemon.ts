@@ -331,7 +331,7 @@ export class Daemon {
     const { demuxer } = this;
     this.kernelSource = new KernelFlowSource({
       prefix,
-      pollMs: this.options.socketPollMs ?? 100,
+      pollMs: this.options.socketPollMs ?? 1000,
       onEvent: (event) => demuxer.handleEvent(event),
       addon,
       metrics: this.metrics,

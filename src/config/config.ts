@@ -139,10 +139,11 @@ export const FLAGS = defineFlags({
   socketPollMs: {
     kind: 'duration',
     name: 'socketpoll',
-    default: 100,
+    default: 1000,
     help:
-      'Without -tcpinfo.eventsocket: how often the built-in flow source reads the kernel\'s TCP socket table ' +
-      'to name flows with their UUIDs.',
+      'Without -tcpinfo.eventsocket: how often the built-in flow source reads the kernel\'s whole TCP socket table ' +
+      'to name flows that its lookups and the socket-destroy reports did not name (every 100ms at most while there are ' +
+      'no destroy reports).',
     validate: positive,
   },
   stream: {

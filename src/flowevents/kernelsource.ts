@@ -42,6 +42,12 @@ export const LOOKUP_DELAYS_MS: readonly number[] = [0, 1, 5, 20, 100];
  * destroy reports name what these miss.
  */
 export const REQUEST_SOCKET_DELAYS_MS: readonly number[] = [300, 1000, 3000];
+/**
+ * The poll's period while the kernel sends no socket-destroy reports (the
+ * watch could not start): then the poll is the only way to name a connection
+ * that its lookups missed, and short ones come and go between two polls.
+ */
+export const POLL_WITHOUT_REPORTS_MS = 100;
 /** Flows waiting for a lookup at once; more are left to the poll (and counted as misses). */
 const MAX_PENDING_LOOKUPS = 4096;
 /** Queries per native call. */
@@ -139,9 +145,12 @@ export class KernelFlowSource {
   private stopped = false;
   private lastError = '';
   private readonly scratch = new Int32Array(8);
+  /** -socketpoll, or shorter without destroy reports. */
+  private pollMs: number;
 
   constructor(options: KernelSourceOptions) {
     this.options = options;
+    this.pollMs = options.pollMs;
     this.wallClock = options.wallClock ?? Date.now;
     for (const how of ['poll', 'destroyed', 'lookup'] as const) options.metrics.kernelUuids.labels(how).inc(0);
   }
@@ -161,7 +170,10 @@ export class KernelFlowSource {
       watch.start((records, overruns) => this.onDestroyed(records, overruns));
       this.watch = watch;
     } catch (error) {
-      this.options.log(`kernel flow source: no socket-destroy reports (${(error as Error).message}); short connections may be missed`);
+      this.pollMs = Math.min(this.pollMs, POLL_WITHOUT_REPORTS_MS);
+      this.options.log(
+        `kernel flow source: no socket-destroy reports (${(error as Error).message}); polling the socket table every ${this.pollMs} ms, short connections may be missed`,
+      );
     }
     await this.poll();
   }
@@ -220,7 +232,7 @@ export class KernelFlowSource {
         this.pollAgain = false;
         void this.poll();
       } else {
-        this.pollTimer = setTimeout(() => void this.poll(), this.options.pollMs);
+        this.pollTimer = setTimeout(() => void this.poll(), this.pollMs);
         this.pollTimer.unref();
       }
     });

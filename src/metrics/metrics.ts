@@ -4,6 +4,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const UNCONVENTIONAL_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
+/** How often the event loop's delay is sampled (nodejs_eventloop_lag_* metrics). */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 export class Metrics {
   readonly registry: Registry;
   readonly missedPackets: Counter<'saverstate'>;
@@ -219,7 +222,10 @@ export class Metrics {
       registers,
     });
     if (options.processMetrics !== false) {
-      collectDefaultMetrics({ register: registry });
+      // prom-client samples the event loop's delay every 10 ms by default: 100
+      // wakeups a second, two thirds of an idle daemon's CPU (12 ms/s against
+      // 4.5 ms/s at 100 ms). A lag worth an alert is longer than 100 ms anyway.
+      collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
       // Gauges whose names end in _total, which Prometheus reserves for
       // counters (promtool check metrics flags them); the same counts are
       // exported per type as nodejs_active_handles and nodejs_active_requests.

@@ -44,7 +44,7 @@ const DEFAULTS: Config = {
   prometheusListenAddress: ':9990',
   readFiles: [],
   sigtermWaitMs: 1_000,
-  socketPollMs: 100,
+  socketPollMs: 1000,
   stream: false,
   eventSocket: '',
   user: '',
@@ -406,8 +406,8 @@ describe('cross-checks and other values', () => {
 });
 
 describe('built-in flow source flags', () => {
-  test('-socketpoll is a duration, 100ms by default, and must be > 0', () => {
-    assert.equal(parse([]).socketPollMs, 100);
+  test('-socketpoll is a duration, 1s by default, and must be > 0', () => {
+    assert.equal(parse([]).socketPollMs, 1000);
     assert.equal(parse(['-socketpoll', '20ms']).socketPollMs, 20);
     assert.equal(parse(['-socketpoll=1.5s']).socketPollMs, 1_500);
     assert.equal(parse([], { SOCKETPOLL: '2s' }).socketPollMs, 2_000);
@@ -597,7 +597,7 @@ describe('usage', () => {
       maxheap: '8GB',
       'prometheusx.listen-address': '":9990"',
       sigtermwait: '1s',
-      socketpoll: '100ms',
+      socketpoll: '1s',
       uuidwaitduration: '5s',
     };
     for (const [name, value] of Object.entries(shown)) {

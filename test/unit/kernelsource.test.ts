@@ -153,3 +153,39 @@ test('a time-wait socket reported in FIN_WAIT2 (its peer has not sent FIN yet) i
   assert.deepEqual(events.map((e) => e.uuid), ['p_0000000000000072', 'p_0000000000000074']);
   await ks.stop();
 });
+
+test('the poll runs every -socketpoll with destroy reports, and every 100 ms at most without them', async () => {
+  for (const reports of [true, false]) {
+    const table = new FakeTable();
+    let dumps = 0;
+    const addon = table.addon();
+    const counted = {
+      ...addon,
+      sockDiagDump: async () => {
+        dumps++;
+        return Buffer.alloc(0);
+      },
+      SocketWatch: reports
+        ? addon.SocketWatch
+        : class implements NativeSocketWatch {
+            start(): void {
+              throw new Error('EPERM');
+            }
+            stop(): void {}
+          },
+    };
+    const logged: string[] = [];
+    const ks = new KernelFlowSource({ prefix: 'p', pollMs: 60_000, onEvent: () => {}, addon: counted, metrics: new Metrics({ processMetrics: false }), log: (m) => logged.push(m) });
+    await ks.start();
+    await new Promise((r) => setTimeout(r, 550));
+    await ks.stop();
+    if (reports) {
+      assert.equal(dumps, 1, 'the first poll only, within a -socketpoll of 60 s');
+      assert.deepEqual(logged, []);
+    } else {
+      // 1 at start, then one every 100 ms: 5 or 6 in 550 ms (timers may fire late, never early).
+      assert.ok(dumps >= 4 && dumps <= 6, `${dumps} polls in 550 ms`);
+      assert.match(logged.join('\n'), /no socket-destroy reports \(EPERM\); polling the socket table every 100 ms/);
+    }
+  }
+});

@@ -54,6 +54,8 @@ export interface DaemonRun {
   /** CPU µs per packet sent, by thread kind: main, ph-capture, ph-store, v8, libuv, other. */
   threadUsPerPacket: Record<string, number>;
   cpuPercentOfCore: number;
+  /** CPU ms a second before the replay, with every flow announced and no packet: the fixed cost a packet rate divides. */
+  idleCpuMsPerSecond: number;
   peakRssBytes: number;
   allPacketsSaved: boolean;
 }
@@ -103,6 +105,8 @@ async function startEventServer(path: string, lines: string): Promise<{ close():
 }
 
 const METRICS_PORT = 9990;
+/** How long each daemon's idle CPU is sampled before its replay. */
+const IDLE_SAMPLE_MS = 5000;
 
 class LiveBench {
   private runs = 0;
@@ -148,6 +152,9 @@ class LiveBench {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') throw new Error("expected the daemon's pid to be node's");
       // Every flow is announced before its first packet.
       await waitFor(async () => metric(await this.scrape(), 'pcap_demuxer_uuids_total') >= flows, 30_000, 'every flow announced', 200);
+      const idleBefore = processCpuUs(pid);
+      await sleep(IDLE_SAMPLE_MS);
+      const idleCpuMsPerSecond = (processCpuUs(pid) - idleBefore) / IDLE_SAMPLE_MS;
       log(`live: ${rate === 'top' ? 'top speed' : `${fmt(rate)} pps`} into the daemon`);
       const threadsBefore = threadCpu(pid);
       const cpuBefore = processCpuUs(pid);
@@ -197,6 +204,7 @@ class LiveBench {
         cpuUsPerPacket: cpuUs / Math.max(1, sender.packets),
         threadUsPerPacket,
         cpuPercentOfCore: (100 * cpuUs) / ((cpuEndAt - startedAt) * 1000),
+        idleCpuMsPerSecond,
         peakRssBytes: usage.maxRssBytes,
         allPacketsSaved: counted.packets === sender.packets,
       };

@@ -16,6 +16,9 @@
 //   --small-files N (default 5000) --small-packets N per file (default 200)
 //   --runs N (default 3)  --only large|small
 //   --files N --packets N: one set of that size only (the old form).
+//   --keep DIR: write the sets into DIR/large and DIR/small and leave them
+//   there (to profile the command itself on them:
+//   node --cpu-prof bin/packet-headers.js inspect --json DIR/small >/dev/null).
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,7 +136,8 @@ function line(set: FileSet, run: Run, label: string): string {
 
 const runs = option('runs', 3);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
-const root = mkdtempSync(join(tmpdir(), 'ph-bench-inspect-'));
+const keep = process.argv.includes('--keep') ? process.argv[process.argv.indexOf('--keep') + 1] : null;
+const root = keep ?? mkdtempSync(join(tmpdir(), 'ph-bench-inspect-'));
 try {
   const sets: FileSet[] = [];
   if (process.argv.includes('--files') || process.argv.includes('--packets')) {
@@ -156,5 +160,5 @@ try {
     process.stdout.write(line(set, { seconds: median(all.map((x) => x.seconds)), cpuSeconds: median(all.map((x) => x.cpuSeconds)) }, 'median'));
   }
 } finally {
-  rmSync(root, { recursive: true, force: true });
+  if (keep === null) rmSync(root, { recursive: true, force: true });
 }

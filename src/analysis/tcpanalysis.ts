@@ -135,6 +135,22 @@ export class DirectionState {
   readonly awaitingEcho = new PendingQueue();
   readonly timestampRtt = new SampleList();
   lastTsvalQueued = -1;
+
+  /** Back to the state of a new DirectionState, keeping the stores' memory (a new one costs a dozen typed arrays). */
+  reset(): void {
+    Object.assign(this, DIRECTION_INITIAL);
+    this.awaitingAck.clear();
+    this.ackRtt.clear();
+    this.awaitingEcho.clear();
+    this.timestampRtt.clear();
+  }
+}
+
+/** The fields of a new DirectionState that are not objects: what reset() writes back. */
+const DIRECTION_INITIAL = primitiveFields(new DirectionState());
+
+function primitiveFields(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, value]) => value === null || typeof value !== 'object'));
 }
 
 /** What the analysis says about one packet; reused, so copy what must outlive the callback. */
@@ -174,6 +190,13 @@ export class TcpAnalysis {
 
   constructor(options: AnalysisOptions = {}) {
     this.onPacket = options.onPacket;
+  }
+
+  /** Ready for another flow, as a new TcpAnalysis with the same options (reusing its memory). */
+  reset(): void {
+    Object.assign(this, TCP_ANALYSIS_INITIAL);
+    this.directions[0].reset();
+    this.directions[1].reset();
   }
 
   /** Analyses the next packet of the flow (in capture order); returns its A_* bits. */
@@ -422,3 +445,10 @@ export class TcpAnalysis {
     return sample;
   }
 }
+
+/** The fields of a new TcpAnalysis that are not objects (nor its options): what reset() writes back. */
+const TCP_ANALYSIS_INITIAL = (() => {
+  const fields = primitiveFields(new TcpAnalysis());
+  delete fields.onPacket;
+  return fields;
+})();

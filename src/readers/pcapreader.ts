@@ -3,8 +3,7 @@
 // nanosecond magic, either byte order. A file cut short or damaged yields the
 // records before the fault and says what stopped the reading; nothing throws
 // for a bad file, only for a programming error in the visitor.
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
 
 export const PCAP_FILE_HEADER_BYTES = 24;
@@ -209,54 +208,11 @@ async function streamInto(path: string, gzipped: boolean, parser: PcapRecordPars
   return fileError;
 }
 
-/**
- * Reads every record of the file at `path` (pcap or gzipped pcap, told apart by
- * their first bytes, not by the name) and calls `visit` for each, in order.
- */
-export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): Promise<PcapReadResult> {
-  const parser = new PcapRecordParser(visit, onHeader);
-  let gzipped = false;
-  let gzipError: string | null = null;
-  let readError: string | null = null;
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'open', message: (error as Error).message } };
-  }
-  try {
-    // One open per file: small files (nearly all) are read whole through it.
-    const size = (await handle.stat()).size;
-    if (size === 0) return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'empty', message: 'the file is empty' } };
-    if (size <= WHOLE_FILE_LIMIT) {
-      const bytes = await handle.readFile();
-      gzipped = isGzip(bytes);
-      if (!gzipped) parser.push(bytes);
-      else {
-        let plain: Buffer | null = null;
-        try {
-          plain = gunzipSync(bytes);
-        } catch {
-          // Cut or damaged: inflate again, keeping everything before the fault.
-          gzipError = (await inflatePrefix(bytes, parser)) ?? 'gzip stream damaged';
-        }
-        if (plain !== null) parser.push(plain);
-      }
-    } else {
-      const head = Buffer.alloc(2);
-      await handle.read(head, 0, 2, 0);
-      gzipped = isGzip(head);
-      const error = await streamInto(path, gzipped, parser);
-      if (error !== null) {
-        if (gzipped) gzipError = error;
-        else readError = error;
-      }
-    }
-  } catch (error) {
-    readError = (error as Error).message;
-  } finally {
-    await handle.close();
-  }
+/** The file's bytes, read into this buffer (grown as needed, shrunk back after a big file) and parsed before the next file is read. */
+const READ_BUFFER_BYTES = 256 * 1024;
+let readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+
+function resultOf(parser: PcapRecordParser, gzipped: boolean, gzipError: string | null, readError: string | null): PcapReadResult {
   let problem = parser.problem;
   if (problem === null && readError !== null) problem = { code: 'open', message: readError };
   if (problem === null && gzipError !== null) {
@@ -265,4 +221,82 @@ export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?
   }
   problem ??= parser.finish();
   return { header: parser.header, records: parser.records, bytes: parser.bytes, gzipped, problem };
+}
+
+function openProblem(error: unknown): PcapReadResult {
+  return { header: null, records: 0, bytes: 0, gzipped: false, problem: { code: 'open', message: (error as Error).message } };
+}
+
+/**
+ * Reads every record of the file at `path` (pcap or gzipped pcap, told apart by
+ * their first bytes, not by the name) and calls `visit` for each, in order.
+ * A file up to WHOLE_FILE_LIMIT (nearly all of them) is read, inflated and
+ * parsed synchronously, with no promise: the result comes back as is. Only a
+ * bigger file (streamed, to bound memory) or a cut or damaged gzip file (whose
+ * readable prefix is inflated by a stream) gives a promise.
+ */
+export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): PcapReadResult | Promise<PcapReadResult> {
+  const parser = new PcapRecordParser(visit, onHeader);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    return openProblem(error);
+  }
+  let gzipped = false;
+  let readError: string | null = null;
+  let compressed: Buffer | null = null;
+  let big = false;
+  try {
+    // One open per file: small files (nearly all) are read whole through it.
+    const size = fstatSync(fd).size;
+    if (size === 0) return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'empty', message: 'the file is empty' } };
+    if (size <= WHOLE_FILE_LIMIT) {
+      if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(size);
+      // As readFile does: up to the size fstat gave, less if the file ends sooner.
+      let length = 0;
+      for (;;) {
+        const n = readSync(fd, readBuffer, length, size - length, null);
+        if (n === 0) break;
+        length += n;
+        if (length === size) break;
+      }
+      const bytes = readBuffer.subarray(0, length);
+      gzipped = isGzip(bytes);
+      if (!gzipped) parser.push(bytes);
+      else {
+        let plain: Buffer | null = null;
+        try {
+          plain = gunzipSync(bytes);
+        } catch {
+          // Cut or damaged: inflated again below, keeping everything before the fault.
+          compressed = Buffer.from(bytes);
+        }
+        if (plain !== null) parser.push(plain);
+      }
+      if (readBuffer.length > READ_BUFFER_BYTES) readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    } else {
+      big = true;
+      const head = Buffer.alloc(2);
+      readSync(fd, head, 0, 2, 0);
+      gzipped = isGzip(head);
+    }
+  } catch (error) {
+    readError = (error as Error).message;
+  } finally {
+    closeSync(fd);
+  }
+  if (compressed !== null) {
+    const bytes = compressed;
+    return inflatePrefix(bytes, parser).then((error) => resultOf(parser, true, error ?? 'gzip stream damaged', null));
+  }
+  if (big && readError === null) {
+    return streamInto(path, gzipped, parser).then((error) => resultOf(parser, gzipped, gzipped ? error : null, gzipped ? null : error));
+  }
+  return resultOf(parser, gzipped, null, readError);
+}
+
+/** readPcapFileQuick, always as a promise. */
+export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): Promise<PcapReadResult> {
+  return readPcapFileQuick(path, visit, onHeader);
 }

@@ -15,6 +15,8 @@ const MAX_PLAUSIBLE_CAPLEN = 262144;
 /** Files up to this size (compressed) are read and inflated in one call: cheaper than a stream per small file. */
 const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 const STREAM_CHUNK_BYTES = 1024 * 1024;
+/** Output pieces of gunzipSync: a small flow's records fit in one (no concatenation), a big one's in few. */
+const WHOLE_FILE_INFLATE_CHUNK = 64 * 1024;
 
 export interface PcapHeader {
   linkType: number;
@@ -54,6 +56,15 @@ export interface PcapReadResult {
   gzipped: boolean;
   /** Why the reading stopped before the end of the file, or null when it was read to its end. */
   problem: ReadProblem | null;
+}
+
+// Record header fields read byte by byte: Buffer's readUInt32LE/BE check
+// their argument on every call. The loops read only inside `data`.
+function u32le(data: Buffer, at: number): number {
+  return data[at] + ((data[at + 1] << 8) | (data[at + 2] << 16)) + data[at + 3] * 0x1000000;
+}
+function u32be(data: Buffer, at: number): number {
+  return data[at] * 0x1000000 + ((data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]);
 }
 
 /** Splits a byte stream (chunks in any sizes) into pcap records. */
@@ -131,11 +142,11 @@ export class PcapRecordParser {
     const visit = this.visit;
     let at = start;
     while (at + PCAP_RECORD_HEADER_BYTES <= data.length) {
-      const caplen = data.readUInt32LE(at + 8);
+      const caplen = u32le(data, at + 8);
       if (caplen > limit) return this.damaged(caplen);
       const end = at + PCAP_RECORD_HEADER_BYTES + caplen;
       if (end > data.length) break;
-      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, data.readUInt32LE(at + 12), data.readUInt32LE(at), data.readUInt32LE(at + 4) * scale);
+      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, u32le(data, at + 12), u32le(data, at), u32le(data, at + 4) * scale);
       this.records++;
       this.bytes += end - at;
       at = end;
@@ -149,11 +160,11 @@ export class PcapRecordParser {
     const visit = this.visit;
     let at = start;
     while (at + PCAP_RECORD_HEADER_BYTES <= data.length) {
-      const caplen = data.readUInt32BE(at + 8);
+      const caplen = u32be(data, at + 8);
       if (caplen > limit) return this.damaged(caplen);
       const end = at + PCAP_RECORD_HEADER_BYTES + caplen;
       if (end > data.length) break;
-      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, data.readUInt32BE(at + 12), data.readUInt32BE(at), data.readUInt32BE(at + 4) * scale);
+      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, u32be(data, at + 12), u32be(data, at), u32be(data, at + 4) * scale);
       this.records++;
       this.bytes += end - at;
       at = end;
@@ -267,7 +278,7 @@ export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?:
       else {
         let plain: Buffer | null = null;
         try {
-          plain = gunzipSync(bytes);
+          plain = gunzipSync(bytes, { chunkSize: WHOLE_FILE_INFLATE_CHUNK });
         } catch {
           // Cut or damaged: inflated again below, keeping everything before the fault.
           compressed = Buffer.from(bytes);

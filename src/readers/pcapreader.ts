@@ -222,6 +222,7 @@ async function streamInto(path: string, gzipped: boolean, parser: PcapRecordPars
 /** The file's bytes, read into this buffer (grown as needed, shrunk back after a big file) and parsed before the next file is read. */
 const READ_BUFFER_BYTES = 256 * 1024;
 let readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+let readBufferBusy = false;
 
 function resultOf(parser: PcapRecordParser, gzipped: boolean, gzipError: string | null, readError: string | null): PcapReadResult {
   let problem = parser.problem;
@@ -258,21 +259,29 @@ export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?:
   let readError: string | null = null;
   let compressed: Buffer | null = null;
   let big = false;
+  let ownsReadBuffer = false;
   try {
     // One open per file: small files (nearly all) are read whole through it.
     const size = fstatSync(fd).size;
     if (size === 0) return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'empty', message: 'the file is empty' } };
     if (size <= WHOLE_FILE_LIMIT) {
-      if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(size);
+      // A visitor that reads another file meanwhile gets a buffer of its own.
+      const nested = readBufferBusy;
+      const buffer = nested || readBuffer.length < size ? Buffer.allocUnsafe(Math.max(size, nested ? 0 : READ_BUFFER_BYTES)) : readBuffer;
+      if (!nested) {
+        readBuffer = buffer;
+        readBufferBusy = true;
+        ownsReadBuffer = true;
+      }
       // As readFile does: up to the size fstat gave, less if the file ends sooner.
       let length = 0;
       for (;;) {
-        const n = readSync(fd, readBuffer, length, size - length, null);
+        const n = readSync(fd, buffer, length, size - length, null);
         if (n === 0) break;
         length += n;
         if (length === size) break;
       }
-      const bytes = readBuffer.subarray(0, length);
+      const bytes = buffer.subarray(0, length);
       gzipped = isGzip(bytes);
       if (!gzipped) parser.push(bytes);
       else {
@@ -285,7 +294,6 @@ export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?:
         }
         if (plain !== null) parser.push(plain);
       }
-      if (readBuffer.length > READ_BUFFER_BYTES) readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     } else {
       big = true;
       const head = Buffer.alloc(2);
@@ -296,6 +304,11 @@ export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?:
     readError = (error as Error).message;
   } finally {
     closeSync(fd);
+    if (ownsReadBuffer) {
+      readBufferBusy = false;
+      // A big file's buffer is given back.
+      if (readBuffer.length > READ_BUFFER_BYTES) readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    }
   }
   if (compressed !== null) {
     const bytes = compressed;

@@ -15,8 +15,16 @@ const MAX_PLAUSIBLE_CAPLEN = 262144;
 /** Files up to this size (compressed) are read and inflated in one call: cheaper than a stream per small file. */
 const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 const STREAM_CHUNK_BYTES = 1024 * 1024;
-/** Output pieces of gunzipSync: a small flow's records fit in one (no concatenation), a big one's in few. */
-const WHOLE_FILE_INFLATE_CHUNK = 64 * 1024;
+/**
+ * Output pieces of gunzipSync, sized from the compressed size: a small flow's
+ * records fit in one (no concatenation), and a tiny flow's file does not
+ * allocate 64 KiB (the garbage collector counts that memory).
+ */
+function inflateChunkFor(compressedBytes: number): number {
+  let chunk = 4096;
+  while (chunk < compressedBytes * 16 && chunk < 1024 * 1024) chunk *= 2;
+  return chunk;
+}
 
 export interface PcapHeader {
   linkType: number;
@@ -287,7 +295,7 @@ export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?:
       else {
         let plain: Buffer | null = null;
         try {
-          plain = gunzipSync(bytes, { chunkSize: WHOLE_FILE_INFLATE_CHUNK });
+          plain = gunzipSync(bytes, { chunkSize: inflateChunkFor(bytes.length) });
         } catch {
           // Cut or damaged: inflated again below, keeping everything before the fault.
           compressed = Buffer.from(bytes);

@@ -3,6 +3,9 @@
 // and max. Typed arrays, so a million packets allocate a few buffers, not a
 // million objects.
 
+/** Entries whose storage clear() keeps; a bigger store is given back. */
+const KEEP_ON_CLEAR = 4096;
+
 /** FIFO of (key, time, tainted) triples; keys are 32-bit sequence or timestamp values. */
 export class PendingQueue {
   private keys = new Float64Array(64);
@@ -55,6 +58,12 @@ export class PendingQueue {
   clear(): void {
     this.head = 0;
     this.count = 0;
+    // A long flow may have grown the queue; the next flow starts small again.
+    if (this.keys.length > KEEP_ON_CLEAR) {
+      this.keys = new Float64Array(64);
+      this.times = new Float64Array(64);
+      this.tainted = new Uint8Array(64);
+    }
   }
 
   private grow(): void {
@@ -88,6 +97,11 @@ export class SampleList {
       this.values = bigger;
     }
     this.values[this.length++] = value;
+  }
+
+  clear(): void {
+    this.length = 0;
+    if (this.values.length > KEEP_ON_CLEAR) this.values = new Float64Array(16);
   }
 
   /** Min, median (mean of the middle two for an even count) and max; null when empty. */

@@ -55,6 +55,17 @@ export class Segment {
   readonly sackEdges = new Float64Array(2 * MAX_SACK_BLOCKS);
 }
 
+// Big-endian fields read byte by byte: Buffer's readUInt16BE/readUInt32BE
+// check their argument on every call, which costs more than the read where V8
+// does not inline them. Every offset read here is inside the frame (decodeFrame
+// checked the headers' lengths).
+function u16(data: Buffer, at: number): number {
+  return (data[at] << 8) | data[at + 1];
+}
+function u32(data: Buffer, at: number): number {
+  return data[at] * 0x1000000 + ((data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]);
+}
+
 /** Where the IP header of a decoded frame starts (decodeFrame reports the address offsets). */
 function ipOffsetOf(decoded: DecodedPacket): number {
   return decoded.ipVersion === 4 ? decoded.srcAddressOffset - 12 : decoded.srcAddressOffset - 8;
@@ -72,22 +83,22 @@ export function readSegment(data: Buffer, offset: number, caplen: number, linkTy
   const tcpHeaderEnd = tcp + decoded.tcpHeaderLength;
   let ipEnd: number;
   if (decoded.ipVersion === 4) {
-    out.ipLength = data.readUInt16BE(ip + 2);
+    out.ipLength = u16(data, ip + 2);
     out.ttl = data[ip + 8];
     out.ecn = data[ip + 1] & 3;
     ipEnd = ip + out.ipLength;
   } else {
-    out.ipLength = data.readUInt16BE(ip + 4) + 40;
+    out.ipLength = u16(data, ip + 4) + 40;
     out.ttl = data[ip + 7];
     out.ecn = (data[ip + 1] >> 4) & 3;
     ipEnd = ip + out.ipLength;
   }
   // A length field smaller than the headers it carries is damage; count no payload.
   out.seglen = ipEnd > tcpHeaderEnd ? ipEnd - tcpHeaderEnd : 0;
-  out.seq = data.readUInt32BE(tcp + 4);
-  out.ack = data.readUInt32BE(tcp + 8);
+  out.seq = u32(data, tcp + 4);
+  out.ack = u32(data, tcp + 8);
   out.flags = data[tcp + 13];
-  out.window = data.readUInt16BE(tcp + 14);
+  out.window = u16(data, tcp + 14);
   readOptions(data, tcp + 20, Math.min(tcpHeaderEnd, offset + caplen), out);
   return true;
 }
@@ -111,7 +122,7 @@ function readOptions(data: Buffer, start: number, end: number, out: Segment): vo
     if (length < 2 || at + length > end) return; // malformed: stop, as a receiver would
     switch (kind) {
       case TCPOPT_MSS:
-        if (length === 4) out.mss = data.readUInt16BE(at + 2);
+        if (length === 4) out.mss = u16(data, at + 2);
         break;
       case TCPOPT_WINDOW:
         if (length === 3) out.windowScale = data[at + 2];
@@ -122,8 +133,8 @@ function readOptions(data: Buffer, start: number, end: number, out: Segment): vo
       case TCPOPT_SACK: {
         const blocks = Math.min((length - 2) >> 3, MAX_SACK_BLOCKS);
         for (let i = 0; i < blocks; i++) {
-          out.sackEdges[2 * i] = data.readUInt32BE(at + 2 + 8 * i);
-          out.sackEdges[2 * i + 1] = data.readUInt32BE(at + 6 + 8 * i);
+          out.sackEdges[2 * i] = u32(data, at + 2 + 8 * i);
+          out.sackEdges[2 * i + 1] = u32(data, at + 6 + 8 * i);
         }
         out.sackBlocks = blocks;
         break;
@@ -131,8 +142,8 @@ function readOptions(data: Buffer, start: number, end: number, out: Segment): vo
       case TCPOPT_TIMESTAMP:
         if (length === 10) {
           out.hasTimestamps = true;
-          out.tsval = data.readUInt32BE(at + 2);
-          out.tsecr = data.readUInt32BE(at + 6);
+          out.tsval = u32(data, at + 2);
+          out.tsecr = u32(data, at + 6);
         }
         break;
     }

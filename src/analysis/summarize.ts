@@ -3,8 +3,8 @@
 import { basename } from 'node:path';
 import { addressText, flowKeysEqual, newFlowKey, portOf } from '../decode/flowkey.js';
 import { DecodedPacket } from '../decode/packet.js';
-import { readPcapFile } from '../readers/pcapreader.js';
-import { type Direction, type DirectionRecord, type FlowSummary, timestampText } from './summary.js';
+import { type PcapHeader, type PcapReadResult, readPcapFileQuick } from '../readers/pcapreader.js';
+import { type FlowSummary, timestampText } from './summary.js';
 import { readSegment, Segment, TH_ACK, TH_SYN } from './segment.js';
 import { type AnalysisOptions, type DirectionState, TcpAnalysis } from './tcpanalysis.js';
 
@@ -20,150 +20,241 @@ export interface FileAnalysis {
   analysis: TcpAnalysis;
 }
 
+/**
+ * Reads and analyses one file at a time, keeping its decoding and analysis
+ * state from one file to the next (`reuse`), as `inspect` does for millions
+ * of small files. A file read synchronously (nearly all: see
+ * readPcapFileQuick) gives its summary as is, without a promise; then the
+ * summarizer is free again at once. Otherwise it is busy until the promise
+ * settles.
+ */
+export class FlowSummarizer {
+  readonly analysis: TcpAnalysis;
+  private readonly decoded = new DecodedPacket();
+  private readonly segment = new Segment();
+  private readonly key = newFlowKey();
+  private fresh = true;
+  private linkType = -1;
+  private seen = false;
+  private clientSwapped = false;
+  private rolesFromSyn = false;
+  private ipVersion: 4 | 6 = 4;
+  private baseSeconds = 0;
+  private baseNanoseconds = 0;
+  private lastSeconds = 0;
+  private lastNanoseconds = 0;
+  private otherRecords = 0;
+
+  /** `reuse`: one TcpAnalysis for every file (reset between them), so FileAnalysis.analysis is only valid until the next file. */
+  constructor(options: SummarizeOptions = {}, private readonly reuse = true) {
+    this.analysis = new TcpAnalysis(options);
+  }
+
+  private readonly onHeader = (header: PcapHeader): void => {
+    this.linkType = header.linkType;
+  };
+
+  private readonly visit = (data: Buffer, offset: number, caplen: number, _origlen: number, seconds: number, nanoseconds: number): void => {
+    const decoded = this.decoded;
+    const segment = this.segment;
+    if (!readSegment(data, offset, caplen, this.linkType, decoded, segment)) {
+      this.otherRecords++;
+      return;
+    }
+    if (!this.seen) {
+      this.seen = true;
+      this.key.set(decoded.key);
+      this.ipVersion = decoded.ipVersion;
+      this.baseSeconds = seconds;
+      this.baseNanoseconds = nanoseconds;
+      // A SYN comes from the client and a SYN-ACK from the server; without
+      // either, the first packet's sender is taken for the client.
+      const syn = (segment.flags & TH_SYN) !== 0;
+      this.rolesFromSyn = syn;
+      this.clientSwapped = syn && (segment.flags & TH_ACK) !== 0 ? !decoded.swapped : decoded.swapped;
+    } else if (!flowKeysEqual(this.key, decoded.key)) {
+      this.otherRecords++;
+      return;
+    }
+    this.lastSeconds = seconds;
+    this.lastNanoseconds = nanoseconds;
+    segment.timeNs = (seconds - this.baseSeconds) * 1e9 + (nanoseconds - this.baseNanoseconds);
+    segment.direction = decoded.swapped === this.clientSwapped ? 0 : 1;
+    this.analysis.add(segment);
+  };
+
+  /** Reads and analyses `path`; never throws for a bad file (the summary says what went wrong). */
+  analyze(path: string): FileAnalysis | Promise<FileAnalysis> {
+    if (!this.fresh) {
+      if (!this.reuse) throw new Error('FlowSummarizer: one file only without reuse');
+      this.analysis.reset();
+    }
+    this.fresh = false;
+    this.linkType = -1;
+    this.seen = false;
+    this.clientSwapped = false;
+    this.rolesFromSyn = false;
+    this.ipVersion = 4;
+    this.baseSeconds = 0;
+    this.baseNanoseconds = 0;
+    this.lastSeconds = 0;
+    this.lastNanoseconds = 0;
+    this.otherRecords = 0;
+    const result = readPcapFileQuick(path, this.visit, this.onHeader);
+    if (result instanceof Promise) return result.then((r) => this.finish(path, r));
+    return this.finish(path, result);
+  }
+
+  private finish(path: string, result: PcapReadResult): FileAnalysis {
+    const analysis = this.analysis;
+    const seen = this.seen;
+    const key = this.key;
+    const baseSeconds = this.baseSeconds;
+    const baseNanoseconds = this.baseNanoseconds;
+    const at = (relativeNs: number): string | null => {
+      if (relativeNs < 0 || !seen) return null;
+      const total = baseNanoseconds + relativeNs;
+      const carry = Math.floor(total / 1e9);
+      return timestampText(baseSeconds + carry, total - carry * 1e9);
+    };
+    const ms = (ns: number): number | null => (ns < 0 ? null : ns / 1e6);
+    const role = (direction: number): string | null => (direction < 0 ? null : direction === 0 ? 'client' : 'server');
+    const clientEnd = this.clientSwapped ? 1 : 0;
+    const serverEnd = clientEnd === 0 ? 1 : 0;
+    const [c2s, s2c] = analysis.directions;
+    const c2sRtt = rttOf(c2s);
+    const s2cRtt = rttOf(s2c);
+    const durationNs = seen ? (this.lastSeconds - baseSeconds) * 1e9 + (this.lastNanoseconds - baseNanoseconds) : 0;
+
+    // One literal, in schema order: a fast object with every field in place.
+    const summary: FlowSummary = {
+      uuid: uuidOfPath(path),
+      file: path,
+      complete: result.problem === null,
+      read_problem: result.problem === null ? null : `${result.problem.code}: ${result.problem.message}`,
+      link_type: result.header === null ? null : result.header.linkType,
+      ip_version: seen ? this.ipVersion : null,
+      client_ip: seen ? addressText(key, clientEnd) : null,
+      client_port: seen ? portOf(key, clientEnd) : null,
+      server_ip: seen ? addressText(key, serverEnd) : null,
+      server_port: seen ? portOf(key, serverEnd) : null,
+      roles_from_syn: this.rolesFromSyn,
+      first_packet_time: seen ? timestampText(baseSeconds, baseNanoseconds) : null,
+      last_packet_time: seen ? timestampText(this.lastSeconds, this.lastNanoseconds) : null,
+      duration_s: durationNs / 1e9,
+      packets: analysis.packets,
+      other_records: this.otherRecords,
+      syn_time: at(analysis.synTimeNs),
+      synack_time: at(analysis.synAckTimeNs),
+      handshake_ack_time: at(analysis.handshakeAckTimeNs),
+      handshake_rtt_ms: ms(analysis.initialRttNs),
+      syn_to_synack_ms: ms(analysis.synToSynAckNs),
+      synack_to_ack_ms: analysis.handshakeAckTimeNs >= 0 && analysis.synAckTimeNs >= 0 ? (analysis.handshakeAckTimeNs - analysis.synAckTimeNs) / 1e6 : null,
+      syn_retransmissions: analysis.synRetransmissions,
+      window_scaling: c2s.windowScaleOption >= 0 && s2c.windowScaleOption >= 0,
+      sack_permitted: c2s.sackPermittedOption && s2c.sackPermittedOption,
+      timestamps: c2s.timestampsOption && s2c.timestampsOption,
+      ecn: analysis.synEcnSetup && analysis.synAckEcnSetup,
+      first_fin_from: role(analysis.firstFinFrom),
+      first_rst_from: role(analysis.firstRstFrom),
+    c2s_packets: c2s.packets,
+    c2s_ip_bytes: c2s.ipBytes,
+    c2s_payload_bytes: c2s.payloadBytes,
+    c2s_data_segments: c2s.dataSegments,
+    c2s_unique_bytes: c2s.isnKnown ? (c2s.highestEnd - c2s.isn) >>> 0 : 0,
+    c2s_mss: c2s.mss >= 0 ? c2s.mss : null,
+    c2s_window_scale: c2s.windowScaleOption >= 0 ? c2s.windowScaleOption : null,
+    c2s_sack_permitted_option: c2s.sackPermittedOption,
+    c2s_timestamps_option: c2s.timestampsOption,
+    c2s_fin_packets: c2s.finPackets,
+    c2s_rst_packets: c2s.rstPackets,
+    c2s_retransmitted_segments: c2s.retransmittedSegments,
+    c2s_retransmitted_bytes: c2s.retransmittedBytes,
+    c2s_fast_retransmissions: c2s.fastRetransmissions,
+    c2s_spurious_retransmissions: c2s.spuriousRetransmissions,
+    c2s_out_of_order_segments: c2s.outOfOrder,
+    c2s_lost_segment_gaps: c2s.lostSegments,
+    c2s_acks_of_unseen_segments: c2s.ackLostSegments,
+    c2s_duplicate_acks: c2s.duplicateAcks,
+    c2s_zero_window: c2s.zeroWindow,
+    c2s_zero_window_probes: c2s.zeroWindowProbes,
+    c2s_window_full: c2s.windowFull,
+    c2s_sack_packets: c2s.sackPackets,
+    c2s_sack_blocks: c2s.sackBlocks,
+    c2s_ecn_ce_packets: c2s.ecnCePackets,
+    c2s_ttl_min: c2s.ttlMin >= 0 ? c2s.ttlMin : null,
+    c2s_ttl_max: c2s.ttlMax >= 0 ? c2s.ttlMax : null,
+    c2s_ttl_changes: c2s.ttlChanges,
+    c2s_rtt_source: c2sRtt.source,
+    c2s_rtt_samples: c2sRtt.samples,
+    c2s_rtt_min_ms: c2sRtt.minMs,
+    c2s_rtt_median_ms: c2sRtt.medianMs,
+    c2s_rtt_max_ms: c2sRtt.maxMs,
+    s2c_packets: s2c.packets,
+    s2c_ip_bytes: s2c.ipBytes,
+    s2c_payload_bytes: s2c.payloadBytes,
+    s2c_data_segments: s2c.dataSegments,
+    s2c_unique_bytes: s2c.isnKnown ? (s2c.highestEnd - s2c.isn) >>> 0 : 0,
+    s2c_mss: s2c.mss >= 0 ? s2c.mss : null,
+    s2c_window_scale: s2c.windowScaleOption >= 0 ? s2c.windowScaleOption : null,
+    s2c_sack_permitted_option: s2c.sackPermittedOption,
+    s2c_timestamps_option: s2c.timestampsOption,
+    s2c_fin_packets: s2c.finPackets,
+    s2c_rst_packets: s2c.rstPackets,
+    s2c_retransmitted_segments: s2c.retransmittedSegments,
+    s2c_retransmitted_bytes: s2c.retransmittedBytes,
+    s2c_fast_retransmissions: s2c.fastRetransmissions,
+    s2c_spurious_retransmissions: s2c.spuriousRetransmissions,
+    s2c_out_of_order_segments: s2c.outOfOrder,
+    s2c_lost_segment_gaps: s2c.lostSegments,
+    s2c_acks_of_unseen_segments: s2c.ackLostSegments,
+    s2c_duplicate_acks: s2c.duplicateAcks,
+    s2c_zero_window: s2c.zeroWindow,
+    s2c_zero_window_probes: s2c.zeroWindowProbes,
+    s2c_window_full: s2c.windowFull,
+    s2c_sack_packets: s2c.sackPackets,
+    s2c_sack_blocks: s2c.sackBlocks,
+    s2c_ecn_ce_packets: s2c.ecnCePackets,
+    s2c_ttl_min: s2c.ttlMin >= 0 ? s2c.ttlMin : null,
+    s2c_ttl_max: s2c.ttlMax >= 0 ? s2c.ttlMax : null,
+    s2c_ttl_changes: s2c.ttlChanges,
+    s2c_rtt_source: s2cRtt.source,
+    s2c_rtt_samples: s2cRtt.samples,
+    s2c_rtt_min_ms: s2cRtt.minMs,
+    s2c_rtt_median_ms: s2cRtt.medianMs,
+    s2c_rtt_max_ms: s2cRtt.maxMs,
+    };
+    return { summary, analysis };
+  }
+}
+
+interface Rtt {
+  source: 'timestamps' | 'ack' | null;
+  samples: number;
+  minMs: number | null;
+  medianMs: number | null;
+  maxMs: number | null;
+}
+
+/** The RTT fields of one direction: from the timestamp samples when there are any, else from the ACK samples. */
+function rttOf(s: DirectionState): Rtt {
+  const timestamps = s.timestampRtt.stats();
+  const acks = timestamps === null ? s.ackRtt.stats() : null;
+  const rtt = timestamps ?? acks;
+  return {
+    source: timestamps !== null ? 'timestamps' : acks !== null ? 'ack' : null,
+    samples: timestamps !== null ? s.timestampRtt.length : s.ackRtt.length,
+    minMs: rtt === null ? null : rtt.min / 1e6,
+    medianMs: rtt === null ? null : rtt.median / 1e6,
+    maxMs: rtt === null ? null : rtt.max / 1e6,
+  };
+}
+
 /** Reads and analyses one file; never throws for a bad file (the summary says what went wrong). */
 export async function analyzeFile(path: string, options: SummarizeOptions = {}): Promise<FileAnalysis> {
-  const analysis = new TcpAnalysis(options);
-  const decoded = new DecodedPacket();
-  const segment = new Segment();
-  const key = newFlowKey();
-  let linkType = -1;
-  let seen = false;
-  let clientSwapped = false;
-  let rolesFromSyn = false;
-  let ipVersion: 4 | 6 = 4;
-  let baseSeconds = 0;
-  let baseNanoseconds = 0;
-  let lastSeconds = 0;
-  let lastNanoseconds = 0;
-  let otherRecords = 0;
-
-  const result = await readPcapFile(
-    path,
-    (data, offset, caplen, _origlen, seconds, nanoseconds) => {
-      if (!readSegment(data, offset, caplen, linkType, decoded, segment)) {
-        otherRecords++;
-        return;
-      }
-      if (!seen) {
-        seen = true;
-        key.set(decoded.key);
-        ipVersion = decoded.ipVersion;
-        baseSeconds = seconds;
-        baseNanoseconds = nanoseconds;
-        // A SYN comes from the client and a SYN-ACK from the server; without
-        // either, the first packet's sender is taken for the client.
-        const syn = (segment.flags & TH_SYN) !== 0;
-        rolesFromSyn = syn;
-        clientSwapped = syn && (segment.flags & TH_ACK) !== 0 ? !decoded.swapped : decoded.swapped;
-      } else if (!flowKeysEqual(key, decoded.key)) {
-        otherRecords++;
-        return;
-      }
-      lastSeconds = seconds;
-      lastNanoseconds = nanoseconds;
-      segment.timeNs = (seconds - baseSeconds) * 1e9 + (nanoseconds - baseNanoseconds);
-      segment.direction = decoded.swapped === clientSwapped ? 0 : 1;
-      analysis.add(segment);
-    },
-    (header) => {
-      linkType = header.linkType;
-    },
-  );
-
-  const at = (relativeNs: number): string | null => {
-    if (relativeNs < 0 || !seen) return null;
-    const total = baseNanoseconds + relativeNs;
-    const carry = Math.floor(total / 1e9);
-    return timestampText(baseSeconds + carry, total - carry * 1e9);
-  };
-  const ms = (ns: number): number | null => (ns < 0 ? null : ns / 1e6);
-  const role = (direction: number): string | null => (direction < 0 ? null : direction === 0 ? 'client' : 'server');
-  const clientEnd = clientSwapped ? 1 : 0;
-  const [c2s, s2c] = analysis.directions;
-  const durationNs = seen ? (lastSeconds - baseSeconds) * 1e9 + (lastNanoseconds - baseNanoseconds) : 0;
-
-  const summary: FlowSummary = {
-    uuid: uuidOfPath(path),
-    file: path,
-    complete: result.problem === null,
-    read_problem: result.problem === null ? null : `${result.problem.code}: ${result.problem.message}`,
-    link_type: result.header === null ? null : result.header.linkType,
-    ip_version: seen ? ipVersion : null,
-    client_ip: seen ? addressText(key, clientEnd) : null,
-    client_port: seen ? portOf(key, clientEnd) : null,
-    server_ip: seen ? addressText(key, clientEnd === 0 ? 1 : 0) : null,
-    server_port: seen ? portOf(key, clientEnd === 0 ? 1 : 0) : null,
-    roles_from_syn: rolesFromSyn,
-    first_packet_time: seen ? timestampText(baseSeconds, baseNanoseconds) : null,
-    last_packet_time: seen ? timestampText(lastSeconds, lastNanoseconds) : null,
-    duration_s: durationNs / 1e9,
-    packets: analysis.packets,
-    other_records: otherRecords,
-    syn_time: at(analysis.synTimeNs),
-    synack_time: at(analysis.synAckTimeNs),
-    handshake_ack_time: at(analysis.handshakeAckTimeNs),
-    handshake_rtt_ms: ms(analysis.initialRttNs),
-    syn_to_synack_ms: ms(analysis.synToSynAckNs),
-    synack_to_ack_ms: analysis.handshakeAckTimeNs >= 0 && analysis.synAckTimeNs >= 0 ? (analysis.handshakeAckTimeNs - analysis.synAckTimeNs) / 1e6 : null,
-    syn_retransmissions: analysis.synRetransmissions,
-    window_scaling: c2s.windowScaleOption >= 0 && s2c.windowScaleOption >= 0,
-    sack_permitted: c2s.sackPermittedOption && s2c.sackPermittedOption,
-    timestamps: c2s.timestampsOption && s2c.timestampsOption,
-    ecn: analysis.synEcnSetup && analysis.synAckEcnSetup,
-    first_fin_from: role(analysis.firstFinFrom),
-    first_rst_from: role(analysis.firstRstFrom),
-    ...directionFields('c2s', c2s),
-    ...directionFields('s2c', s2c),
-  };
-  return { summary, analysis };
+  return new FlowSummarizer(options, false).analyze(path);
 }
 
 export async function summarizeFile(path: string, options: SummarizeOptions = {}): Promise<FlowSummary> {
   return (await analyzeFile(path, options)).summary;
-}
-
-type DirectionValues<D extends Direction> = { [K in keyof FlowSummary as K extends `${D}_${string}` ? K : never]: FlowSummary[K] };
-
-function directionFields<D extends Direction>(d: D, s: DirectionState): DirectionValues<D> {
-  const timestamps = s.timestampRtt.stats();
-  const acks = s.ackRtt.stats();
-  const rtt = timestamps ?? acks;
-  const values: DirectionRecord = {
-    packets: s.packets,
-    ip_bytes: s.ipBytes,
-    payload_bytes: s.payloadBytes,
-    data_segments: s.dataSegments,
-    unique_bytes: s.isnKnown ? (s.highestEnd - s.isn) >>> 0 : 0,
-    mss: s.mss >= 0 ? s.mss : null,
-    window_scale: s.windowScaleOption >= 0 ? s.windowScaleOption : null,
-    sack_permitted_option: s.sackPermittedOption,
-    timestamps_option: s.timestampsOption,
-    fin_packets: s.finPackets,
-    rst_packets: s.rstPackets,
-    retransmitted_segments: s.retransmittedSegments,
-    retransmitted_bytes: s.retransmittedBytes,
-    fast_retransmissions: s.fastRetransmissions,
-    spurious_retransmissions: s.spuriousRetransmissions,
-    out_of_order_segments: s.outOfOrder,
-    lost_segment_gaps: s.lostSegments,
-    acks_of_unseen_segments: s.ackLostSegments,
-    duplicate_acks: s.duplicateAcks,
-    zero_window: s.zeroWindow,
-    zero_window_probes: s.zeroWindowProbes,
-    window_full: s.windowFull,
-    sack_packets: s.sackPackets,
-    sack_blocks: s.sackBlocks,
-    ecn_ce_packets: s.ecnCePackets,
-    ttl_min: s.ttlMin >= 0 ? s.ttlMin : null,
-    ttl_max: s.ttlMax >= 0 ? s.ttlMax : null,
-    ttl_changes: s.ttlChanges,
-    rtt_source: timestamps !== null ? 'timestamps' : acks !== null ? 'ack' : null,
-    rtt_samples: timestamps !== null ? s.timestampRtt.length : s.ackRtt.length,
-    rtt_min_ms: rtt === null ? null : rtt.min / 1e6,
-    rtt_median_ms: rtt === null ? null : rtt.median / 1e6,
-    rtt_max_ms: rtt === null ? null : rtt.max / 1e6,
-  };
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(values)) out[`${d}_${name}`] = value;
-  return out as DirectionValues<D>;
 }

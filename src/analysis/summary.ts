@@ -114,16 +114,45 @@ export const FLOW_SUMMARY_FIELDS: readonly FieldSpec[] = [
   ...DIRECTIONS.flatMap((d) => DIRECTION_FIELDS.map((f) => ({ ...f, name: `${d}_${f.name}`, description: `${d === 'c2s' ? 'Client to server' : 'Server to client'}: ${f.description}` }))),
 ];
 
+/** `"name":` of every field in schema order, with the comma or brace before it. */
+const FIELD_NAMES = FLOW_SUMMARY_FIELDS.map((field) => field.name);
+const FIELD_PREFIXES = FIELD_NAMES.map((name, i) => `${i === 0 ? '{' : ','}${JSON.stringify(name)}:`);
+
 /** The summary as one NDJSON line (fields in schema order, no newline). */
 export function summaryJson(summary: FlowSummary): string {
-  const ordered: Record<string, unknown> = {};
+  // What JSON.stringify of the fields in schema order gives, written field by
+  // field: no object is built per line. Values are strings, numbers, booleans
+  // and null; anything else (or a missing field) takes the general way.
   const values = summary as unknown as Record<string, unknown>;
+  let line = '';
+  for (let i = 0; i < FIELD_NAMES.length; i++) {
+    const value = values[FIELD_NAMES[i]];
+    let text: string;
+    if (typeof value === 'number') text = Number.isFinite(value) ? String(value) : 'null';
+    else if (typeof value === 'string') text = JSON.stringify(value);
+    else if (typeof value === 'boolean') text = value ? 'true' : 'false';
+    else if (value === null) text = 'null';
+    else return summaryJsonGeneral(values);
+    line += FIELD_PREFIXES[i] + text;
+  }
+  return `${line}}`;
+}
+
+function summaryJsonGeneral(values: Record<string, unknown>): string {
+  const ordered: Record<string, unknown> = {};
   for (const field of FLOW_SUMMARY_FIELDS) ordered[field.name] = values[field.name];
   return JSON.stringify(ordered);
 }
 
+/** The last second formatted: the times of a flow mostly fall in the same second. */
+let cachedSeconds = Number.NaN;
+let cachedPrefix = '';
+
 /** Nanoseconds since the epoch (as seconds + nanoseconds) as a schema timestamp. */
 export function timestampText(seconds: number, nanoseconds: number): string {
-  const iso = new Date(seconds * 1000).toISOString(); // "YYYY-MM-DDTHH:MM:SS.000Z"
-  return `${iso.slice(0, 19)}.${String(Math.floor(nanoseconds / 1000)).padStart(6, '0')}Z`;
+  if (seconds !== cachedSeconds) {
+    cachedPrefix = new Date(seconds * 1000).toISOString().slice(0, 19); // "YYYY-MM-DDTHH:MM:SS"
+    cachedSeconds = seconds;
+  }
+  return `${cachedPrefix}.${String(Math.floor(nanoseconds / 1000)).padStart(6, '0')}Z`;
 }

@@ -44,6 +44,17 @@ const MAX_VLAN_TAGS = 8;
 const MAX_IPV6_EXTENSIONS = 16;
 const IPPROTO_TCP = 6;
 
+// Big-endian fields read byte by byte: Buffer's readUInt16BE/readInt32BE check
+// their argument on every call, which shows when V8 does not inline them into
+// this long function. Every read below is inside frame[start, end), checked
+// first; callers pass an `end` within the buffer.
+function u16(frame: Buffer, at: number): number {
+  return (frame[at] << 8) | frame[at + 1];
+}
+function i32(frame: Buffer, at: number): number {
+  return (frame[at] << 24) | (frame[at + 1] << 16) | (frame[at + 2] << 8) | frame[at + 3];
+}
+
 /** Where a frame's headers are; reused for every frame, so copy what must outlive the call. */
 export class DecodedPacket {
   /** Direction-independent flow key of the frame. */
@@ -70,12 +81,12 @@ export function decodeFrame(frame: Buffer, start: number, caplen: number, linkTy
   switch (linkType) {
     case LINKTYPE_ETHERNET: {
       if (caplen < 14) return BAD_TRUNCATED;
-      ethertype = frame.readUInt16BE(start + 12);
+      ethertype = u16(frame, start + 12);
       offset = start + 14;
       for (let tags = 0; ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ || ethertype === ETHERTYPE_QINQ_OLD; tags++) {
         if (tags === MAX_VLAN_TAGS) return BAD_NOT_IP;
         if (offset + 4 > end) return BAD_TRUNCATED;
-        ethertype = frame.readUInt16BE(offset + 2);
+        ethertype = u16(frame, offset + 2);
         offset += 4;
       }
       break;
@@ -91,12 +102,12 @@ export function decodeFrame(frame: Buffer, start: number, caplen: number, linkTy
     }
     case LINKTYPE_LINUX_SLL:
       if (caplen < 16) return BAD_TRUNCATED;
-      ethertype = frame.readUInt16BE(start + 14);
+      ethertype = u16(frame, start + 14);
       offset = start + 16;
       break;
     case LINKTYPE_LINUX_SLL2:
       if (caplen < 20) return BAD_TRUNCATED;
-      ethertype = frame.readUInt16BE(start);
+      ethertype = u16(frame, start);
       offset = start + 20;
       break;
     case LINKTYPE_NULL:
@@ -124,18 +135,18 @@ export function decodeFrame(frame: Buffer, start: number, caplen: number, linkTy
     if (ihl < 20) return BAD_IP_HEADER;
     if (frame[offset + 9] !== IPPROTO_TCP) return BAD_NOT_TCP;
     // A non-first fragment carries no TCP header.
-    if ((frame.readUInt16BE(offset + 6) & 0x1fff) !== 0) return BAD_FRAGMENT;
+    if ((u16(frame, offset + 6) & 0x1fff) !== 0) return BAD_FRAGMENT;
     out.ipVersion = 4;
     out.srcAddressOffset = offset + 12 - start;
     out.dstAddressOffset = offset + 16 - start;
     w[0] = 0;
     w[1] = 0;
     w[2] = 0xffff;
-    w[3] = frame.readInt32BE(offset + 12);
+    w[3] = i32(frame, offset + 12);
     w[4] = 0;
     w[5] = 0;
     w[6] = 0xffff;
-    w[7] = frame.readInt32BE(offset + 16);
+    w[7] = i32(frame, offset + 16);
     tcpOffset = offset + ihl;
   } else if (ethertype === ETHERTYPE_IPV6) {
     if (offset + 40 > end) return BAD_TRUNCATED;
@@ -143,7 +154,7 @@ export function decodeFrame(frame: Buffer, start: number, caplen: number, linkTy
     out.ipVersion = 6;
     out.srcAddressOffset = offset + 8 - start;
     out.dstAddressOffset = offset + 24 - start;
-    for (let i = 0; i < 8; i++) w[i] = frame.readInt32BE(offset + 8 + 4 * i);
+    for (let i = 0; i < 8; i++) w[i] = i32(frame, offset + 8 + 4 * i);
     let next = frame[offset + 6];
     tcpOffset = offset + 40;
     for (let n = 0; next !== IPPROTO_TCP; n++) {
@@ -161,7 +172,7 @@ export function decodeFrame(frame: Buffer, start: number, caplen: number, linkTy
           break;
         case 44: // fragment
           if (tcpOffset + 8 > end) return BAD_TRUNCATED;
-          if ((frame.readUInt16BE(tcpOffset + 2) & 0xfff8) !== 0) return BAD_FRAGMENT;
+          if ((u16(frame, tcpOffset + 2) & 0xfff8) !== 0) return BAD_FRAGMENT;
           next = frame[tcpOffset];
           tcpOffset += 8;
           break;
@@ -183,6 +194,6 @@ export function decodeFrame(frame: Buffer, start: number, caplen: number, linkTy
   if (tcpHeaderLength < 20) return BAD_TCP_HEADER;
   out.tcpOffset = tcpOffset - start;
   out.tcpHeaderLength = tcpHeaderLength;
-  out.swapped = canonicalize(w, frame.readUInt16BE(tcpOffset), frame.readUInt16BE(tcpOffset + 2), out.key);
+  out.swapped = canonicalize(w, u16(frame, tcpOffset), u16(frame, tcpOffset + 2), out.key);
   return DECODE_OK;
 }

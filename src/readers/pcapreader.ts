@@ -3,8 +3,7 @@
 // nanosecond magic, either byte order. A file cut short or damaged yields the
 // records before the fault and says what stopped the reading; nothing throws
 // for a bad file, only for a programming error in the visitor.
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
 
 export const PCAP_FILE_HEADER_BYTES = 24;
@@ -16,6 +15,16 @@ const MAX_PLAUSIBLE_CAPLEN = 262144;
 /** Files up to this size (compressed) are read and inflated in one call: cheaper than a stream per small file. */
 const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 const STREAM_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Output pieces of gunzipSync, sized from the compressed size: a small flow's
+ * records fit in one (no concatenation), and a tiny flow's file does not
+ * allocate 64 KiB (the garbage collector counts that memory).
+ */
+function inflateChunkFor(compressedBytes: number): number {
+  let chunk = 4096;
+  while (chunk < compressedBytes * 16 && chunk < 1024 * 1024) chunk *= 2;
+  return chunk;
+}
 
 export interface PcapHeader {
   linkType: number;
@@ -55,6 +64,15 @@ export interface PcapReadResult {
   gzipped: boolean;
   /** Why the reading stopped before the end of the file, or null when it was read to its end. */
   problem: ReadProblem | null;
+}
+
+// Record header fields read byte by byte: Buffer's readUInt32LE/BE check
+// their argument on every call. The loops read only inside `data`.
+function u32le(data: Buffer, at: number): number {
+  return data[at] + ((data[at + 1] << 8) | (data[at + 2] << 16)) + data[at + 3] * 0x1000000;
+}
+function u32be(data: Buffer, at: number): number {
+  return data[at] * 0x1000000 + ((data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]);
 }
 
 /** Splits a byte stream (chunks in any sizes) into pcap records. */
@@ -132,11 +150,11 @@ export class PcapRecordParser {
     const visit = this.visit;
     let at = start;
     while (at + PCAP_RECORD_HEADER_BYTES <= data.length) {
-      const caplen = data.readUInt32LE(at + 8);
+      const caplen = u32le(data, at + 8);
       if (caplen > limit) return this.damaged(caplen);
       const end = at + PCAP_RECORD_HEADER_BYTES + caplen;
       if (end > data.length) break;
-      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, data.readUInt32LE(at + 12), data.readUInt32LE(at), data.readUInt32LE(at + 4) * scale);
+      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, u32le(data, at + 12), u32le(data, at), u32le(data, at + 4) * scale);
       this.records++;
       this.bytes += end - at;
       at = end;
@@ -150,11 +168,11 @@ export class PcapRecordParser {
     const visit = this.visit;
     let at = start;
     while (at + PCAP_RECORD_HEADER_BYTES <= data.length) {
-      const caplen = data.readUInt32BE(at + 8);
+      const caplen = u32be(data, at + 8);
       if (caplen > limit) return this.damaged(caplen);
       const end = at + PCAP_RECORD_HEADER_BYTES + caplen;
       if (end > data.length) break;
-      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, data.readUInt32BE(at + 12), data.readUInt32BE(at), data.readUInt32BE(at + 4) * scale);
+      visit(data, at + PCAP_RECORD_HEADER_BYTES, caplen, u32be(data, at + 12), u32be(data, at), u32be(data, at + 4) * scale);
       this.records++;
       this.bytes += end - at;
       at = end;
@@ -209,54 +227,12 @@ async function streamInto(path: string, gzipped: boolean, parser: PcapRecordPars
   return fileError;
 }
 
-/**
- * Reads every record of the file at `path` (pcap or gzipped pcap, told apart by
- * their first bytes, not by the name) and calls `visit` for each, in order.
- */
-export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): Promise<PcapReadResult> {
-  const parser = new PcapRecordParser(visit, onHeader);
-  let gzipped = false;
-  let gzipError: string | null = null;
-  let readError: string | null = null;
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'open', message: (error as Error).message } };
-  }
-  try {
-    // One open per file: small files (nearly all) are read whole through it.
-    const size = (await handle.stat()).size;
-    if (size === 0) return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'empty', message: 'the file is empty' } };
-    if (size <= WHOLE_FILE_LIMIT) {
-      const bytes = await handle.readFile();
-      gzipped = isGzip(bytes);
-      if (!gzipped) parser.push(bytes);
-      else {
-        let plain: Buffer | null = null;
-        try {
-          plain = gunzipSync(bytes);
-        } catch {
-          // Cut or damaged: inflate again, keeping everything before the fault.
-          gzipError = (await inflatePrefix(bytes, parser)) ?? 'gzip stream damaged';
-        }
-        if (plain !== null) parser.push(plain);
-      }
-    } else {
-      const head = Buffer.alloc(2);
-      await handle.read(head, 0, 2, 0);
-      gzipped = isGzip(head);
-      const error = await streamInto(path, gzipped, parser);
-      if (error !== null) {
-        if (gzipped) gzipError = error;
-        else readError = error;
-      }
-    }
-  } catch (error) {
-    readError = (error as Error).message;
-  } finally {
-    await handle.close();
-  }
+/** The file's bytes, read into this buffer (grown as needed, shrunk back after a big file) and parsed before the next file is read. */
+const READ_BUFFER_BYTES = 256 * 1024;
+let readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+let readBufferBusy = false;
+
+function resultOf(parser: PcapRecordParser, gzipped: boolean, gzipError: string | null, readError: string | null): PcapReadResult {
   let problem = parser.problem;
   if (problem === null && readError !== null) problem = { code: 'open', message: readError };
   if (problem === null && gzipError !== null) {
@@ -265,4 +241,94 @@ export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?
   }
   problem ??= parser.finish();
   return { header: parser.header, records: parser.records, bytes: parser.bytes, gzipped, problem };
+}
+
+function openProblem(error: unknown): PcapReadResult {
+  return { header: null, records: 0, bytes: 0, gzipped: false, problem: { code: 'open', message: (error as Error).message } };
+}
+
+/**
+ * Reads every record of the file at `path` (pcap or gzipped pcap, told apart by
+ * their first bytes, not by the name) and calls `visit` for each, in order.
+ * A file up to WHOLE_FILE_LIMIT (nearly all of them) is read, inflated and
+ * parsed synchronously, with no promise: the result comes back as is. Only a
+ * bigger file (streamed, to bound memory) or a cut or damaged gzip file (whose
+ * readable prefix is inflated by a stream) gives a promise.
+ */
+export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): PcapReadResult | Promise<PcapReadResult> {
+  const parser = new PcapRecordParser(visit, onHeader);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    return openProblem(error);
+  }
+  let gzipped = false;
+  let readError: string | null = null;
+  let compressed: Buffer | null = null;
+  let big = false;
+  let ownsReadBuffer = false;
+  try {
+    // One open per file: small files (nearly all) are read whole through it.
+    const size = fstatSync(fd).size;
+    if (size === 0) return { header: null, records: 0, bytes: 0, gzipped, problem: { code: 'empty', message: 'the file is empty' } };
+    if (size <= WHOLE_FILE_LIMIT) {
+      // A visitor that reads another file meanwhile gets a buffer of its own.
+      const nested = readBufferBusy;
+      const buffer = nested || readBuffer.length < size ? Buffer.allocUnsafe(Math.max(size, nested ? 0 : READ_BUFFER_BYTES)) : readBuffer;
+      if (!nested) {
+        readBuffer = buffer;
+        readBufferBusy = true;
+        ownsReadBuffer = true;
+      }
+      // As readFile does: up to the size fstat gave, less if the file ends sooner.
+      let length = 0;
+      for (;;) {
+        const n = readSync(fd, buffer, length, size - length, null);
+        if (n === 0) break;
+        length += n;
+        if (length === size) break;
+      }
+      const bytes = buffer.subarray(0, length);
+      gzipped = isGzip(bytes);
+      if (!gzipped) parser.push(bytes);
+      else {
+        let plain: Buffer | null = null;
+        try {
+          plain = gunzipSync(bytes, { chunkSize: inflateChunkFor(bytes.length) });
+        } catch {
+          // Cut or damaged: inflated again below, keeping everything before the fault.
+          compressed = Buffer.from(bytes);
+        }
+        if (plain !== null) parser.push(plain);
+      }
+    } else {
+      big = true;
+      const head = Buffer.alloc(2);
+      readSync(fd, head, 0, 2, 0);
+      gzipped = isGzip(head);
+    }
+  } catch (error) {
+    readError = (error as Error).message;
+  } finally {
+    closeSync(fd);
+    if (ownsReadBuffer) {
+      readBufferBusy = false;
+      // A big file's buffer is given back.
+      if (readBuffer.length > READ_BUFFER_BYTES) readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    }
+  }
+  if (compressed !== null) {
+    const bytes = compressed;
+    return inflatePrefix(bytes, parser).then((error) => resultOf(parser, true, error ?? 'gzip stream damaged', null));
+  }
+  if (big && readError === null) {
+    return streamInto(path, gzipped, parser).then((error) => resultOf(parser, gzipped, gzipped ? error : null, gzipped ? null : error));
+  }
+  return resultOf(parser, gzipped, null, readError);
+}
+
+/** readPcapFileQuick, always as a promise. */
+export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): Promise<PcapReadResult> {
+  return readPcapFileQuick(path, visit, onHeader);
 }

@@ -3,11 +3,10 @@
 // are FLOW_SUMMARY_FIELDS (docs/inspect-schema.md). Exit code 0 when every file
 // was read to its end, 1 when one was cut, damaged or unreadable (it is still
 // summarized as far as it could be read), 2 for a bad command line.
-import { stat } from 'node:fs/promises';
-import { analyzeFile } from '../analysis/summarize.js';
+import { FlowSummarizer } from '../analysis/summarize.js';
 import { type FlowSummary, summaryJson } from '../analysis/summary.js';
 import { TableWriter } from './inspecttable.js';
-import { walkCaptures } from './walk.js';
+import { inputFiles } from './walk.js';
 import { flagsOrExit } from './toolflags.js';
 
 const USAGE = `usage: packet-headers inspect [--json] FILE.pcap.gz|FILE.pcap|DIR...
@@ -15,8 +14,12 @@ const USAGE = `usage: packet-headers inspect [--json] FILE.pcap.gz|FILE.pcap|DIR
   --json   one JSON object per flow and line (NDJSON); fields in docs/inspect-schema.md
 `;
 
-/** Files summarized at the same time: enough to overlap reading with analysis, few enough to bound memory. */
+/** Big (streamed) files summarized at the same time: enough to overlap reading with analysis, few enough to bound memory. */
 const IN_FLIGHT = 8;
+/** JSON output is written in pieces of about this many characters, not a write per line. */
+const OUTPUT_BATCH = 64 * 1024;
+/** The event loop gets a turn at least this often (files), also when little is written. */
+const FILES_PER_TURN = 256;
 
 interface Flags {
   json: boolean;
@@ -47,19 +50,8 @@ function writerOf(stream: NodeJS.WritableStream): (text: string) => Promise<void
     });
 }
 
-/** Every file the command line names, directories walked one entry at a time. */
-async function* inputFiles(paths: readonly string[], report: (line: string) => void): AsyncGenerator<string> {
-  for (const path of paths) {
-    let isDirectory = false;
-    try {
-      isDirectory = (await stat(path)).isDirectory();
-    } catch {
-      // A missing file is summarized as unreadable, so it shows in the output too.
-    }
-    if (isDirectory) yield* walkCaptures(path, (where, error) => report(`${where}: ${error.message}`));
-    else yield path;
-  }
-}
+/** Lets the event loop run (stream events, signals): the loop below is synchronous for file after small file. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function inspectMain(argv: string[], stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
   const flags = flagsOrExit('inspect', USAGE, parseFlags(argv), stdout, stderr);
@@ -71,19 +63,54 @@ export async function inspectMain(argv: string[], stdout: NodeJS.WritableStream 
     problems++;
     stderr.write(`packet-headers inspect: ${line}\n`);
   };
-  const emit = async (summary: FlowSummary) => {
+  // JSON lines are collected and written OUTPUT_BATCH characters at a time.
+  let lines = '';
+  let sinceTurn = 0;
+  const flush = async () => {
+    if (lines !== '') {
+      const text = lines;
+      lines = '';
+      await write(text);
+    }
+    sinceTurn = 0;
+    await turn();
+  };
+  const emit = (summary: FlowSummary): Promise<void> | undefined => {
     if (!summary.complete) report(`${summary.file}: ${summary.read_problem}`);
-    if (table !== null) await table.add(summary);
-    else await write(`${summaryJson(summary)}\n`);
+    if (table !== null) return table.add(summary);
+    lines += `${summaryJson(summary)}\n`;
+    return undefined;
   };
 
-  // Up to IN_FLIGHT files are read at once; summaries come out in input order.
-  const pending: Array<Promise<FlowSummary>> = [];
-  for await (const file of inputFiles(flags.paths, report)) {
-    pending.push(analyzeFile(file).then((r) => r.summary));
+  // Small files are read and summarized synchronously, one after the other,
+  // by summarizers that keep their state for the next file; a big or damaged
+  // file gives a promise, and up to IN_FLIGHT of those are awaited at once.
+  // Summaries come out in input order.
+  const free: FlowSummarizer[] = [];
+  const pending: Array<FlowSummary | Promise<FlowSummary>> = [];
+  for (const file of inputFiles(flags.paths, (where, error) => report(`${where}: ${error.message}`))) {
+    const summarizer = free.pop() ?? new FlowSummarizer();
+    const analysis = summarizer.analyze(file);
+    if (analysis instanceof Promise) {
+      pending.push(
+        analysis.then((a) => {
+          free.push(summarizer);
+          return a.summary;
+        }),
+      );
+    } else {
+      free.push(summarizer);
+      pending.push(analysis.summary);
+    }
+    while (pending.length > 0 && !(pending[0] instanceof Promise)) {
+      const written = emit(pending.shift() as FlowSummary);
+      if (written !== undefined) await written;
+    }
     if (pending.length >= IN_FLIGHT) await emit(await pending.shift()!);
+    if (lines.length >= OUTPUT_BATCH || ++sinceTurn >= FILES_PER_TURN) await flush();
   }
   while (pending.length > 0) await emit(await pending.shift()!);
+  await flush();
   await table?.flush();
   return problems > 0 ? 1 : 0;
 }

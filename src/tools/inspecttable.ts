@@ -81,9 +81,10 @@ export class TableWriter {
 
   constructor(private readonly write: (text: string) => Promise<void>, private readonly batch = 100) {}
 
-  async add(summary: FlowSummary): Promise<void> {
+  /** Adds a row; a promise only when a batch is written (a promise per row costs more than the row). */
+  add(summary: FlowSummary): Promise<void> | undefined {
     this.rows.push(tableRow(summary));
-    if (this.rows.length >= this.batch) await this.flush();
+    return this.rows.length >= this.batch ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {

@@ -268,3 +268,37 @@ test('TTL changes are counted per direction and each changed packet is marked', 
   assert.deepEqual([analysis.directions[0].ttlChanges, analysis.directions[0].ttlMin, analysis.directions[0].ttlMax], [1, 63, 64]);
   assert.equal(analysis.firstFinFrom, 0);
 });
+
+/** The fields of an object that are not objects, with their values. */
+function primitiveFields(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, value]) => value === null || typeof value !== 'object'));
+}
+
+/** Sets every number and boolean field of `o` to a value no new object has. */
+function scribble(o: object): void {
+  const fields = o as Record<string, unknown>;
+  for (const [name, value] of Object.entries(fields)) {
+    if (typeof value === 'number') fields[name] = 12345;
+    else if (typeof value === 'boolean') fields[name] = !value;
+  }
+}
+
+test('reset() gives back every field of a new TcpAnalysis and DirectionState (inspect reuses them from file to file)', () => {
+  const fresh = new TcpAnalysis();
+  const used = new TcpAnalysis();
+  scribble(used);
+  for (const d of used.directions) {
+    scribble(d);
+    d.awaitingAck.push(1, 2);
+    d.awaitingEcho.push(1, 2);
+    d.ackRtt.push(3);
+    d.timestampRtt.push(3);
+  }
+  used.reset();
+  assert.deepEqual(primitiveFields(used), primitiveFields(fresh));
+  for (const i of [0, 1] as const) {
+    const d = used.directions[i];
+    assert.deepEqual(primitiveFields(d), primitiveFields(fresh.directions[i]));
+    assert.deepEqual([d.awaitingAck.length, d.awaitingEcho.length, d.ackRtt.length, d.timestampRtt.length], [0, 0, 0, 0]);
+  }
+});

@@ -57,7 +57,7 @@ ip netns exec "$srv" python3 "$peer" server --listen 10.250.0.1 --port 9000 --by
 ip netns exec "$srv" node bin/packet-headers.js -interface "${id}s" -datadir "$work/data" \
   -prometheusx.listen-address 127.0.0.1:0 -sigtermwait 0s 2> "$work/daemon.log" &
 daemon_pid=$!
-for _ in $(seq 100); do grep -q "naming flows" "$work/daemon.log" && grep -q listening "$work/server.log" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "capturing on" "$work/daemon.log" && grep -q listening "$work/server.log" && break; sleep 0.1; done
 ip netns exec "$cli" python3 "$peer" client --connect 10.250.0.1 --port 9000 >/dev/null
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"

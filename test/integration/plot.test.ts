@@ -44,7 +44,10 @@ before(async () => {
   const log = new LineCollector(daemon.stderr);
   daemon.stdout?.resume();
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
-  await waitFor(() => log.text().includes('naming flows from the kernel') || daemon.exitCode !== null, 20_000, 'the daemon started');
+  // "capturing on" comes once the capture is open; the flow source is named before it, so a transfer
+  // started at that line could lose its SYN (then its roles come from its first packet, swapped).
+  await waitFor(() => log.text().includes('capturing on') || daemon.exitCode !== null, 20_000, 'the daemon capturing');
+  assert.match(log.text(), /naming flows from the kernel/);
   assert.match(log.text(), /indexing every file written in /);
   assert.equal(await fetchBulk(net, net.serverV4, BULK_PORT), BULK_BYTES);
   // A 4 KiB receive buffer not read for half a second, then read slowly: zero windows.
@@ -74,7 +77,10 @@ test('-index, live: every file the daemon wrote is a row of the index', async ()
 /** The flow to `port`, found through the index, and its plot as the XML parser reads it. */
 async function plotFlow(port: number) {
   const [row] = await query(`SELECT path FROM flows WHERE server_port = ${port} ORDER BY packets DESC LIMIT 1`);
-  assert.ok(row, `a flow to port ${port} in the index`);
+  if (row === undefined) {
+    const rows = await query('SELECT path, client_port, server_port, roles_from_syn, packets FROM flows');
+    assert.fail(`no flow to port ${port} in the index: ${JSON.stringify(rows)}`);
+  }
   const file = join(datadir, row.path as string);
   const svg = join(work, `${port}.svg`);
   const plotted = await cli(['plot', file, '-o', svg]);

@@ -11,7 +11,7 @@ import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
 import { ConnectHelper } from './flowevents/connecthelper.js';
 import { dropPrivileges } from './privileges.js';
-import { findSubcommand, subcommandList } from './tools/subcommands.js';
+import { endQuietlyWhenOutputCloses, findSubcommand, subcommandList } from './tools/subcommands.js';
 
 export function daemonOptions(config: Config, log: Log): DaemonOptions {
   if (config.eventsFile !== '' && config.readFiles.length === 0) {
@@ -47,7 +47,10 @@ export function daemonOptions(config: Config, log: Log): DaemonOptions {
 
 export async function main(argv: string[], log: Log = stderrLog): Promise<number> {
   const tool = findSubcommand(argv[0]);
-  if (tool !== undefined) return tool.run(argv.slice(1));
+  if (tool !== undefined) {
+    endQuietlyWhenOutputCloses();
+    return tool.run(argv.slice(1));
+  }
   const program = basename(process.argv[1] ?? 'packet-headers').replace(/\.js$/, '');
   let config: Config;
   let options: DaemonOptions;

@@ -29,6 +29,17 @@ const SUBCOMMANDS: readonly Subcommand[] = [
   },
 ];
 
+/**
+ * A reader that stops reading (`packet-headers inspect DIR | head`) ends the
+ * tool quietly with exit code 0, instead of with an EPIPE stack trace.
+ */
+export function endQuietlyWhenOutputCloses(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 /** The tool named by the first word, or undefined when the daemon should run. */
 export function findSubcommand(firstWord: string | undefined): Subcommand | undefined {
   if (firstWord === undefined || firstWord.startsWith('-')) return undefined;

@@ -1,7 +1,7 @@
 // The executable's contract: usage, exit codes and one-line errors.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,22 @@ test('-help prints every flag with its default and exits 0', () => {
     assert.match(r.stdout, new RegExp(`^  -${flag.replace('.', '\\.')}\\b`, 'm'), flag);
   }
   assert.match(r.stdout, /\(default 30s\)/);
+});
+
+test('inspect piped into a reader that stops early (| head -1) ends quietly with exit 0', async () => {
+  const dir = join(work, 'many');
+  mkdirSync(dir, { recursive: true });
+  // Far more rows than a pipe holds (64 KiB), so inspect is still writing when the reader goes.
+  for (let i = 0; i < 2000; i++) copyFileSync(fixture('v4.pcap'), join(dir, `flow${i}.pcap`));
+  const child = spawn(process.execPath, [bin, 'inspect', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.match(first, /^FLOW +CLIENT/);
+  assert.equal(stderr, '', 'no EPIPE trace');
+  assert.equal(code, 0);
 });
 
 test('-help ends with the subcommands that read the files', () => {

@@ -10,6 +10,11 @@ import { byteUnit, LinearScale, niceMax, niceStep, tickLabel, ticks } from './sc
 import { SegmentKind, type DirectionSeries, type FlowSeries } from './series.js';
 import { element, px, text } from './svg.js';
 
+/** "1 byte", "2,000 bytes". */
+function counted(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 const WIDTH = 1200;
 const LEFT = 92;
 const RIGHT = 28;
@@ -58,7 +63,7 @@ export function renderFlowPlot(flow: FlowSeries): string {
     .sort((a, b) => b.d.newBytes - a.d.newBytes);
   const dataDirections = withData.filter(({ d }, rank) => rank === 0 || d.newBytes >= MINOR_DIRECTION_SHARE * withData[0].d.newBytes);
   for (const { d } of withData.slice(dataDirections.length)) {
-    notes.push(`${d.label}: ${d.newBytes.toLocaleString('en-US')} bytes of sequence space (SYN and FIN count one each) in ${d.segmentTime.length.toLocaleString('en-US')} segments (${d.retransmissions} retransmitted), too little beside the other direction for a graph of its own.`);
+    notes.push(`${d.label}: ${counted(d.newBytes, 'byte')} of sequence space (SYN and FIN count one each) in ${counted(d.segmentTime.length, 'segment')} (${d.retransmissions} retransmitted), too little beside the other direction for a graph of its own.`);
   }
   const subtitleLines = wrap(flow.subtitle, SUBTITLE_CHARS);
   let top = TITLE_HEIGHT + (subtitleLines.length - 1) * 16 + PANEL_GAP_ABOVE;

@@ -157,7 +157,6 @@ class LiveBench {
       const idleCpuMsPerSecond = (processCpuUs(pid) - idleBefore) / IDLE_SAMPLE_MS;
       log(`live: ${rate === 'top' ? 'top speed' : `${fmt(rate)} pps`} into the daemon`);
       const threadsBefore = threadCpu(pid);
-      const cpuBefore = processCpuUs(pid);
       const startedAt = performance.now();
       const sender = await this.replay(pcap, rate);
       // Drained: every packet sent is accounted for (saved, missed, bad, ignored), or nothing moved for 2 s (drops).
@@ -179,8 +178,8 @@ class LiveBench {
         'the daemon to process every captured packet',
         100,
       );
-      const cpuUs = processCpuUs(pid) - cpuBefore;
-      const threads = threadCpuDelta(pid, threadsBefore, threadCpu(pid), cpuUs);
+      const threads = threadCpuDelta(pid, threadsBefore, threadCpu(pid));
+      const cpuUs = Object.values(threads).reduce((a, b) => a + b, 0);
       const cpuEndAt = Math.max(drainedAt, startedAt + sender.seconds * 1000);
       // The capture thread reads the kernel's counters every 100 ms: read them after the next reading.
       await sleep(300);

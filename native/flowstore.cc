@@ -70,6 +70,7 @@ constexpr uint32_t kMaxThreads = 64;
 
 // How many records ahead Route prefetches what the record will touch.
 constexpr size_t kPrefetchAhead = 8;
+constexpr size_t kLookahead = kPrefetchAhead + 1;
 // What AppendRecord masks of a record.
 constexpr int32_t kAnonymizeSource = 1;
 constexpr int32_t kAnonymizeDestination = 2;
@@ -857,6 +858,13 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
       }
     } wake{shared_.get()};
 
+    // Routes looked up ahead, valid while the table has not changed since.
+    struct Lookahead {
+      size_t index = SIZE_MAX;
+      uint64_t generation = 0;
+      int32_t id = -1;
+    };
+    Lookahead lookahead[kLookahead];
     for (size_t at = 0; at + kDescriptionWords <= words; at += kDescriptionWords) {
       const int32_t* desc = described + at;
       const int64_t record = desc[kDRecord];
@@ -864,9 +872,23 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
           GetU32LE(bytes + record + 8) > end - static_cast<size_t>(record) - kRecordHeaderBytes) {
         break;  // a corrupt batch
       }
+      // Records go to thousands of chunks, so the end of each destination is
+      // usually not in cache: the route of the record kPrefetchAhead ahead is
+      // looked up now and the end of its chunk asked for, so that the cache
+      // misses of several records overlap instead of coming one at a time.
+      // Its bucket is asked for twice as far ahead, so that lookup hits.
+      const size_t index = at / kDescriptionWords;
+      if (at + 2 * kPrefetchAhead * kDescriptionWords < words) {
+        const int32_t* far = desc + 2 * kPrefetchAhead * kDescriptionWords;
+        if (far[kDStatus] == 0) __builtin_prefetch(routes_.BucketOf(far[kDHash]));
+      }
       if (at + kPrefetchAhead * kDescriptionWords < words) {
         const int32_t* ahead = desc + kPrefetchAhead * kDescriptionWords;
-        if (ahead[kDStatus] == 0) __builtin_prefetch(routes_.BucketOf(ahead[kDHash]));
+        Lookahead& l = lookahead[(index + kPrefetchAhead) % kLookahead];
+        l.index = index + kPrefetchAhead;
+        l.generation = routes_.generation();
+        l.id = ahead[kDStatus] == 0 ? routes_.Find(ahead[kDHash], ahead + kDKey) : -1;
+        if (l.id >= 0) Prefetch(routes_[l.id].slot);
       }
       if (clock != nullptr) {
         const double ms = GetU32LE(bytes + record) * 1000.0 + GetU32LE(bytes + record + 4) / 1e6;
@@ -886,7 +908,8 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
       const bool swapped = (flags & kFlagSwapped) != 0;
       const bool syn = (flags & kFlagOpeningSyn) != 0;
       const uint32_t seq = static_cast<uint32_t>(desc[kDSeq]);
-      int32_t id = routes_.Find(hash, desc + kDKey);
+      const Lookahead& l = lookahead[index % kLookahead];
+      int32_t id = l.index == index && l.generation == routes_.generation() ? l.id : routes_.Find(hash, desc + kDKey);
       if (id < 0 || (syn && routes_[id].IsNewConnection(seq, swapped))) {
         // A new flow, or (the 4-tuple reused before the old flow timed out)
         // a new connection: JS decides, and says where the record goes.
@@ -1073,6 +1096,16 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   void Push(Slot& s, Job job, bool wake) {
     ++shared_->pending;
     shared_->threads[s.thread]->Push(std::move(job), wake);
+  }
+
+  void Prefetch(int32_t slot) const {
+    if (slot < 0 || static_cast<size_t>(slot) >= slots_.size()) return;
+    const Chunk& chunk = slots_[static_cast<size_t>(slot)].chunk;
+    if (chunk.data() == nullptr) return;
+    const uint8_t* end = chunk.data() + chunk.size();
+    __builtin_prefetch(end, 1);
+    __builtin_prefetch(end + 64, 1);
+    __builtin_prefetch(end + 128, 1);
   }
 
   Route& RouteArg(const Napi::CallbackInfo& info) {

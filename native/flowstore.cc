@@ -895,6 +895,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
         if (ms > clock[0]) clock[0] = ms;
         if (clock[0] >= clock[1]) {
           clock[1] = clock[0] + clock[2];
+          Napi::HandleScope scope(env);
           onTick_.Call({});
         }
       }
@@ -913,6 +914,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
       if (id < 0 || (syn && routes_[id].IsNewConnection(seq, swapped))) {
         // A new flow, or (the 4-tuple reused before the old flow timed out)
         // a new connection: JS decides, and says where the record goes.
+        Napi::HandleScope scope(env);
         Napi::Value chosen = onFlow_.Call({Napi::Number::New(env, static_cast<double>(at)), Napi::Number::New(env, id)});
         id = chosen.IsNumber() ? chosen.As<Napi::Number>().Int32Value() : -1;
         if (!routes_.Valid(id)) continue;

@@ -331,6 +331,8 @@ export class Demuxer {
   }
 
   private closeFlow(flow: Flow): void {
+    // Its route may belong to another flow by now.
+    if (flow.state === SaverState.Closed) return;
     this.table.remove(flow);
     if (flow.state === SaverState.Saving) {
       this.finishFile(flow);

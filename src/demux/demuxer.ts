@@ -311,7 +311,7 @@ export class Demuxer {
   }
 
   private finishFile(flow: Flow): void {
-    flow.flush();
+    // finish() compresses what the flow holds itself: a flush first would only wake its thread once more.
     const uuid = flow.uuid;
     const seenAny = this.deps.store.packetsSeen(flow.route) > 0;
     const done = flow.file.finish().then((result) => {

@@ -49,11 +49,6 @@ export class Flow {
     this.file = file;
   }
 
-  /** Sends the stored records on to compression (stream mode: to the file). */
-  flush(): void {
-    this.file.flush();
-  }
-
   /** Drops stored records (the flow will never be written). */
   dropBuffered(): void {
     this.file.discard();

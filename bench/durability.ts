@@ -7,9 +7,9 @@
 //   node dist/bench/durability.js [files] [diskDir]
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeRecords, DESCRIPTION_WORDS } from '../src/decode/describe.js';
 import { FlowStore } from '../src/saver/flowstore.js';
 import { batchOf, ethernetFrame } from '../test/helpers/frames.js';
+import { routeToFile } from '../test/helpers/routefile.js';
 
 const LINKTYPE_ETHERNET = 1;
 const files = Number(process.argv[2] ?? 2000);
@@ -21,14 +21,11 @@ async function run(base: string, sync: boolean): Promise<{ filesPerS: number; us
   try {
     const frame = ethernetFrame({ src: '192.0.2.7', dst: '198.51.100.9', sport: 40000, dport: 80, payload: Buffer.alloc(200) });
     const batch = batchOf(Array.from({ length: 10 }, (_, i) => ({ frame, timestampNs: BigInt(i) * 1000n })));
-    const d = describeRecords(batch, LINKTYPE_ETHERNET);
     const started = performance.now();
     const done: Promise<unknown>[] = [];
     for (let i = 0; i < files; i++) {
       const file = store.openFile(() => {});
-      store.beginBatch(batch, d, LINKTYPE_ETHERNET);
-      for (let at = 0; at < d.length; at += DESCRIPTION_WORDS) file.addRecord(at, 94, 0);
-      store.endBatch();
+      routeToFile(store, file, batch, LINKTYPE_ETHERNET, 94);
       file.setTarget(join(dir, '2026', '12', '01', `f${i}.pcap.gz`));
       done.push(file.finish());
     }

@@ -12,9 +12,9 @@
 // another build of the addon; alternate the two in one sitting.
 import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeRecords, DESCRIPTION_WORDS } from '../src/decode/describe.js';
 import { FlowStore } from '../src/saver/flowstore.js';
 import { batchOf, ethernetFrame } from '../test/helpers/frames.js';
+import { routeToFile } from '../test/helpers/routefile.js';
 
 const LINKTYPE_ETHERNET = 1;
 const files = Number(process.argv[2] ?? 4000);
@@ -22,7 +22,6 @@ const diskDir = process.argv[3] ?? '/work';
 
 const frame = ethernetFrame({ src: '192.0.2.7', dst: '198.51.100.9', sport: 40000, dport: 80, payload: Buffer.alloc(200) });
 const batch = batchOf(Array.from({ length: 10 }, (_, i) => ({ frame, timestampNs: BigInt(i) * 1000n })));
-const described = describeRecords(batch, LINKTYPE_ETHERNET);
 
 async function writeFiles(dayDir: string, onWritten?: (path: string) => void): Promise<{ sysUsPerFile: number; wallUsPerFile: number }> {
   const store = new FlowStore({ sync: true });
@@ -32,9 +31,7 @@ async function writeFiles(dayDir: string, onWritten?: (path: string) => void): P
     const done: Promise<unknown>[] = [];
     for (let i = 0; i < files; i++) {
       const file = store.openFile(() => {});
-      store.beginBatch(batch, described, LINKTYPE_ETHERNET);
-      for (let at = 0; at < described.length; at += DESCRIPTION_WORDS) file.addRecord(at, 94, 0);
-      store.endBatch();
+      routeToFile(store, file, batch, LINKTYPE_ETHERNET, 94);
       const path = join(dayDir, `f${i}.pcap.gz`);
       file.setTarget(path);
       done.push(file.finish().then((result) => {

@@ -20,11 +20,15 @@ constexpr int kDescriptionWords = 18;
 
 // Word indices of a description (those used outside decode.cc).
 constexpr int kDRecord = 0;
+constexpr int kDStatus = 1;
 constexpr int kDTcpOffset = 2;
 constexpr int kDTcpHeaderLength = 3;
 constexpr int kDFlags = 4;
+constexpr int kDSeq = 5;
 constexpr int kDSourceAddress = 6;
 constexpr int kDDestinationAddress = 7;
+constexpr int kDKey = 8;
+constexpr int kDHash = 17;
 
 // Bits of the flags word.
 constexpr int32_t kFlagSwapped = 1;

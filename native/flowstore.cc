@@ -52,6 +52,7 @@
 #include "deflate.h"
 #include "files.h"
 #include "options.h"
+#include "routes.h"
 
 namespace ph {
 namespace {
@@ -67,20 +68,25 @@ constexpr uint32_t kMinChunkBytes = 1024;
 constexpr uint32_t kMaxChunkBytes = 16u << 20;
 constexpr uint32_t kMaxThreads = 64;
 
-// Plan entries (src/saver/flowstore.ts): description word index, slot, bytes
-// kept per packet (the flow's header length), record flags.
-constexpr int kPlanWords = 4;
-// How many records ahead Append prefetches the destination.
-constexpr int64_t kPrefetchAhead = 8;
+// How many records ahead Route prefetches what the record will touch.
+constexpr size_t kPrefetchAhead = 8;
+constexpr size_t kLookahead = kPrefetchAhead + 1;
+// What AppendRecord masks of a record.
 constexpr int32_t kAnonymizeSource = 1;
 constexpr int32_t kAnonymizeDestination = 2;
-// The record is a FIN or RST: the connection is ending, so the chunk will not
-// grow much more. If it already holds kEarlyCompressBytes it is compressed
+// A record that is a FIN or RST: the connection is ending, so the chunk will
+// not grow much more. If it already holds kEarlyCompressBytes it is compressed
 // now, while the flow waits for its timeout (a quarter of the memory, and
 // compression spread over time instead of left for the end). Smaller chunks
 // wait for the end: a member of their own would cost a short flow more bytes.
-constexpr int32_t kEndsConnection = 4;
 constexpr size_t kEarlyCompressBytes = 16 * 1024;
+// The largest TCP header, 15 words of 4 bytes: with what comes before it, the
+// bytes kept of every packet of a flow.
+constexpr uint32_t kMaxTcpHeaderBytes = 60;
+// Words of route()'s tallies: records saved, then missed by flow state, then bad by decode status.
+constexpr size_t kTallySaved = 0;
+constexpr size_t kTallyMissed = 1;
+constexpr size_t kTallyBad = kTallyMissed + kStateCount;
 
 // Event words: kind, file serial, then two kind-specific words.
 constexpr int kEventWords = 4;
@@ -590,6 +596,8 @@ struct Slot {
   uint32_t thread = 0;
   bool headerWritten = false;
   bool open = false;
+  // The route of the flow whose file this is, -1 none.
+  int32_t route = -1;
 };
 
 class FlowStore : public Napi::ObjectWrap<FlowStore> {
@@ -598,7 +606,14 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     return DefineClass(env, "FlowStore",
                        {
                            InstanceMethod<&FlowStore::Open>("open"),
-                           InstanceMethod<&FlowStore::Append>("append"),
+                           InstanceMethod<&FlowStore::SetRouter>("setRouter"),
+                           InstanceMethod<&FlowStore::BindFlow>("bindFlow"),
+                           InstanceMethod<&FlowStore::SetFlowState>("setFlowState"),
+                           InstanceMethod<&FlowStore::UnbindFlow>("unbindFlow"),
+                           InstanceMethod<&FlowStore::FlowCounts>("flowCounts"),
+                           InstanceMethod<&FlowStore::TakeSeen>("takeSeen"),
+                           InstanceMethod<&FlowStore::FlushStreams>("flushStreams"),
+                           InstanceMethod<&FlowStore::RouteBatch>("route"),
                            InstanceMethod<&FlowStore::Flush>("flush"),
                            InstanceMethod<&FlowStore::Target>("target"),
                            InstanceMethod<&FlowStore::FinishFile>("finish"),
@@ -627,6 +642,8 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     // 1: a flow whose name is taken by a file with the same pcap header is
     // appended to it; 0: it always gets a numbered name (offline re-runs).
     const bool appendExisting = IntegerOption(o, "appendExisting", false, 1, 0, 1) != 0;
+    // 1: stream mode; route() lists the flows for flushStreams().
+    stream_ = IntegerOption(o, "stream", false, 0, 0, 1) != 0;
 
     shared_ = std::make_shared<Shared>();
     shared_->chunks = std::make_unique<ChunkPool>(chunkBytes_);
@@ -676,50 +693,273 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     nextThread_ = (nextThread_ + 1) % static_cast<uint32_t>(shared_->threads.size());
     s.headerWritten = false;
     s.open = true;
+    s.route = -1;
     return Napi::Number::New(env, index);
   }
 
-  // append(batch, described, plan, count, linkType): the planned records of one batch.
-  Napi::Value Append(const Napi::CallbackInfo& info) {
+  // setRouter(onFlow, onTick): the JS side of route(). onFlow(at, replaced)
+  // is called for a TCP record (description word index `at`) whose flow has
+  // no route, or whose connection-opening SYN starts a new connection on the
+  // 4-tuple of route `replaced` (else -1); it returns the route the record
+  // goes to now (a flow it started), or -1 to drop the record. onTick() is
+  // called in packet-time mode when deadlines are due (src/demux/packetclock.ts).
+  Napi::Value SetRouter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    RequireRunning(env);
-    if (info.Length() < 5 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "setRouter(onFlow: function, onTick: function)");
+    }
+    // Weak: the JS store holds them as long as it can call route(), and a
+    // strong reference here would keep the store (which they reach) forever.
+    onFlow_ = Napi::Weak(info[0].As<Napi::Function>());
+    onTick_ = Napi::Weak(info[1].As<Napi::Function>());
+    return env.Undefined();
+  }
+
+  // bindFlow(slot, key: Int32Array, hash, anonymize, headerLength): a route
+  // for a flow just started, to the file in `slot` (-1: none, its packets are
+  // missed). anonymize: 1 masks endpoint A's address, 2 endpoint B's.
+  // headerLength: bytes kept per packet, 0 to have the first packet fix it
+  // (its TCP offset plus the largest TCP header). Returns the route.
+  Napi::Value BindFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
         !info[3].IsNumber() || !info[4].IsNumber()) {
-      throw Napi::TypeError::New(env, "append(batch: Uint8Array, described: Int32Array, plan: Int32Array, count, linkType)");
+      throw Napi::TypeError::New(env, "bindFlow(slot, key: Int32Array, hash, anonymize, headerLength)");
+    }
+    const int64_t slot = info[0].As<Napi::Number>().Int64Value();
+    Napi::TypedArray k = info[1].As<Napi::TypedArray>();
+    if (k.TypedArrayType() != napi_int32_array || k.ElementLength() != kKeyWords) {
+      throw Napi::TypeError::New(env, "bindFlow: key must be an Int32Array of 9 words");
+    }
+    const int32_t* key = k.As<Napi::Int32Array>().Data();
+    const int32_t hash = info[2].As<Napi::Number>().Int32Value();
+    if (routes_.Find(hash, key) >= 0) throw Napi::Error::New(env, "bindFlow: the flow has a route already");
+    if (slot >= 0) SlotAt(env, slot);
+    const int32_t id = routes_.Add(hash, key);
+    Route& r = routes_[id];
+    r.slot = static_cast<int32_t>(slot);
+    r.anonymize = static_cast<uint8_t>(info[3].As<Napi::Number>().Uint32Value() & (kAnonymizeA | kAnonymizeB));
+    r.headerLength = info[4].As<Napi::Number>().Uint32Value();
+    if (slot >= 0) slots_[static_cast<size_t>(slot)].route = id;
+    return Napi::Number::New(env, id);
+  }
+
+  // setFlowState(route, state): the flow's new state (src/demux/flow.ts); only
+  // UuidWait and Saving take packets. In stream mode a flow that starts saving
+  // with records held is flushed at the next flushStreams().
+  Napi::Value SetFlowState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Route& r = RouteArg(info);
+    if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(env, "setFlowState(route, state)");
+    const uint32_t state = info[1].As<Napi::Number>().Uint32Value();
+    if (state >= kStateCount) throw Napi::RangeError::New(env, "setFlowState: no such state");
+    r.state = static_cast<uint8_t>(state);
+    if (stream_ && state == kStateSaving && r.slot >= 0 && !slots_[static_cast<size_t>(r.slot)].chunk.empty()) {
+      List(info[0].As<Napi::Number>().Int32Value(), r);
+    }
+    return env.Undefined();
+  }
+
+  // unbindFlow(route): the flow is gone; its packets are unknown again.
+  Napi::Value UnbindFlow(const Napi::CallbackInfo& info) {
+    Route& r = RouteArg(info);
+    const int32_t id = info[0].As<Napi::Number>().Int32Value();
+    if (r.slot >= 0 && static_cast<size_t>(r.slot) < slots_.size() && slots_[static_cast<size_t>(r.slot)].route == id) {
+      slots_[static_cast<size_t>(r.slot)].route = -1;
+    }
+    routes_.Remove(id);
+    return info.Env().Undefined();
+  }
+
+  // flowCounts(route): [packets routed to the flow, packets saved of them].
+  Napi::Value FlowCounts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Route& r = RouteArg(info);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, Napi::Number::New(env, r.packetsSeen));
+    out.Set(1u, Napi::Number::New(env, r.packetsSaved));
+    return out;
+  }
+
+  // takeSeen(): for the generational sweep, by route, 1 where the flow saw a
+  // packet since the previous call (or started since), else 0; clears them all.
+  Napi::Value TakeSeen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, routes_.capacity());
+    uint8_t* seen = out.Data();
+    for (size_t id = 0; id < routes_.capacity(); id++) {
+      Route& r = routes_[static_cast<int32_t>(id)];
+      seen[id] = r.used && r.sawPacket ? 1 : 0;
+      r.sawPacket = false;
+    }
+    return out;
+  }
+
+  // flushStreams(): stream mode, every flow that stored records while saving
+  // since the last call sends its partial chunk to its file.
+  Napi::Value FlushStreams(const Napi::CallbackInfo& info) {
+    std::vector<int32_t> listed;
+    listed.swap(listed_);
+    for (const int32_t id : listed) {
+      if (!routes_.Valid(id)) continue;
+      Route& r = routes_[id];
+      if (!r.listed) continue;
+      r.listed = false;
+      if (r.slot >= 0 && !closed_) Seal(slots_[static_cast<size_t>(r.slot)], true);
+    }
+    return info.Env().Undefined();
+  }
+
+  // route(batch, described, linkType, tallies: Int32Array, clock: Float64Array | null):
+  // every record of a batch, in order, to its flow's file: cut to the flow's
+  // header length, every byte after the TCP header zero, the addresses its
+  // flow anonymizes masked. What only JS can decide goes to setRouter's
+  // callbacks, at the record it concerns, so every flow's records stay in
+  // capture order. Adds to tallies: [0] records saved, [1 + state] records
+  // of flows in that state that were not wanted, [6 + status] records that
+  // did not decode, by status. clock (packet-time mode): [0] now, [1] when
+  // deadlines are next due, [2] the tick in ms; each record moves it.
+  Napi::Value RouteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
+        !info[3].IsTypedArray()) {
+      throw Napi::TypeError::New(env, "route(batch: Uint8Array, described: Int32Array, linkType, tallies: Int32Array, clock?)");
     }
     Napi::TypedArray b = info[0].As<Napi::TypedArray>();
     Napi::TypedArray d = info[1].As<Napi::TypedArray>();
-    Napi::TypedArray p = info[2].As<Napi::TypedArray>();
+    Napi::TypedArray t = info[3].As<Napi::TypedArray>();
     if (b.TypedArrayType() != napi_uint8_array || d.TypedArrayType() != napi_int32_array ||
-        p.TypedArrayType() != napi_int32_array) {
-      throw Napi::TypeError::New(env, "append: batch must be a Uint8Array, described and plan Int32Arrays");
+        t.TypedArrayType() != napi_int32_array || t.ElementLength() < kTallyBad + 1) {
+      throw Napi::TypeError::New(env, "route: batch must be a Uint8Array, described and tallies Int32Arrays");
     }
-    const auto batch = b.As<Napi::Uint8Array>();
-    const auto described = d.As<Napi::Int32Array>();
-    const auto plan = p.As<Napi::Int32Array>();
-    const int64_t count = info[3].As<Napi::Number>().Int64Value();
-    const uint32_t linkType = info[4].As<Napi::Number>().Uint32Value();
-    if (count < 0 || static_cast<size_t>(count) * kPlanWords > plan.ElementLength()) {
-      throw Napi::RangeError::New(env, "append: count exceeds the plan");
-    }
-    const int32_t* planWords = plan.Data();
-    for (int64_t i = 0; i < count; i++) {
-      // Records go to thousands of chunks, so the end of each destination is
-      // usually not in cache: ask for the chunk ends of records a few ahead,
-      // so that their cache misses overlap instead of coming one at a time.
-      if (i + kPrefetchAhead < count) Prefetch(planWords[(i + kPrefetchAhead) * kPlanWords + 1]);
-      const int32_t* entry = planWords + i * kPlanWords;
-      const int32_t at = entry[0];
-      if (at < 0 || static_cast<size_t>(at) + kDescriptionWords > described.ElementLength()) {
-        throw Napi::RangeError::New(env, "append: description index out of range");
+    double* clock = nullptr;
+    if (info.Length() > 4 && info[4].IsTypedArray()) {
+      Napi::TypedArray c = info[4].As<Napi::TypedArray>();
+      if (c.TypedArrayType() != napi_float64_array || c.ElementLength() < 3) {
+        throw Napi::TypeError::New(env, "route: clock must be a Float64Array of 3");
       }
-      Slot& s = SlotAt(env, entry[1]);
-      if (entry[2] <= 0) throw Napi::RangeError::New(env, "append: header length must be positive");
-      AppendRecord(env, s, batch.Data(), batch.ByteLength(), described.Data() + at, static_cast<uint32_t>(entry[2]),
-                   entry[3], linkType);
-      if ((entry[3] & kEndsConnection) != 0 && s.chunk.size() >= kEarlyCompressBytes) Seal(s, false);
+      clock = c.As<Napi::Float64Array>().Data();
     }
-    for (auto& t : shared_->threads) t->Wake();
+    if (onFlow_.IsEmpty() || onFlow_.Value().IsEmpty()) throw Napi::Error::New(env, "route: setRouter first");
+    // Kept alive by the caller for the whole call, callbacks included.
+    const auto batch = b.As<Napi::Uint8Array>();
+    const uint8_t* bytes = batch.Data();
+    const size_t end = batch.ByteLength();
+    const int32_t* described = d.As<Napi::Int32Array>().Data();
+    const size_t words = d.ElementLength();
+    int32_t* tallies = t.As<Napi::Int32Array>().Data();
+    const size_t statuses = t.ElementLength() - kTallyBad;
+    const uint32_t linkType = info[2].As<Napi::Number>().Uint32Value();
+    // Whatever happens, jobs queued quietly get their threads woken.
+    struct WakeAtEnd {
+      Shared* shared;
+      ~WakeAtEnd() {
+        for (auto& th : shared->threads) th->Wake();
+      }
+    } wake{shared_.get()};
+
+    // Routes looked up ahead, valid while the table has not changed since.
+    struct Lookahead {
+      size_t index = SIZE_MAX;
+      uint64_t generation = 0;
+      int32_t id = -1;
+    };
+    Lookahead lookahead[kLookahead];
+    for (size_t at = 0; at + kDescriptionWords <= words; at += kDescriptionWords) {
+      const int32_t* desc = described + at;
+      const int64_t record = desc[kDRecord];
+      if (record < 0 || static_cast<size_t>(record) + kRecordHeaderBytes > end ||
+          GetU32LE(bytes + record + 8) > end - static_cast<size_t>(record) - kRecordHeaderBytes) {
+        break;  // a corrupt batch
+      }
+      // Records go to thousands of chunks, so the end of each destination is
+      // usually not in cache: the route of the record kPrefetchAhead ahead is
+      // looked up now and the end of its chunk asked for, so that the cache
+      // misses of several records overlap instead of coming one at a time.
+      // Its bucket is asked for twice as far ahead, so that lookup hits.
+      const size_t index = at / kDescriptionWords;
+      if (at + 2 * kPrefetchAhead * kDescriptionWords < words) {
+        const int32_t* far = desc + 2 * kPrefetchAhead * kDescriptionWords;
+        if (far[kDStatus] == 0) __builtin_prefetch(routes_.BucketOf(far[kDHash]));
+      }
+      if (at + kPrefetchAhead * kDescriptionWords < words) {
+        const int32_t* ahead = desc + kPrefetchAhead * kDescriptionWords;
+        Lookahead& l = lookahead[(index + kPrefetchAhead) % kLookahead];
+        l.index = index + kPrefetchAhead;
+        l.generation = routes_.generation();
+        l.id = ahead[kDStatus] == 0 ? routes_.Find(ahead[kDHash], ahead + kDKey) : -1;
+        if (l.id >= 0) Prefetch(routes_[l.id].slot);
+      }
+      if (clock != nullptr) {
+        const double ms = GetU32LE(bytes + record) * 1000.0 + GetU32LE(bytes + record + 4) / 1e6;
+        if (ms > clock[0]) clock[0] = ms;
+        if (clock[0] >= clock[1]) {
+          clock[1] = clock[0] + clock[2];
+          Napi::HandleScope scope(env);
+          onTick_.Call({});
+        }
+      }
+      const int32_t status = desc[kDStatus];
+      if (status != 0) {
+        tallies[kTallyBad + (static_cast<size_t>(status) < statuses ? status : 0)]++;
+        continue;
+      }
+      const int32_t hash = desc[kDHash];
+      const int32_t flags = desc[kDFlags];
+      const bool swapped = (flags & kFlagSwapped) != 0;
+      const bool syn = (flags & kFlagOpeningSyn) != 0;
+      const uint32_t seq = static_cast<uint32_t>(desc[kDSeq]);
+      const Lookahead& l = lookahead[index % kLookahead];
+      int32_t id = l.index == index && l.generation == routes_.generation() ? l.id : routes_.Find(hash, desc + kDKey);
+      if (id < 0 || (syn && routes_[id].IsNewConnection(seq, swapped))) {
+        // A new flow, or (the 4-tuple reused before the old flow timed out)
+        // a new connection: JS decides, and says where the record goes.
+        Napi::HandleScope scope(env);
+        Napi::Value chosen = onFlow_.Call({Napi::Number::New(env, static_cast<double>(at)), Napi::Number::New(env, id)});
+        id = chosen.IsNumber() ? chosen.As<Napi::Number>().Int32Value() : -1;
+        if (!routes_.Valid(id)) continue;
+      }
+      Route& r = routes_[id];
+      r.sawPacket = true;
+      if (syn) r.NoteSyn(seq, swapped);
+      r.packetsSeen++;
+      if (!r.accepting()) {
+        tallies[kTallyMissed + r.state]++;
+        continue;
+      }
+      if (r.linkType < 0) {
+        // The first packet fixes the header length: everything before TCP plus
+        // the largest TCP header (IPv6 extension headers count as "before"),
+        // unless bindFlow fixed it; and the link type.
+        if (r.headerLength == 0) r.headerLength = static_cast<uint32_t>(desc[kDTcpOffset]) + kMaxTcpHeaderBytes;
+        r.linkType = static_cast<int64_t>(linkType);
+      } else if (r.linkType != static_cast<int64_t>(linkType)) {
+        // Not a packet this flow's file can hold.
+        tallies[kTallyMissed + r.state]++;
+        continue;
+      }
+      if (r.slot < 0) {
+        // The flow's file is gone (or never was: the store was closed).
+        tallies[kTallyMissed + r.state]++;
+        continue;
+      }
+      const bool ending = (flags & (kFlagFin | kFlagRst)) != 0;
+      int32_t mask = 0;
+      if (r.anonymize != 0) {
+        // The packet's source is endpoint A unless the decoder swapped it.
+        const uint8_t source = swapped ? kAnonymizeB : kAnonymizeA;
+        const uint8_t destination = swapped ? kAnonymizeA : kAnonymizeB;
+        if ((r.anonymize & source) != 0) mask |= kAnonymizeSource;
+        if ((r.anonymize & destination) != 0) mask |= kAnonymizeDestination;
+      }
+      r.packetsSaved++;
+      tallies[kTallySaved]++;
+      if (closed_) continue;  // after close(): nothing is written any more
+      Slot& s = slots_[static_cast<size_t>(r.slot)];
+      AppendRecord(env, s, bytes, end, desc, r.headerLength, mask, linkType);
+      if (ending && s.chunk.size() >= kEarlyCompressBytes) Seal(s, false);
+      if (stream_ && r.state == kStateSaving) List(id, r);
+    }
     return env.Undefined();
   }
 
@@ -844,6 +1084,10 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
 
   void CloseSlot(uint32_t index) {
     Slot& s = slots_[index];
+    if (s.route >= 0 && routes_.Valid(s.route) && routes_[s.route].slot == static_cast<int32_t>(index)) {
+      routes_[s.route].slot = -1;
+    }
+    s.route = -1;
     s.file.reset();
     shared_->chunks->Give(std::move(s.chunk));
     s.chunk = Chunk();
@@ -864,6 +1108,21 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     __builtin_prefetch(end, 1);
     __builtin_prefetch(end + 64, 1);
     __builtin_prefetch(end + 128, 1);
+  }
+
+  Route& RouteArg(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "route must be a number");
+    const int64_t id = info[0].As<Napi::Number>().Int64Value();
+    if (!routes_.Valid(id)) throw Napi::RangeError::New(env, "FlowStore: no route " + std::to_string(id));
+    return routes_[static_cast<int32_t>(id)];
+  }
+
+  // Stream mode: the flow is flushed at the next flushStreams().
+  void List(int32_t id, Route& r) {
+    if (r.listed) return;
+    r.listed = true;
+    listed_.push_back(id);
   }
 
   // The full (or, when flushing, partial) chunk goes to compression.
@@ -949,6 +1208,12 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   }
 
   size_t chunkBytes_ = 64 * 1024;
+  bool stream_ = false;
+  RouteTable routes_;
+  // Stream mode: flows that stored records while saving since the last flushStreams().
+  std::vector<int32_t> listed_;
+  Napi::FunctionReference onFlow_;
+  Napi::FunctionReference onTick_;
   std::shared_ptr<Shared> shared_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> freeSlots_;

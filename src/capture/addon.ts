@@ -151,6 +151,8 @@ export interface NativeFlowStoreOptions {
   sync?: number;
   /** 1 (default): a taken name with the same pcap header is appended to; 0: a numbered name instead. */
   appendExisting?: number;
+  /** 1: stream mode (flushStreams). */
+  stream?: number;
 }
 
 /**
@@ -161,14 +163,34 @@ export interface NativeFlowStore {
   /** Opens a file; `serial` (an int32) names it in events. Returns its slot. */
   open(serial: number): number;
   /**
-   * Appends records of one batch: `count` plan entries of 4 words (index of
-   * the record's description in `described`, slot, bytes kept, flags: 1 and 2
-   * mask the source and destination address, 4 marks a FIN or RST, after
-   * which a chunk of 16 KiB or more is compressed at once). A slot's first
-   * record is preceded by the pcap file header, whose snaplen is that record's
-   * bytes kept.
+   * The callbacks of route(), held weakly: flowFor(at, replaced) for a TCP
+   * record (description word index `at`) with no route (`replaced` -1) or a
+   * connection-opening SYN of a new connection on route `replaced`'s 4-tuple,
+   * returning the route the record goes to or -1; tick() when packet time
+   * reaches clock[1].
    */
-  append(batch: Uint8Array, described: Int32Array, plan: Int32Array, count: number, linkType: number): void;
+  setRouter(flowFor: (at: number, replaced: number) => number, tick: () => void): void;
+  /**
+   * Routes a batch's records, in order, to their flows' files: cut to the
+   * flow's header length (a file's first record is preceded by the pcap file
+   * header, whose snaplen that is), every byte after the TCP header zero, the
+   * addresses the route anonymizes masked; a FIN or RST compresses a chunk of
+   * 16 KiB or more at once. Adds to tallies: [0] saved, [1 + state] not wanted
+   * by a flow in that state, [6 + status] not decoded. clock, packet-time
+   * mode: [0] now (ms), [1] next tick, [2] tick interval, moved by each record.
+   */
+  route(batch: Uint8Array, described: Int32Array, linkType: number, tallies: Int32Array, clock: Float64Array | null): void;
+  /** A new route (returned) for key/hash to `slot` (-1 none); anonymize 1 masks endpoint A, 2 B; headerLength 0: fixed by the first packet. */
+  bindFlow(slot: number, key: Int32Array, hash: number, anonymize: number, headerLength: number): number;
+  /** The route's flow state: 0 and 1 take packets. */
+  setFlowState(route: number, state: number): void;
+  unbindFlow(route: number): void;
+  /** [packets seen, packets saved] of the route. */
+  flowCounts(route: number): [number, number];
+  /** By route, 1 where a packet was seen since the last call; clears them. */
+  takeSeen(): Uint8Array;
+  /** Stream mode: seals the chunks of the routes that stored records while saving since the last call. */
+  flushStreams(): void;
   /** Sends the slot's partial chunk to compression now. */
   flush(slot: number): void;
   /** Names the slot's file; with `stream`, members are appended to it from now on. */

@@ -1,10 +1,10 @@
 // Flows in the order they started. Every flow waits the same time for its UUID
 // and captures for the same duration, so deadlines expire in start order and a
 // FIFO replaces a timer per flow.
-import type { FlowSaver } from '../saver/flowsaver.js';
+import type { Flow } from './flow.js';
 
 export class DeadlineQueue {
-  private items: FlowSaver[] = [];
+  private items: Flow[] = [];
   private head = 0;
   private readonly delayMs: number;
 
@@ -12,16 +12,16 @@ export class DeadlineQueue {
     this.delayMs = delayMs;
   }
 
-  push(flow: FlowSaver): void {
+  push(flow: Flow): void {
     this.items.push(flow);
   }
 
   /** Removes and returns the oldest flow whose deadline is at or before now, or null. */
-  popExpired(now: number): FlowSaver | null {
+  popExpired(now: number): Flow | null {
     if (this.head === this.items.length) return null;
     const flow = this.items[this.head];
     if (flow.startedAt + this.delayMs > now) return null;
-    this.items[this.head] = undefined as unknown as FlowSaver;
+    this.items[this.head] = undefined as unknown as Flow;
     this.head++;
     if (this.head === this.items.length) {
       this.items = [];

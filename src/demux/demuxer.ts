@@ -1,33 +1,21 @@
-// Routes every captured packet to its flow and every flow event to its flow,
-// starts and ends flows, and enforces their deadlines. It runs entirely on the
-// event loop; time comes from an injected clock so tests need no sleeping.
+// Starts and ends flows, names them from flow events, and enforces their
+// deadlines; the flow store routes every captured packet to its flow
+// (FlowStore.route) and asks here only when a packet needs a decision about a
+// flow: one it does not know, or a SYN that opens a new connection on a known
+// 4-tuple. It runs entirely on the event loop; time comes from an injected
+// clock so tests need no sleeping.
 import { join } from 'node:path';
-import { RECORD_HEADER_BYTES } from '../capture/addon.js';
 import type { BatchInputs } from '../capture/batchinputs.js';
-import {
-  D_FLAGS,
-  D_HASH,
-  D_KEY,
-  D_RECORD,
-  D_SEQ,
-  D_STATUS,
-  D_TCP_OFFSET,
-  DESCRIPTION_WORDS,
-  describeRecords,
-  FLAG_FIN,
-  FLAG_OPENING_SYN,
-  FLAG_RST,
-  FLAG_SWAPPED,
-} from '../decode/describe.js';
+import { D_HASH, D_KEY, D_RECORD, DESCRIPTION_WORDS, describeRecords } from '../decode/describe.js';
 import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
-import { DECODE_OK, DECODE_STATUS_NAMES } from '../decode/packet.js';
+import { DECODE_STATUS_NAMES } from '../decode/packet.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Anonymizer } from '../saver/anonymize.js';
 import type { WriteErrorReason } from '../saver/flowfile.js';
-import { FlowSaver, SAVER_STATE_NAMES, SaverState } from '../saver/flowsaver.js';
 import { WriteErrorLog } from '../saver/writeerrorlog.js';
-import type { FlowStore } from '../saver/flowstore.js';
+import { ANONYMIZE_A, ANONYMIZE_B, TALLY_BAD, TALLY_MISSED, TALLY_SAVED, type FlowStore } from '../saver/flowstore.js';
+import { Flow, SAVER_STATE_NAMES, SaverState } from './flow.js';
 import { DeadlineQueue } from './deadlines.js';
 import { FlowTable } from './flowtable.js';
 import { OfflineNaming, type AutoName } from './offlinenaming.js';
@@ -86,22 +74,28 @@ export class Demuxer {
   private readonly table = new FlowTable();
   private readonly uuidDeadlines: DeadlineQueue;
   private readonly captureDeadlines: DeadlineQueue;
-  /** Stream-mode flows holding records not yet handed to their file. */
-  private readonly unflushed = new Set<FlowSaver>();
+  /** Flows by route (their route in the flow store). */
+  private readonly byRoute: Array<Flow | undefined> = [];
   private readonly finishing = new Set<Promise<void>>();
   private nextSweepAt: number;
   private nextStreamFlushAt: number;
   /** Packet-time mode only. */
   private readonly packetClock: PacketClock | null;
   private readonly offlineNaming: OfflineNaming;
-  // Per-batch tallies, turned into metric increments once per batch.
-  private readonly badByStatus = new Array<number>(DECODE_STATUS_NAMES.length).fill(0);
+  // The batch being routed, for flowFor.
+  private batch: Buffer | null = null;
+  private described: Int32Array | null = null;
+  private source: string | BatchInputs = '';
+  /** Live mode: the time new flows of this batch start at, read at the first (-1 before). */
+  private batchNow = -1;
+  // Per-batch tallies, turned into metric increments once per batch (and the store's).
+  private ignoredMaxFlows = 0;
+  private ignoredMaxHeap = 0;
   private readonly writeErrors: WriteErrorLog;
   /** Running totals for the daemon's log lines (the metrics hold the same, but are read asynchronously). */
   readonly totals = { filesWritten: 0, packetsSaved: 0 };
   /** Flows renamed so far (pcap_flows_renamed_total), for the log's 1st, 10th, 100th… line. */
   private renames = 0;
-  private readonly missedByState = new Array<number>(SAVER_STATE_NAMES.length).fill(0);
 
   constructor(options: DemuxerOptions, deps: DemuxerDeps) {
     this.options = options;
@@ -116,6 +110,7 @@ export class Demuxer {
     this.nextSweepAt = now + options.flowTimeoutMs;
     this.nextStreamFlushAt = now + (options.streamFlushMs ?? 1000);
     for (const name of SAVER_STATE_NAMES) deps.metrics.saverStates.labels(name).set(0);
+    deps.store.setRouter({ flowFor: (at, replaced) => this.flowFor(at, replaced), tick: () => this.tick() });
   }
 
   get activeFlows(): number {
@@ -130,79 +125,52 @@ export class Demuxer {
    */
   handleBatch(batch: Buffer, linkType: number, source: string | BatchInputs = '', described?: Int32Array): void {
     const d = described ?? describeRecords(batch, linkType);
-    const store = this.deps.store;
-    store.beginBatch(batch, d, linkType);
+    this.batch = batch;
+    this.described = d;
+    this.source = source;
+    this.batchNow = -1;
     try {
-      this.routeRecords(batch, linkType, source, d);
+      this.deps.store.route(batch, d, linkType, this.packetClock?.state ?? null);
     } finally {
-      store.endBatch();
+      this.batch = null;
+      this.described = null;
+      this.source = '';
     }
+    this.publishBatchTallies();
   }
 
-  private routeRecords(batch: Buffer, linkType: number, source: string | BatchInputs, d: Int32Array): void {
-    const clock = this.packetClock;
-    let saved = 0;
-    let ignoredMaxFlows = 0;
-    let ignoredMaxHeap = 0;
-    let now = -1;
-    // DataView reads compile to plain loads; Buffer's readUInt32LE is a call per read.
-    const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
-    const end = batch.byteLength;
-    for (let at = 0; at + DESCRIPTION_WORDS <= d.length; at += DESCRIPTION_WORDS) {
-      const record = d[at + D_RECORD];
-      if (record + RECORD_HEADER_BYTES > end || record + RECORD_HEADER_BYTES + view.getUint32(record + 8, true) > end) break; // guards a corrupt batch
-      if (clock !== null) {
-        if (clock.advance(view.getUint32(record, true), view.getUint32(record + 4, true))) this.tick();
-        now = clock.now();
-      }
-      const status = d[at + D_STATUS];
-      if (status !== DECODE_OK) {
-        this.badByStatus[status]++;
-        continue;
-      }
-      const hash = d[at + D_HASH];
-      const flags = d[at + D_FLAGS];
-      const swapped = (flags & FLAG_SWAPPED) !== 0;
-      let flow = this.table.findAt(hash, d, at + D_KEY);
-      // Sequence number of a connection-opening SYN, -1 for every other segment.
-      const synSeq = (flags & FLAG_OPENING_SYN) !== 0 ? d[at + D_SEQ] >>> 0 : -1;
-      if (flow !== null && synSeq !== -1 && flow.isNewConnection(synSeq, swapped)) {
-        // The 4-tuple was reused before the old flow timed out (a client that
-        // reconnects from the same port): its SYN opens a new flow, which the
-        // new connection's UUID will name, instead of ending the old file.
-        this.closeFlow(flow);
-        this.deps.metrics.tupleReuses.inc();
-        flow = null;
-      }
-      if (flow === null) {
-        if (now < 0) now = this.deps.clock.now();
-        const refusal = this.admissionRefusal();
-        if (refusal === 'maxflows') {
-          ignoredMaxFlows++;
-          continue;
-        }
-        if (refusal === 'maxheap') {
-          ignoredMaxHeap++;
-          continue;
-        }
-        flow = this.startFlow(d.slice(at + D_KEY, at + D_KEY + KEY_WORDS), hash, now);
-        this.nameNewFlow(flow, source, at / DESCRIPTION_WORDS, batch, record);
-      }
-      flow.sawPacket = true;
-      if (synSeq !== -1) flow.noteSyn(synSeq, swapped);
-      flow.packetsSeen++;
-      if (!flow.accepting) {
-        this.missedByState[flow.state]++;
-        continue;
-      }
-      if (!flow.addPacket(at, d[at + D_TCP_OFFSET], swapped, (flags & (FLAG_FIN | FLAG_RST)) !== 0, linkType)) {
-        this.missedByState[flow.state]++;
-        continue;
-      }
-      saved++;
-      if (this.options.stream && flow.state === SaverState.Saving) this.unflushed.add(flow);
+  /**
+   * The store's question while routing a batch (Router.flowFor): the record
+   * described at `at` has no flow, or (`replaced` is not -1) is a SYN that
+   * opens a new connection on that flow's 4-tuple. Returns the route of the
+   * flow the record goes to, or -1 to drop it.
+   */
+  private flowFor(at: number, replaced: number): number {
+    const d = this.described as Int32Array;
+    const batch = this.batch as Buffer;
+    if (replaced !== -1) {
+      // The 4-tuple was reused before the old flow timed out (a client that
+      // reconnects from the same port): its SYN opens a new flow, which the
+      // new connection's UUID will name, instead of ending the old file.
+      const old = this.byRoute[replaced];
+      if (old !== undefined) this.closeFlow(old);
+      this.deps.metrics.tupleReuses.inc();
     }
-    this.publishBatchTallies(saved, ignoredMaxFlows, ignoredMaxHeap);
+    let now: number;
+    if (this.packetClock !== null) now = this.packetClock.now();
+    else now = this.batchNow < 0 ? (this.batchNow = this.deps.clock.now()) : this.batchNow;
+    const refusal = this.admissionRefusal();
+    if (refusal === 'maxflows') {
+      this.ignoredMaxFlows++;
+      return -1;
+    }
+    if (refusal === 'maxheap') {
+      this.ignoredMaxHeap++;
+      return -1;
+    }
+    const flow = this.startFlow(d.slice(at + D_KEY, at + D_KEY + KEY_WORDS), d[at + D_HASH], now);
+    this.nameNewFlow(flow, this.source, at / DESCRIPTION_WORDS, batch, d[at + D_RECORD]);
+    return flow.state === SaverState.Closed ? -1 : flow.route;
   }
 
   handleEvent(event: FlowEvent): void {
@@ -249,8 +217,8 @@ export class Demuxer {
     flow.uuid = event.uuid;
     flow.namedBy = event;
     flow.file.setTarget(join(this.options.datadir, datePath(event.timestampMs), `${event.uuid}.pcap.gz`));
+    // In stream mode, the records it holds go to the file at the next flush.
     this.setState(flow, SaverState.Saving);
-    if (this.options.stream && flow.hasUnflushed) this.unflushed.add(flow);
   }
 
   /** Logs the 1st, 10th, 100th, … rename only. */
@@ -282,8 +250,7 @@ export class Demuxer {
       }
     }
     if (this.options.stream && now >= this.nextStreamFlushAt) {
-      for (const flow of this.unflushed) flow.flush();
-      this.unflushed.clear();
+      this.deps.store.flushStreams();
       this.nextStreamFlushAt = now + (this.options.streamFlushMs ?? 1000);
     }
     if (now >= this.nextSweepAt) {
@@ -309,7 +276,7 @@ export class Demuxer {
   }
 
   /** Names a flow at its first packet (record number `index`, at byte `record` of the batch), offline; else asks the flow source. */
-  private nameNewFlow(flow: FlowSaver, source: string | BatchInputs, index: number, batch: Buffer, record: number): void {
+  private nameNewFlow(flow: Flow, source: string | BatchInputs, index: number, batch: Buffer, record: number): void {
     const event = this.offlineNaming.eventFor(flow.key, flow.hash, source, index, batch.readUInt32LE(record), batch.readUInt32LE(record + 4));
     if (event !== null) this.assign(flow.hash, event);
     else this.deps.onUnnamedFlow?.(flow.key);
@@ -321,13 +288,13 @@ export class Demuxer {
     return null;
   }
 
-  private startFlow(key: FlowKey, hash: number, now: number): FlowSaver {
-    const { anonymizer, metrics } = this.deps;
-    const file = this.deps.store.openFile((reason, path, error) => this.reportWriteError(reason, path, error));
-    const flow = new FlowSaver(key, hash, now, file, {
-      a: anonymizer.anonymizesEndpoint(key, 0),
-      b: anonymizer.anonymizesEndpoint(key, 1),
-    });
+  private startFlow(key: FlowKey, hash: number, now: number): Flow {
+    const { anonymizer, metrics, store } = this.deps;
+    const file = store.openFile((reason, path, error) => this.reportWriteError(reason, path, error));
+    const flow = new Flow(key, hash, now, file);
+    const anonymize = (anonymizer.anonymizesEndpoint(key, 0) ? ANONYMIZE_A : 0) | (anonymizer.anonymizesEndpoint(key, 1) ? ANONYMIZE_B : 0);
+    flow.route = store.bindFlow(file, key, hash, anonymize);
+    this.byRoute[flow.route] = flow;
     this.table.insert(flow);
     this.uuidDeadlines.push(flow);
     this.captureDeadlines.push(flow);
@@ -337,18 +304,16 @@ export class Demuxer {
     return flow;
   }
 
-  private abandon(flow: FlowSaver): void {
+  private abandon(flow: Flow): void {
     flow.dropBuffered();
-    this.unflushed.delete(flow);
     this.setState(flow, SaverState.Discarding);
     this.deps.metrics.saverErrors.labels('uuidtimedout').inc();
   }
 
-  private finishFile(flow: FlowSaver): void {
-    flow.flush();
-    this.unflushed.delete(flow);
+  private finishFile(flow: Flow): void {
+    // finish() compresses what the flow holds itself: a flush first would only wake its thread once more.
     const uuid = flow.uuid;
-    const seenAny = flow.packetsSeen > 0;
+    const seenAny = this.deps.store.packetsSeen(flow.route) > 0;
     const done = flow.file.finish().then((result) => {
       if (result === 'written') {
         this.deps.metrics.filesWritten.inc();
@@ -365,19 +330,22 @@ export class Demuxer {
     void done.finally(() => this.finishing.delete(done));
   }
 
-  private closeFlow(flow: FlowSaver): void {
+  private closeFlow(flow: Flow): void {
+    // Its route may belong to another flow by now.
+    if (flow.state === SaverState.Closed) return;
     this.table.remove(flow);
     if (flow.state === SaverState.Saving) {
       this.finishFile(flow);
     } else if (flow.state === SaverState.UuidWait) {
       // Closed before its UUID came: nothing can be written.
       flow.dropBuffered();
-      this.unflushed.delete(flow);
       this.deps.metrics.saverErrors.labels('closedbeforeuuid').inc();
     }
     // Closed savers are gone, not a state anyone watches: they leave the gauge.
     this.deps.metrics.saverStates.labels(SAVER_STATE_NAMES[flow.state]).dec();
     flow.state = SaverState.Closed;
+    this.deps.store.unbindFlow(flow.route);
+    this.byRoute[flow.route] = undefined;
     this.deps.metrics.saverStops.inc();
     this.deps.metrics.saversActive.set(this.table.size);
   }
@@ -386,10 +354,9 @@ export class Demuxer {
   private sweep(): void {
     const started = performance.now();
     let closed = 0;
+    const seen = this.deps.store.takeSeen();
     for (const flow of this.table.all()) {
-      if (flow.sawPacket) {
-        flow.sawPacket = false;
-      } else {
+      if (seen[flow.route] !== 1) {
         this.closeFlow(flow);
         closed++;
       }
@@ -398,34 +365,39 @@ export class Demuxer {
     this.deps.metrics.gcLatency.observe((performance.now() - started) / 1000);
   }
 
-  private setState(flow: FlowSaver, state: SaverState): void {
+  private setState(flow: Flow, state: SaverState): void {
     const { saverStates } = this.deps.metrics;
     saverStates.labels(SAVER_STATE_NAMES[flow.state]).dec();
     flow.state = state;
+    this.deps.store.setFlowState(flow.route, state);
     saverStates.labels(SAVER_STATE_NAMES[state]).inc();
   }
 
-  private publishBatchTallies(saved: number, ignoredMaxFlows: number, ignoredMaxHeap: number): void {
+  /** The batch's tallies, the store's (FlowStore.tallies) and this one's, to the metrics; zeroes them. */
+  private publishBatchTallies(): void {
     const { metrics } = this.deps;
+    const tallies = this.deps.store.tallies;
+    const saved = tallies[TALLY_SAVED];
     if (saved > 0) {
       metrics.packetsSaved.inc(saved);
       this.totals.packetsSaved += saved;
     }
-    if (ignoredMaxFlows > 0) metrics.ignored.labels('maxflows').inc(ignoredMaxFlows);
-    if (ignoredMaxHeap > 0) metrics.ignored.labels('maxheap').inc(ignoredMaxHeap);
-    for (let status = 1; status < this.badByStatus.length; status++) {
-      const n = this.badByStatus[status];
+    if (this.ignoredMaxFlows > 0) metrics.ignored.labels('maxflows').inc(this.ignoredMaxFlows);
+    if (this.ignoredMaxHeap > 0) metrics.ignored.labels('maxheap').inc(this.ignoredMaxHeap);
+    this.ignoredMaxFlows = 0;
+    this.ignoredMaxHeap = 0;
+    for (let status = 1; status < DECODE_STATUS_NAMES.length; status++) {
+      const n = tallies[TALLY_BAD + status];
       if (n === 0) continue;
       metrics.badPackets.inc(n);
       metrics.badPacketsByReason.labels(DECODE_STATUS_NAMES[status]).inc(n);
-      this.badByStatus[status] = 0;
     }
-    for (let state = 0; state < this.missedByState.length; state++) {
-      const n = this.missedByState[state];
+    for (let state = 0; state < SAVER_STATE_NAMES.length; state++) {
+      const n = tallies[TALLY_MISSED + state];
       if (n === 0) continue;
       metrics.missedPackets.labels(SAVER_STATE_NAMES[state]).inc(n);
-      this.missedByState[state] = 0;
     }
+    tallies.fill(0);
   }
 
   private reportWriteError(reason: WriteErrorReason, path: string, error: unknown): void {
@@ -435,7 +407,7 @@ export class Demuxer {
 }
 
 /** Whether `event` names the socket at the other end of the connection `named` was announced for. */
-function isOtherEnd(event: FlowOpenEvent, named: NonNullable<FlowSaver['namedBy']>): boolean {
+function isOtherEnd(event: FlowOpenEvent, named: NonNullable<Flow['namedBy']>): boolean {
   if (event.srcPort !== named.dstPort || event.dstPort !== named.srcPort) return false;
   return event.srcPort !== event.dstPort || event.srcIP === named.dstIP;
 }

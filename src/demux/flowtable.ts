@@ -1,22 +1,22 @@
 // Flows by key. Keys hash to a 30-bit number; flows whose keys share a hash
-// are chained through FlowSaver.nextInBucket and told apart word by word.
+// are chained through Flow.nextInBucket and told apart word by word.
 import { KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
-import type { FlowSaver } from '../saver/flowsaver.js';
+import type { Flow } from './flow.js';
 
 export class FlowTable {
-  private readonly buckets = new Map<number, FlowSaver>();
+  private readonly buckets = new Map<number, Flow>();
   private count = 0;
 
   get size(): number {
     return this.count;
   }
 
-  find(hash: number, key: FlowKey): FlowSaver | null {
+  find(hash: number, key: FlowKey): Flow | null {
     return this.findAt(hash, key, 0);
   }
 
   /** find, for a key given as KEY_WORDS words of `words` from `at` (a record description). */
-  findAt(hash: number, words: Int32Array, at: number): FlowSaver | null {
+  findAt(hash: number, words: Int32Array, at: number): Flow | null {
     for (let flow = this.buckets.get(hash) ?? null; flow !== null; flow = flow.nextInBucket) {
       const key = flow.key;
       let i = 0;
@@ -26,14 +26,14 @@ export class FlowTable {
     return null;
   }
 
-  insert(flow: FlowSaver): void {
+  insert(flow: Flow): void {
     flow.nextInBucket = this.buckets.get(flow.hash) ?? null;
     this.buckets.set(flow.hash, flow);
     this.count++;
   }
 
-  remove(flow: FlowSaver): void {
-    let previous: FlowSaver | null = null;
+  remove(flow: Flow): void {
+    let previous: Flow | null = null;
     for (let current = this.buckets.get(flow.hash) ?? null; current !== null; current = current.nextInBucket) {
       if (current === flow) {
         if (previous === null) {
@@ -51,10 +51,10 @@ export class FlowTable {
   }
 
   /** A snapshot of every flow, safe to modify the table while walking it. */
-  all(): FlowSaver[] {
-    const flows: FlowSaver[] = [];
+  all(): Flow[] {
+    const flows: Flow[] = [];
     for (const head of this.buckets.values()) {
-      for (let flow: FlowSaver | null = head; flow !== null; flow = flow.nextInBucket) flows.push(flow);
+      for (let flow: Flow | null = head; flow !== null; flow = flow.nextInBucket) flows.push(flow);
     }
     return flows;
   }

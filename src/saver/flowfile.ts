@@ -1,6 +1,6 @@
 // One flow's output file, as the demuxer sees it: a slot of the flow store
-// (flowstore.ts) that records are planned into, a name, and an end. Errors and
-// the end come back from the store's threads as events.
+// (flowstore.ts) that the store routes its flow's records into, a name, and an
+// end. Errors and the end come back from the store's threads as events.
 import { getSystemErrorName } from 'node:util';
 import type { FlowStore } from './flowstore.js';
 
@@ -32,7 +32,7 @@ export function classifyWriteError(error: unknown): WriteErrorReason {
 export type WriteErrorListener = (reason: WriteErrorReason, path: string, error: Error) => void;
 
 /**
- * One flow's output file: records go in through the store's plan; the file
+ * One flow's output file: records go in through the store's route(); the file
  * appears at finish() (under a temporary name renamed into place), or in
  * stream mode grows from the moment it is named.
  */
@@ -58,16 +58,9 @@ export class FlowFile {
     return this.filePath;
   }
 
-  /**
-   * Adds the record described at `descriptionAt` of the current batch, cut to
-   * `keepBytes`, every byte after its TCP header zero, the addresses chosen by
-   * `flags` masked, and ENDS_CONNECTION for a FIN or RST (flowstore.ts).
-   * False once the file is closed.
-   */
-  addRecord(descriptionAt: number, keepBytes: number, flags: number): boolean {
-    if (this.closed) return false;
-    this.store.planRecord(descriptionAt, this.slot, keepBytes, flags);
-    return true;
+  /** Until finish() or discard(): the file takes records. */
+  get isOpen(): boolean {
+    return !this.closed;
   }
 
   /** Sends the records collected so far to compression (stream mode: to the file). */

@@ -1,12 +1,16 @@
 // Where the bytes of every flow go: the native flow store (native/flowstore.cc)
-// keeps each flow's records in chunks, compresses full chunks into gzip members
-// and writes files, all on threads of its own. This side plans: per batch, the
-// demuxer lists which records go to which file (and how much of each to keep);
-// the list is handed over in one call when the batch is done, or earlier when
-// a file operation must see the records planned before it.
+// routes each captured record to its flow's file, keeps each flow's records in
+// chunks, compresses full chunks into gzip members and writes files, the last
+// two on threads of its own. The demuxer tells it about flows, not packets: a
+// flow is bound to a route when it starts (its key, its file, what to
+// anonymize), told its state as it changes, and unbound when it ends; a batch
+// is routed in one call, which calls back only for what the demuxer decides
+// (a record of a flow it does not know, a SYN that opens a new connection on
+// a known 4-tuple, packet time reaching the next deadline check).
 import { availableParallelism } from 'node:os';
 import { loadAddon, type NativeFlowStore } from '../capture/addon.js';
-import { DESCRIPTION_WORDS } from '../decode/describe.js';
+import type { FlowKey } from '../decode/flowkey.js';
+import { DECODE_STATUS_NAMES } from '../decode/packet.js';
 import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type ExistingFileAction, type FinishResult, type WriteErrorListener } from './flowfile.js';
 
 /**
@@ -17,17 +21,32 @@ import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type ExistingFileAction, t
  */
 export type ExistingFileListener = (action: ExistingFileAction, requested: string, path: string, cutBytes: number) => void;
 
-/** Words per plan entry: description index, slot, bytes kept, record flags. */
-const PLAN_WORDS = 4;
-/** Record flags: mask the source or destination address. */
-export const ANONYMIZE_SOURCE = 1;
-export const ANONYMIZE_DESTINATION = 2;
+/** Route anonymize bits: mask the address of the flow's endpoint A, or B (src/decode/flowkey.ts). */
+export const ANONYMIZE_A = 1;
+export const ANONYMIZE_B = 2;
+
+/** Word offsets of the route tallies (FlowStore.tallies). */
+export const TALLY_SAVED = 0;
+/** Then one word per flow state (src/demux/flow.ts SaverState): records of flows in it that were not wanted. */
+export const TALLY_MISSED = 1;
+/** Then one word per decode status (src/decode/packet.ts): records that did not decode. */
+export const TALLY_BAD = TALLY_MISSED + 5;
+
 /**
- * Record flag: a FIN or RST. A connection that is ending will not add much
- * more, so the store compresses a flow's records at such a packet when they
- * are at least 16 KiB (native/flowstore.cc), instead of at the flow's end.
+ * What the store asks while routing a batch (FlowStore.route), at the record
+ * concerned, so that every flow's records stay in capture order.
  */
-export const ENDS_CONNECTION = 4;
+export interface Router {
+  /**
+   * The TCP record described at word `descriptionAt` has no flow (`replaced`
+   * -1), or is a connection-opening SYN of a new connection on the 4-tuple of
+   * route `replaced`. Returns the route it goes to (of a flow started for it,
+   * the replaced flow closed first), or -1 to drop it.
+   */
+  flowFor(descriptionAt: number, replaced: number): number;
+  /** Packet-time mode: packet time has reached the next deadline check. */
+  tick(): void;
+}
 
 /** Words per event from the store: kind, file serial, two kind-specific words. */
 const EVENT_WORDS = 4;
@@ -66,11 +85,10 @@ export class FlowStore {
   /** Open files by serial, for the events that name them. */
   private readonly files = new Map<number, FlowFile>();
   private nextSerial = 1;
-  private plan = new Int32Array(PLAN_WORDS * 1024);
-  private planned = 0;
-  private batch: Uint8Array | null = null;
-  private described: Int32Array | null = null;
-  private linkType = 0;
+  /** Added to by every route(): see TALLY_SAVED. Whoever reads them zeroes them. */
+  readonly tallies = new Int32Array(TALLY_BAD + DECODE_STATUS_NAMES.length);
+  /** Held here: the native store holds its callbacks weakly. */
+  private router: { flowFor: (at: number, replaced: number) => number; tick: () => void } | null = null;
   private closed = false;
   private readonly onExistingFile: ExistingFileListener | undefined;
 
@@ -87,6 +105,7 @@ export class FlowStore {
         dirMode: DIR_MODE,
         sync: options.sync === false ? 0 : 1,
         appendExisting: options.appendExisting === false ? 0 : 1,
+        stream: this.stream ? 1 : 0,
       },
       () => this.takeEvents(),
     );
@@ -113,49 +132,74 @@ export class FlowStore {
     return file;
   }
 
-  /** Starts planning the records of a batch (addon layout) and its descriptions. */
-  beginBatch(batch: Uint8Array, described: Int32Array, linkType: number): void {
-    this.commit();
-    this.batch = batch;
-    this.described = described;
-    this.linkType = linkType;
-    const needed = (described.length / DESCRIPTION_WORDS) * PLAN_WORDS;
-    if (this.plan.length < needed) this.plan = new Int32Array(needed);
+  /** Who decides what route() cannot (one router per store). */
+  setRouter(router: Router): void {
+    this.router = { flowFor: (at, replaced) => router.flowFor(at, replaced), tick: () => router.tick() };
+    this.native.setRouter(this.router.flowFor, this.router.tick);
   }
 
-  /** Hands the planned records over and forgets the batch. */
-  endBatch(): void {
-    this.commit();
-    this.batch = null;
-    this.described = null;
+  /**
+   * Routes every record of a batch (addon layout; `described`, its
+   * descriptions) from a link of the given LINKTYPE to its flow's file, in
+   * order, and adds to `tallies`. `clock`: packet-time mode's clock state
+   * (src/demux/packetclock.ts), moved by each record.
+   */
+  route(batch: Uint8Array, described: Int32Array, linkType: number, clock: Float64Array | null): void {
+    this.native.route(batch, described, linkType, this.tallies, clock);
   }
 
-  /** Plans the record described at `descriptionAt` for the file in `slot`. */
-  planRecord(descriptionAt: number, slot: number, keepBytes: number, flags: number): void {
-    const at = this.planned * PLAN_WORDS;
-    const plan = this.plan;
-    plan[at] = descriptionAt;
-    plan[at + 1] = slot;
-    plan[at + 2] = keepBytes;
-    plan[at + 3] = flags;
-    this.planned++;
+  /**
+   * A route for a flow just started, to `file`: its packets go there from now
+   * on, each cut to `headerLength` bytes (0: the first packet's TCP offset
+   * plus the largest TCP header), with the addresses chosen by `anonymize`
+   * (ANONYMIZE_A | ANONYMIZE_B) masked. The key is copied.
+   */
+  bindFlow(file: FlowFile, key: FlowKey, hash: number, anonymize: number, headerLength = 0): number {
+    return this.native.bindFlow(file.isOpen ? file.slot : -1, key, hash, anonymize, headerLength);
+  }
+
+  /** The flow's state changed (src/demux/flow.ts SaverState): only UuidWait and Saving take packets. */
+  setFlowState(route: number, state: number): void {
+    this.native.setFlowState(route, state);
+  }
+
+  /** The flow is gone: its packets are unknown again. */
+  unbindFlow(route: number): void {
+    this.native.unbindFlow(route);
+  }
+
+  /** Packets routed to the flow so far, kept or not. */
+  packetsSeen(route: number): number {
+    return this.native.flowCounts(route)[0];
+  }
+
+  /** Packets of the flow stored for its file so far. */
+  packetsSaved(route: number): number {
+    return this.native.flowCounts(route)[1];
+  }
+
+  /** By route: 1 for a flow that saw a packet since the previous call or started since, else 0. Starts the next period. */
+  takeSeen(): Uint8Array {
+    return this.native.takeSeen();
+  }
+
+  /** Stream mode: every flow that stored records while saving since the last call sends them to its file. */
+  flushStreams(): void {
+    this.native.flushStreams();
   }
 
   flush(file: FlowFile): void {
     if (this.closed) return;
-    this.commit();
     this.native.flush(file.slot);
   }
 
   target(file: FlowFile, path: string): void {
     if (this.closed) return;
-    this.commit();
     this.native.target(file.slot, path, this.stream);
   }
 
   discard(file: FlowFile): void {
     if (this.closed) return;
-    this.commit();
     this.native.discard(file.slot);
     this.files.delete(file.serial);
   }
@@ -165,7 +209,6 @@ export class FlowStore {
       file.finished('failed');
       return;
     }
-    this.commit();
     this.native.finish(file.slot);
   }
 
@@ -176,7 +219,6 @@ export class FlowStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.planned = 0;
     this.native.close();
     for (const file of this.files.values()) file.finished('failed');
     this.files.clear();
@@ -190,15 +232,7 @@ export class FlowStore {
   abort(waitMs: number): boolean {
     if (this.closed) return true;
     this.closed = true;
-    this.planned = 0;
     return this.native.abort(waitMs);
-  }
-
-  private commit(): void {
-    if (this.planned === 0 || this.closed) return;
-    const count = this.planned;
-    this.planned = 0;
-    this.native.append(this.batch as Uint8Array, this.described as Int32Array, this.plan, count, this.linkType);
   }
 
   private takeEvents(): void {

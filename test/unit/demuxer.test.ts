@@ -112,6 +112,29 @@ describe('flow lifecycle', () => {
     await f.demuxer.closeAll();
   });
 
+  test('packet time: deadlines and sweeps due in the middle of a batch act before the record that reaches them', async () => {
+    const f = (fixture = makeFixture({ packetTime: true, uuidWaitMs: 500, captureDurationMs: 100_000, flowTimeoutMs: 1000 }));
+    const start = 1_700_000_000_000_000_000n;
+    const at = (ms: number) => start + BigInt(ms) * 1_000_000n;
+    const y = (i: number) => ({ frame: ethernetFrame({ ...client, sport: 40001 }), timestampNs: at(i * 100) });
+    const z = (i: number) => ({ frame: ethernetFrame({ ...client, sport: 40002 }), timestampNs: at(i * 100) });
+    // One batch: flow Y every 100 ms for 2 s, flow Z at the start and the end.
+    const records = [y(0), z(0)];
+    for (let i = 1; i <= 20; i++) records.push(y(i));
+    records.push(z(20));
+    f.demuxer.handleBatch(batchOf(records), 1);
+    // No UUID within 500 ms: both abandoned at the tick of Y's sixth record, before it is routed.
+    assert.equal(await metricValue(f.metrics.saverErrors, { reason: 'uuidtimedout' }), 2);
+    assert.equal(await metricValue(f.metrics.missedPackets, { saverstate: 'discardingpackets' }), 16);
+    // Sweeps at 0, 1 and 2 s of packet time: Z, silent from 0 to 2 s, is closed by the last, before its
+    // record at 2 s, which starts a new flow.
+    assert.equal(await metricValue(f.metrics.saversGarbageCollected), 1);
+    assert.equal(await metricValue(f.metrics.saverStarts), 3);
+    assert.equal(f.demuxer.activeFlows, 2);
+    assert.equal(await metricValue(f.metrics.packetsSaved), 5 + 1 + 1);
+    await f.demuxer.closeAll();
+  });
+
   test('a flow with packets in every period survives the sweeps', () => {
     const f = (fixture = makeFixture({ flowTimeoutMs: 1000, captureDurationMs: 100_000, uuidWaitMs: 1000 }));
     for (let i = 0; i < 10; i++) {

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { describeRecords, DESCRIPTION_WORDS } from '../../src/decode/describe.js';
 import type { ExistingFileAction } from '../../src/saver/flowfile.js';
 import { FlowStore } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame } from '../helpers/frames.js';
 import { parsePcap } from '../helpers/pcapread.js';
+import { routeToFile } from '../helpers/routefile.js';
 
 const LINKTYPE_ETHERNET = 1;
 const frame = ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport: 40000, dport: 80, payload: Buffer.alloc(100, 0x41) });
@@ -47,10 +47,7 @@ async function writeFlow(path: string, stream: boolean, first: number, count: nu
       const n = half === 0 ? Math.ceil(count / 2) : Math.floor(count / 2);
       const start = first + (half === 0 ? 0 : Math.ceil(count / 2));
       const batch = batchOf(Array.from({ length: n }, (_, i) => ({ frame, timestampNs: BigInt(start + i) * 1000n })));
-      const d = describeRecords(batch, LINKTYPE_ETHERNET);
-      store.beginBatch(batch, d, LINKTYPE_ETHERNET);
-      for (let at = 0; at < d.length; at += DESCRIPTION_WORDS) file.addRecord(at, keep, 0);
-      store.endBatch();
+      routeToFile(store, file, batch, LINKTYPE_ETHERNET, keep);
       file.flush();
     }
     if (!stream) file.setTarget(path);

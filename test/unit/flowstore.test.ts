@@ -7,11 +7,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
-import { describeRecords, DESCRIPTION_WORDS } from '../../src/decode/describe.js';
-import type { FinishResult, WriteErrorReason } from '../../src/saver/flowfile.js';
-import { ANONYMIZE_DESTINATION, ANONYMIZE_SOURCE, ENDS_CONNECTION, FlowStore } from '../../src/saver/flowstore.js';
+import { D_HASH, D_KEY, describeRecords } from '../../src/decode/describe.js';
+import { KEY_WORDS } from '../../src/decode/flowkey.js';
+import type { FinishResult, FlowFile, WriteErrorReason } from '../../src/saver/flowfile.js';
+import { ANONYMIZE_A, ANONYMIZE_B, FlowStore, TALLY_MISSED, TALLY_SAVED } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
+import { routeToFile } from '../helpers/routefile.js';
 
 const LINKTYPE_ETHERNET = 1;
 let dir = '';
@@ -36,18 +38,16 @@ beforeEach(() => {
   errors.length = 0;
 });
 
-/** Stores every record of `records` in `file` (keeping `keep` bytes each, masking per `anonymize`). */
-function store(s: FlowStore, file: ReturnType<FlowStore['openFile']>, records: BatchRecord[], keep: number, anonymize = 0): void {
-  const batch = batchOf(records);
-  const d = describeRecords(batch, LINKTYPE_ETHERNET);
-  s.beginBatch(batch, d, LINKTYPE_ETHERNET);
-  for (let at = 0; at < d.length; at += DESCRIPTION_WORDS) file.addRecord(at, keep, anonymize);
-  s.endBatch();
+/** Stores every record of `records` in `file` (keeping `keep` bytes each, masking per `anonymize`); returns the route tallies. */
+function store(s: FlowStore, file: ReturnType<FlowStore['openFile']>, records: BatchRecord[], keep: number, anonymize = 0): Int32Array {
+  return routeToFile(s, file, batchOf(records), LINKTYPE_ETHERNET, keep, anonymize);
 }
 
 const payload = Buffer.alloc(1000, 0x41);
+// In both, the source is the lesser endpoint: endpoint A of the flow key.
 const v4 = ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport: 40000, dport: 80, payload });
 const v6 = ethernetFrame({ src: '2001:db8:aabb:ccdd:eeff:11:2233:4455', dst: 'fd00::1', sport: 40000, dport: 80, payload });
+const v4fin = ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport: 40000, dport: 80, payload, flags: 0x11 });
 
 test('records are cut to the bytes kept, the payload is zero, and the file header carries snaplen and link type', async () => {
   const s = newStore();
@@ -72,14 +72,14 @@ test('records are cut to the bytes kept, the payload is zero, and the file heade
   assert.deepEqual(readdirSync(join(dir, 'a', 'b')), ['cut.pcap.gz'], 'no temporary file is left');
 });
 
-test('anonymize bits mask the source and destination: /24 of IPv4, /48 of IPv6', async () => {
+test('anonymize bits mask endpoint A and B: /24 of IPv4, /48 of IPv6', async () => {
   const s = newStore();
   const file = s.openFile(onError);
   const path = join(dir, 'anon.pcap.gz');
   file.setTarget(path);
-  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_SOURCE);
-  store(s, file, [{ frame: v6 }], 114, ANONYMIZE_SOURCE | ANONYMIZE_DESTINATION);
-  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_DESTINATION);
+  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_A);
+  store(s, file, [{ frame: v6 }], 114, ANONYMIZE_A | ANONYMIZE_B);
+  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_B);
   assert.equal(await file.finish(), 'written');
   const [a, b, c] = parsePcapGz(readFileSync(path)).records.map((r) => r.data);
   assert.deepEqual([...a.subarray(26, 34)], [192, 0, 2, 0, 198, 51, 100, 9]);
@@ -120,7 +120,7 @@ test('a FIN or RST compresses what is buffered when it is 16 KiB or more, not a 
   const longPath = join(dir, 'long.pcap.gz');
   long.setTarget(longPath);
   store(s, long, Array.from({ length: 300 }, () => ({ frame: v4 })), 94);
-  store(s, long, [{ frame: v4 }], 94, ENDS_CONNECTION);
+  store(s, long, [{ frame: v4fin }], 94);
   store(s, long, [{ frame: v4 }, { frame: v4 }, { frame: v4 }], 94);
   assert.equal(await long.finish(), 'written');
   const longBytes = readFileSync(longPath);
@@ -131,7 +131,7 @@ test('a FIN or RST compresses what is buffered when it is 16 KiB or more, not a 
   const shortPath = join(dir, 'short.pcap.gz');
   short.setTarget(shortPath);
   store(s, short, Array.from({ length: 10 }, () => ({ frame: v4 })), 94);
-  store(s, short, [{ frame: v4 }], 94, ENDS_CONNECTION);
+  store(s, short, [{ frame: v4fin }], 94);
   store(s, short, [{ frame: v4 }], 94);
   assert.equal(await short.finish(), 'written');
   assert.equal(countMembers(readFileSync(shortPath)), 1);
@@ -147,7 +147,8 @@ test('an unnamed or discarded file is never written', async () => {
   store(s, dropped, [{ frame: v4 }], 94);
   dropped.discard();
   assert.equal(await dropped.finish(), 'empty');
-  assert.equal(dropped.addRecord(0, 94, 0), false, 'a closed file takes no records');
+  const tallies = store(s, dropped, [{ frame: v4 }], 94);
+  assert.deepEqual([tallies[TALLY_SAVED], tallies[TALLY_MISSED]], [0, 1], 'a closed file takes no records: missed, in state uuidwait');
   const named = s.openFile(onError);
   named.setTarget(join(dir, 'nothing.pcap.gz'));
   assert.equal(await named.finish(), 'empty');
@@ -190,22 +191,30 @@ test('a file that cannot be written is reported once, with its errno code, and l
   assert.equal(await next.finish(), 'written');
 });
 
-test('a plan that names no open file, or a record outside the batch, is refused', () => {
+test('a route to no open file, or a record outside the batch, is refused; a batch cut short ends routing', () => {
   const s = newStore();
   const file = s.openFile(onError);
   const batch = batchOf([{ frame: v4 }]);
   const d = describeRecords(batch, LINKTYPE_ETHERNET);
-  s.beginBatch(batch, d, LINKTYPE_ETHERNET);
-  s.planRecord(0, file.slot + 1000, 94, 0);
-  assert.throws(() => s.endBatch(), RangeError);
-  s.beginBatch(batch, d, LINKTYPE_ETHERNET);
-  s.planRecord(DESCRIPTION_WORDS, file.slot, 94, 0);
-  assert.throws(() => s.endBatch(), RangeError);
+  const key = d.slice(D_KEY, D_KEY + KEY_WORDS);
+  const noFile = { slot: file.slot + 1000, isOpen: true } as unknown as FlowFile;
+  assert.throws(() => s.bindFlow(noFile, key, d[D_HASH], 0), RangeError);
+  const route = s.bindFlow(file, key, d[D_HASH], 0);
+  assert.throws(() => s.bindFlow(file, key, d[D_HASH], 0), /route already/);
+  s.setRouter({ flowFor: () => assert.fail('the flow has a route'), tick: () => {} });
   const lying = Buffer.from(batch);
   lying.writeUInt32LE(100_000, 8); // caplen beyond the batch
-  s.beginBatch(lying, d, LINKTYPE_ETHERNET);
-  s.planRecord(0, file.slot, 94, 0);
-  assert.throws(() => s.endBatch(), RangeError);
+  s.route(lying, d, LINKTYPE_ETHERNET, null);
+  assert.equal(s.tallies[TALLY_SAVED], 0, 'nothing is routed past a record that overruns the batch');
+  const outside = Int32Array.from(d);
+  outside[0] = batch.length + 100;
+  s.route(batch, outside, LINKTYPE_ETHERNET, null);
+  assert.equal(s.tallies[TALLY_SAVED], 0);
+  s.route(batch, d, LINKTYPE_ETHERNET, null);
+  assert.equal(s.tallies[TALLY_SAVED], 1);
+  assert.throws(() => s.setFlowState(route + 1000, 1), RangeError);
+  s.unbindFlow(route);
+  assert.throws(() => s.unbindFlow(route), RangeError);
 });
 
 test('after close() nothing hangs: unfinished files say failed, new files take nothing and finish empty', async () => {
@@ -216,7 +225,8 @@ test('after close() nothing hangs: unfinished files say failed, new files take n
   s.close();
   assert.equal(await open.finish(), 'failed');
   const late = s.openFile(onError);
-  assert.equal(late.addRecord(0, 94, 0), false);
+  const tallies = store(s, late, [{ frame: v4 }], 94);
+  assert.equal(tallies[TALLY_SAVED], 0, 'a file opened after close() takes no records');
   late.setTarget(join(dir, 'late.pcap.gz'));
   assert.equal(await late.finish(), 'empty');
   assert.deepEqual(readdirSync(dir), []);

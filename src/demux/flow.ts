@@ -1,0 +1,56 @@
+// The state of one TCP flow, from its first packet or UUID to its file, as
+// the demuxer decides it. Its packets never pass through here: the flow store
+// routes them (native/flowstore.cc route(), native/routes.h) to the flow's
+// file, cut to the flow's header length, their payload zeroed and their
+// addresses anonymized, and keeps the per-packet facts (packets seen and
+// saved, the opening SYN, seen since the last sweep) on the flow's route.
+import type { FlowKey } from '../decode/flowkey.js';
+import type { FlowFile } from '../saver/flowfile.js';
+
+export const enum SaverState {
+  /** Packets are buffered until the UUID arrives. */
+  UuidWait = 0,
+  /** The UUID is known; packets go to the file. */
+  Saving = 1,
+  /** The UUID never came: packets are dropped until the flow times out. */
+  Discarding = 2,
+  /**
+   * -captureduration is over and the file is written: later packets are not
+   * wanted, and are dropped until the flow times out. Its own state, so that
+   * no operator reads these flows as losing packets.
+   */
+  Written = 3,
+  /** Removed from the flow table. */
+  Closed = 4,
+}
+
+/** Label values of pcap_saver_states and pcap_missed_*_total{saverstate}, indexed by SaverState. */
+export const SAVER_STATE_NAMES = ['uuidwait', 'saving', 'discardingpackets', 'filewritten', 'closed'] as const;
+
+export class Flow {
+  readonly key: FlowKey;
+  readonly hash: number;
+  /** Next flow in the same hash bucket of the flow table. */
+  nextInBucket: Flow | null = null;
+  /** Changed through the demuxer only, which tells the flow store. */
+  state: SaverState = SaverState.UuidWait;
+  readonly startedAt: number;
+  uuid: string | null = null;
+  /** The event that gave the UUID: which end of the connection its socket was. */
+  namedBy: { srcIP: string; srcPort: number; dstIP: string; dstPort: number; foundBy?: string } | null = null;
+  readonly file: FlowFile;
+  /** The flow's route in the flow store, from its start until it is closed. */
+  route = -1;
+
+  constructor(key: FlowKey, hash: number, startedAt: number, file: FlowFile) {
+    this.key = key;
+    this.hash = hash;
+    this.startedAt = startedAt;
+    this.file = file;
+  }
+
+  /** Drops stored records (the flow will never be written). */
+  dropBuffered(): void {
+    this.file.discard();
+  }
+}

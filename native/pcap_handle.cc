@@ -1,5 +1,7 @@
 #include "pcap_handle.h"
 
+#include <poll.h>
+
 #include <utility>
 
 namespace ph {
@@ -111,6 +113,14 @@ int PcapHandle::Dispatch(pcap_handler callback, u_char* user) {
 int PcapHandle::Next(pcap_pkthdr** header, const u_char** data) { return pcap_next_ex(pcap_, header, data); }
 
 std::string PcapHandle::LastError() const { return pcap_ != nullptr ? pcap_geterr(pcap_) : "handle closed"; }
+
+bool PcapHandle::WaitForPackets(int timeoutMs) {
+  const int fd = pcap_get_selectable_fd(pcap_);
+  if (fd < 0) return true;  // no descriptor to wait on: let a dispatch decide
+  pollfd p{fd, POLLIN, 0};
+  // An error or a signal: true, so that the dispatch that follows reports it.
+  return poll(&p, 1, timeoutMs) != 0;
+}
 
 bool PcapHandle::SetNonBlocking() {
   // In libpcap 1.10 on Linux this closes the eventfd pcap_breakloop writes to,

@@ -68,6 +68,9 @@ class PcapHandle {
   // file, PCAP_ERROR). The packet stays valid until the next read of this handle.
   int Next(pcap_pkthdr** header, const u_char** data);
   std::string LastError() const;
+  // Live: waits at most timeoutMs for packets to read (a ring block handed over);
+  // false when none came. pcap_breakloop does not cut the wait short.
+  bool WaitForPackets(int timeoutMs);
   // Live only: switches to non-blocking reads (used to drain the ring at stop). Returns success.
   bool SetNonBlocking();
   // Live: pcap_stats into the atomics. Offline: no-op (OfflineMerge counts each file's packets).

@@ -154,7 +154,13 @@ test('a time-wait socket reported in FIN_WAIT2 (its peer has not sent FIN yet) i
   await ks.stop();
 });
 
-test('the poll runs every -socketpoll with destroy reports, and every 100 ms at most without them', async () => {
+test('the poll runs every -socketpoll with destroy reports, and every 100 ms at most without them', async (t) => {
+  // Timers are mocked: the periods are counted exactly, without sleeping.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  /** Lets the poll that a fired timer started finish (its dump is a resolved promise) and arm the next timer. */
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  };
   for (const reports of [true, false]) {
     const table = new FakeTable();
     let dumps = 0;
@@ -177,15 +183,21 @@ test('the poll runs every -socketpoll with destroy reports, and every 100 ms at 
     const logged: string[] = [];
     const ks = new KernelFlowSource({ prefix: 'p', pollMs: 60_000, onEvent: () => {}, addon: counted, metrics: new Metrics({ processMetrics: false }), log: (m) => logged.push(m) });
     await ks.start();
-    await new Promise((r) => setTimeout(r, 550));
-    await ks.stop();
+    await settle();
+    for (let i = 0; i < 5; i++) {
+      t.mock.timers.tick(100);
+      await settle();
+    }
     if (reports) {
       assert.equal(dumps, 1, 'the first poll only, within a -socketpoll of 60 s');
+      t.mock.timers.tick(60_000 - 500);
+      await settle();
+      assert.equal(dumps, 2, 'the next one -socketpoll after the first');
       assert.deepEqual(logged, []);
     } else {
-      // 1 at start, then one every 100 ms: 5 or 6 in 550 ms (timers may fire late, never early).
-      assert.ok(dumps >= 4 && dumps <= 6, `${dumps} polls in 550 ms`);
+      assert.equal(dumps, 6, 'one at start, then one every 100 ms');
       assert.match(logged.join('\n'), /no socket-destroy reports \(EPERM\); polling the socket table every 100 ms/);
     }
+    await ks.stop();
   }
 });

@@ -8,9 +8,8 @@
 // raw pcap bytes.
 //
 //   node dist/bench/compression.js [--packets N] [--flows N] [--rounds N] [--levels 1,2,4,6] [--chunks 16,32,64,128]
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
@@ -18,7 +17,7 @@ import { Anonymizer } from '../src/saver/anonymize.js';
 import { FlowStore } from '../src/saver/flowstore.js';
 import { fmt, median } from './common.js';
 import { generate } from './gen.js';
-import { pcapToBatches } from './stages.js';
+import { pcapToBatches, rawTreeBytes, threadsCpuUs, treeBytes } from './stages.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -39,36 +38,23 @@ interface Setting {
   rawBytes: number;
 }
 
-/** The ph-store threads alive now: their CPU µs so far, and how many. */
-function storeThreads(): { us: number; count: number } {
-  let ns = 0;
+/** How many ph-store threads are alive now. */
+function storeThreadCount(): number {
   let count = 0;
   for (const tid of readdirSync('/proc/self/task')) {
     try {
-      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== 'ph-store') continue;
-      ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      count++;
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'ph-store') count++;
     } catch {
       // ended meanwhile
     }
   }
-  return { us: ns / 1000, count };
+  return count;
 }
 
 /** Waits (a bounded while) until the previous store's threads are gone, so a run counts its own threads only. */
 async function noStoreThreads(): Promise<void> {
-  for (let i = 0; i < 200 && storeThreads().count > 0; i++) await new Promise((r) => setTimeout(r, 10));
-  if (storeThreads().count > 0) throw new Error('the previous flow store\'s threads did not end');
-}
-
-function treeBytes(dir: string, inflate: boolean): number {
-  let total = 0;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (!statSync(path).isFile()) continue;
-    total += inflate ? gunzipSync(readFileSync(path)).length : statSync(path).size;
-  }
-  return total;
+  for (let i = 0; i < 200 && storeThreadCount() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  if (storeThreadCount() > 0) throw new Error('the previous flow store\'s threads did not end');
 }
 
 async function runOnce(setting: Setting, batches: Buffer[], linkType: number, opens: ReturnType<typeof readEventFile>['opens']): Promise<void> {
@@ -83,11 +69,11 @@ async function runOnce(setting: Setting, batches: Buffer[], linkType: number, op
   for (const batch of batches) demuxer.handleBatch(batch, linkType, 'bench');
   await demuxer.closeAll();
   // The threads are still alive until close(): read their CPU first.
-  setting.storeUs.push(storeThreads().us / packets);
+  setting.storeUs.push(threadsCpuUs((name) => name === 'ph-store') / packets);
   store.close();
   if (setting.rawBytes === 0) {
-    setting.bytesWritten = treeBytes(datadir, false);
-    setting.rawBytes = treeBytes(datadir, true);
+    setting.bytesWritten = treeBytes(datadir);
+    setting.rawBytes = rawTreeBytes(datadir);
   }
   rmSync(datadir, { recursive: true, force: true });
 }

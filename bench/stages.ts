@@ -74,7 +74,7 @@ function cpuUs(): number {
 }
 
 /** CPU microseconds of this process's threads that `pick` selects by name and id. */
-function threadsCpuUs(pick: (name: string, tid: number) => boolean): number {
+export function threadsCpuUs(pick: (name: string, tid: number) => boolean): number {
   let ns = 0;
   for (const tid of readdirSync('/proc/self/task')) {
     try {
@@ -101,7 +101,7 @@ function scratchRoot(): string {
 }
 
 /** Bytes of every file under `dir` once gunzipped. */
-function rawTreeBytes(dir: string): number {
+export function rawTreeBytes(dir: string): number {
   let total = 0;
   for (const name of readdirSync(dir, { recursive: true }) as string[]) {
     const path = join(dir, name);
@@ -111,7 +111,7 @@ function rawTreeBytes(dir: string): number {
 }
 
 /** Bytes of every file under `dir`. */
-function treeBytes(dir: string): number {
+export function treeBytes(dir: string): number {
   let total = 0;
   for (const name of readdirSync(dir, { recursive: true }) as string[]) {
     const st = statSync(join(dir, name));

@@ -8,9 +8,10 @@
 // the sender can keep the pace; a capture of its own, since replaying one
 // twice would reopen its flows under names already used). What counts as
 // saved is what is in the files, read back.
-import { readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LineCollector, waitFor, type TestNetwork } from '../test/helpers/netns.js';
 import {
   bin,
@@ -26,7 +27,7 @@ import {
   work,
   type Usage,
 } from './common.js';
-import type { Rate } from './options.js';
+import { config, type Rate } from './options.js';
 import { countOutput } from './pcapcount.js';
 
 export interface Replay {
@@ -104,6 +105,22 @@ async function startEventServer(path: string, lines: string): Promise<{ close():
   };
 }
 
+/** `perf record` of one process until stop(): software clock samples (this VM has no hardware counters), with call chains. */
+function startPerf(pid: number, output: string): { stop(): Promise<void> } {
+  mkdirSync(dirname(output), { recursive: true });
+  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '4999', '-g', '-p', String(pid), '-o', output], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.add(perf);
+  const exited = new Promise<void>((resolve) => perf.on('exit', () => resolve()));
+  return {
+    async stop() {
+      perf.kill('SIGINT');
+      await Promise.race([exited, sleep(10_000)]);
+      children.delete(perf);
+      log(`perf profile in ${output} (perf report -i ${output} --sort comm,dso,sym)`);
+    },
+  };
+}
+
 const METRICS_PORT = 9990;
 /** How long each daemon's idle CPU is sampled before its replay. */
 const IDLE_SAMPLE_MS = 5000;
@@ -136,7 +153,7 @@ class LiveBench {
     const datadir = join(work, tag);
     const usageFile = join(work, `${tag}.json`);
     const daemon = this.net.spawn(this.net.serverNs, [
-      'taskset', '-c', '1', process.execPath, launcher, usageFile, bin,
+      'taskset', '-c', '1', process.execPath, ...(config.perfDir === null ? [] : ['--perf-basic-prof']), launcher, usageFile, bin,
       '-interface', this.net.serverIf, '-datadir', datadir, '-tcpinfo.eventsocket', this.eventSocket,
       '-prometheusx.listen-address', `127.0.0.1:${METRICS_PORT}`,
       '-flowtimeout', '10m', '-captureduration', '10m', '-uuidwaitduration', '10m', '-sigtermwait', '100ms',
@@ -156,9 +173,10 @@ class LiveBench {
       await sleep(IDLE_SAMPLE_MS);
       const idleCpuMsPerSecond = (processCpuUs(pid) - idleBefore) / IDLE_SAMPLE_MS;
       log(`live: ${rate === 'top' ? 'top speed' : `${fmt(rate)} pps`} into the daemon`);
+      const profile = config.perfDir === null ? null : startPerf(pid, join(config.perfDir, `${tag}-${rate}.data`));
       const threadsBefore = threadCpu(pid);
       const startedAt = performance.now();
-      const sender = await this.replay(pcap, rate);
+      const sender = await this.replay(pcap, rate).finally(() => profile?.stop());
       // Drained: every packet sent is accounted for (saved, missed, bad, ignored), or nothing moved for 2 s (drops).
       let last = -1;
       let stableSince = performance.now();

@@ -6,7 +6,9 @@
 // sweep, packets per second), --sustained-packets N (the sustained live run
 // at top speed, a capture of its own; 0 skips it), --no-write (do not touch
 // bench/results.json and README.md), --from-results (rewrite the README's
-// section from bench/results.json).
+// section from bench/results.json), --perf DIR (BENCH_PERF; each live daemon
+// runs with --perf-basic-prof and `perf record` samples it while its replay
+// runs, into DIR/live-N-RATE.data: where its CPU goes, by thread and symbol).
 function flag(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }
@@ -43,5 +45,6 @@ export const config = {
   sustainedPackets: Number(option('sustained-packets', 'BENCH_SUSTAINED_PACKETS') ?? (quick ? 0 : 10_000_000)),
   write: !flag('no-write'),
   fromResults: flag('from-results'),
+  perfDir: option('perf', 'BENCH_PERF') ?? null,
 };
 export type BenchConfig = typeof config;

@@ -223,6 +223,13 @@ class Session {
         inputs = Napi::Int32Array::New(env, message.inputs.size(), memory, 0);
       }
       onBatch_.Call({buffer, Napi::Number::New(env, recordsBytes), Napi::Number::New(env, message.linkType), inputs});
+      // A batch is valid only during onBatch (the flow store copies what it
+      // keeps). Detached, its memory goes back to the pool at once (the next
+      // turn of the loop) instead of at the garbage collection that finds the
+      // Buffer: with few JS allocations that came so late that the capture
+      // thread page-faulted fresh batches in, most of its CPU at 100k pps.
+      // A view kept by mistake then reads as empty, never as reused memory.
+      buffer.ArrayBuffer().Detach();
     } else {
       Napi::Value error = message.failed ? Napi::String::New(env, message.error) : env.Null();
       Napi::Value ends = env.Undefined();

@@ -40,7 +40,8 @@ function parseBatch(batch: Buffer): Rec[] {
       nanoseconds: batch.readUInt32LE(at + 4),
       caplen,
       origlen: batch.readUInt32LE(at + 12),
-      data: batch.subarray(at + RECORD_HEADER_BYTES, end),
+      // A copy: the batch is valid only during its onBatch call.
+      data: Buffer.from(batch.subarray(at + RECORD_HEADER_BYTES, end)),
     });
     at = end;
   }
@@ -182,6 +183,23 @@ describe('offline', () => {
     const result = await done;
     assert.equal(result.end, null);
     assert.equal(result.batches.length, 0);
+  });
+
+  test('a batch is valid only during its onBatch: afterwards it is detached, so a view kept reads as empty', async () => {
+    const kept: Array<{ batch: Buffer; records: Buffer; lengthDuring: number }> = [];
+    const { done } = run(offline(writeBigPcap(20_000), 'tcp'), 30_000, (batch, recordsBytes) => {
+      kept.push({ batch, records: batch.subarray(0, recordsBytes), lengthDuring: batch.length });
+      assert.ok(batch.length > 0 && batch.readUInt32LE(8) > 0, 'readable during the call');
+    });
+    const result = await done;
+    assert.equal(result.records.length, 20_000);
+    assert.ok(kept.length > 1, `${kept.length} batches`);
+    for (const { batch, records, lengthDuring } of kept) {
+      assert.ok(lengthDuring > 0);
+      assert.equal(batch.length, 0, 'the Buffer is empty after its call');
+      assert.equal(records.length, 0, 'a view of it too');
+      assert.equal(batch.buffer.byteLength, 0, 'its ArrayBuffer is detached');
+    }
   });
 
   test('v6.pcap: the 8 whole packets are delivered, then onEnd reports the truncated tail', async () => {

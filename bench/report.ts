@@ -172,7 +172,8 @@ export function readmeSection(r: Results, text: string): string {
     'sweep replays whole frames (tcpreplay --preload-pcap --no-flow-stats, paced with --pps and --pps-multi 16,',
     'or --topspeed). CPU per packet is over the packets sent, by thread from /proc. Packets in files are read',
     'back from the files. This VM\'s speed varies by ±30 % within minutes: compare figures of one run with',
-    'each other. Figures are written to `bench/results.json`.',
+    'each other. Figures are written to `bench/results.json`. `--perf DIR` also records a `perf` profile of',
+    'each live daemon while its replay runs (by thread and symbol: `perf report -i FILE --sort pid,dso,sym`).',
     '',
     '```',
     text,
@@ -197,6 +198,19 @@ function findings(r: Results): string[] {
     );
   }
   if (!('skipped' in r.live)) {
+    const at100k = r.live.rates.find((x) => x.daemon.sender.rate === 100_000);
+    if (at100k !== undefined) {
+      const split = at100k.daemon.threadUsPerPacket;
+      const us = (kind: string) => fmt(split[kind] ?? 0, 2);
+      lines.push(
+        `Where the time goes live, at 100,000 pps: ${fmt(at100k.daemon.cpuUsPerPacket, 2)} µs per packet in all, of which the flow store's`,
+        `threads take ${us('ph-store')} (compressing with libdeflate level 1 and writing the files; \`npm run bench:compression\``,
+        `tells libdeflate's own part by comparing level 1 with level 0), the main thread ${us('main')} (routing each batch to`,
+        `its flows in the addon, the flows' JavaScript, timers), the capture thread ${us('ph-capture')} (libpcap's ring, the`,
+        `copy and description of each record) and V8's helpers ${us('v8')}.`,
+        '',
+      );
+    }
     const limited = r.live.rates.filter((x) => x.daemon.sender.rate !== 'top' && x.daemon.sender.senderLimited);
     if (limited.length > 0) {
       lines.push(`The sender could not keep the pace asked for at ${limited.map((x) => rateName(x.daemon.sender)).join(', ')}: those rows are the sender's rate, not the daemon's limit.`, '');

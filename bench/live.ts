@@ -116,7 +116,7 @@ function startPerf(pid: number, output: string): { stop(): Promise<void> } {
       perf.kill('SIGINT');
       await Promise.race([exited, sleep(10_000)]);
       children.delete(perf);
-      log(`perf profile in ${output} (perf report -i ${output} --sort comm,dso,sym)`);
+      log(`perf profile in ${output} (perf report -i ${output} --sort pid,dso,sym)`);
     },
   };
 }

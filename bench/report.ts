@@ -204,8 +204,8 @@ function findings(r: Results): string[] {
       const us = (kind: string) => fmt(split[kind] ?? 0, 2);
       lines.push(
         `Where the time goes live, at 100,000 pps: ${fmt(at100k.daemon.cpuUsPerPacket, 2)} µs per packet in all, of which the flow store's`,
-        `threads take ${us('ph-store')} (compressing with libdeflate level 1 and writing the files; \`npm run bench:compression\``,
-        `tells libdeflate's own part by comparing level 1 with level 0), the main thread ${us('main')} (routing each batch to`,
+        `threads take ${us('ph-store')} (compressing with libdeflate level 1 and writing the files;`,
+        `\`npm run bench:compression -- --levels 0,1\` tells libdeflate's own part), the main thread ${us('main')} (routing each batch to`,
         `its flows in the addon, the flows' JavaScript, timers), the capture thread ${us('ph-capture')} (libpcap's ring, the`,
         `copy and description of each record) and V8's helpers ${us('v8')}.`,
         '',

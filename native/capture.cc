@@ -71,8 +71,8 @@ using Batch = std::vector<uint8_t>;
 // hundred thousand packets per second that cost as much CPU as reading them.
 // A batch is reserved once at its largest size (a record never crosses
 // kFlushBytes by more than one record) and handed back here by the Buffer's
-// finalizer, which runs right after onBatch returns, since Deliver detaches
-// the Buffer then. Shared with those finalizers, which may run after the
+// finalizer, which runs at the next turn of the loop after onBatch returns,
+// since Deliver detaches the Buffer then. Shared with those finalizers, which may run after the
 // capture has ended.
 class BatchPool {
  public:

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { LineCollector, waitFor, type TestNetwork } from '../test/helpers/netns.js';
 import {
   bin,
+  ceilingRoot,
   children,
   fmt,
   launcher,
@@ -52,7 +53,12 @@ export interface DaemonRun {
   missedPackets: number;
   badPackets: number;
   cpuUsPerPacket: number;
-  /** CPU µs per packet sent, by thread kind: main, ph-capture, ph-store, v8, libuv, other. */
+  /**
+   * CPU µs per packet sent, by thread kind while the packets came and were
+   * routed (main, ph-capture, ph-store, v8, libuv, other), and "finishing":
+   * every thread from the drain to the daemon's exit, when SIGTERM finishes
+   * every flow (the last chunks compressed, every file written).
+   */
   threadUsPerPacket: Record<string, number>;
   cpuPercentOfCore: number;
   /** CPU ms a second before the replay, with every flow announced and no packet: the fixed cost a packet rate divides. */
@@ -71,6 +77,8 @@ export interface TcpdumpRun {
 
 export interface LiveResult {
   offloads: string;
+  /** Where the daemons' files go: tmpfs when there is one, so the figure is the daemon's and not the disk's (the offline phase measures the disk). */
+  outputFs?: string;
   rates: Array<{ daemon: DaemonRun; tcpdump: TcpdumpRun | null }>;
   /** Many more packets at top speed into the daemon (null when not run). */
   sustained: { daemon: DaemonRun; tcpdump: TcpdumpRun | null } | null;
@@ -150,7 +158,7 @@ class LiveBench {
   /** A fresh daemon, every flow announced, the replay, the drain, then SIGTERM and the files counted. */
   async daemon(pcap: string, flows: number, rate: Rate): Promise<DaemonRun> {
     const tag = `live-${this.runs++}`;
-    const datadir = join(work, tag);
+    const datadir = join(ceilingRoot().dir, tag);
     const usageFile = join(work, `${tag}.json`);
     const daemon = this.net.spawn(this.net.serverNs, [
       'taskset', '-c', '1', process.execPath, ...(config.perfDir === null ? [] : ['--perf-basic-prof']), launcher, usageFile, bin,
@@ -196,8 +204,9 @@ class LiveBench {
         'the daemon to process every captured packet',
         100,
       );
-      const threads = threadCpuDelta(pid, threadsBefore, threadCpu(pid));
-      const cpuUs = Object.values(threads).reduce((a, b) => a + b, 0);
+      const threadsDrained = threadCpu(pid);
+      const threads = threadCpuDelta(pid, threadsBefore, threadsDrained);
+      const replayUs = Object.values(threads).reduce((a, b) => a + b, 0);
       const cpuEndAt = Math.max(drainedAt, startedAt + sender.seconds * 1000);
       // The capture thread reads the kernel's counters every 100 ms: read them after the next reading.
       await sleep(300);
@@ -206,6 +215,15 @@ class LiveBench {
       const code = await Promise.race([exited, sleep(120_000).then(() => 'timeout' as const)]);
       if (code !== 0) throw new Error(`daemon did not exit cleanly (${code}): ${stderr.text().slice(-2000)}`);
       const usage = JSON.parse(readFileSync(usageFile, 'utf8')) as Usage;
+      // The flows end only at SIGTERM (-flowtimeout 10m): what their files
+      // cost is the whole process's CPU at exit (getrusage, which counts
+      // threads that have ended) less what its threads had used at the drain.
+      // A thread that ended before the drain would be counted here too, and
+      // none does: the daemon's threads live as long as it does.
+      let drainedUs = 0;
+      for (const t of threadsDrained.values()) drainedUs += t.cpuUs;
+      threads.finishing = Math.max(0, usage.cpuUserUs + usage.cpuSystemUs - drainedUs);
+      const cpuUs = Object.values(threads).reduce((a, b) => a + b, 0);
       const counted = countOutput(datadir);
       const threadUsPerPacket: Record<string, number> = {};
       for (const [kind, us] of Object.entries(threads)) threadUsPerPacket[kind] = us / Math.max(1, sender.packets);
@@ -220,7 +238,7 @@ class LiveBench {
         badPackets: metric(text, 'pcap_demuxer_bad_packets_total'),
         cpuUsPerPacket: cpuUs / Math.max(1, sender.packets),
         threadUsPerPacket,
-        cpuPercentOfCore: (100 * cpuUs) / ((cpuEndAt - startedAt) * 1000),
+        cpuPercentOfCore: (100 * replayUs) / ((cpuEndAt - startedAt) * 1000),
         idleCpuMsPerSecond,
         peakRssBytes: usage.maxRssBytes,
         allPacketsSaved: counted.packets === sender.packets,
@@ -268,7 +286,7 @@ export interface LiveInputs {
 }
 
 export async function livePhase(net: TestNetwork, inputs: LiveInputs, rates: Rate[]): Promise<LiveResult> {
-  const result: LiveResult = { offloads: net.offloadMethod, rates: [], sustained: null };
+  const result: LiveResult = { offloads: net.offloadMethod, outputFs: ceilingRoot().fs, rates: [], sustained: null };
   const socket = join(work, 'events.sock');
   let events = await startEventServer(socket, readFileSync(inputs.events, 'utf8'));
   try {

@@ -32,7 +32,7 @@ const percent = (part: number, whole: number) => fmt((100 * part) / Math.max(1, 
 
 /** "main 0.21, ph-capture 0.05, …": each thread kind's CPU µs per packet. */
 function threadSplit(d: DaemonRun): string {
-  const order = ['main', 'ph-capture', 'ph-store', 'v8', 'libuv', 'other'];
+  const order = ['main', 'ph-capture', 'ph-store', 'v8', 'libuv', 'other', 'finishing'];
   return order.filter((k) => (d.threadUsPerPacket[k] ?? 0) > 0).map((k) => `${k} ${fmt(d.threadUsPerPacket[k], 3)}`).join(', ');
 }
 
@@ -91,8 +91,10 @@ export function report(r: Results): string {
     rows.push(['skipped', r.live.skipped]);
   } else {
     const l = r.live;
+    // Results from before the field was recorded wrote to the work directory's disk.
+    const filesOn = l.outputFs === undefined ? '' : `, files on ${l.outputFs}`;
     for (const { daemon, tcpdump } of l.rates) {
-      liveRows(rows, `Live capture at ${rateName(daemon.sender)} (veth, tcpreplay on core 0, capture on core 1, offloads: ${l.offloads})`, daemon, tcpdump);
+      liveRows(rows, `Live capture at ${rateName(daemon.sender)} (veth, tcpreplay on core 0, capture on core 1, offloads: ${l.offloads}${filesOn})`, daemon, tcpdump);
     }
     if (l.sustained !== null) liveRows(rows, `Sustained live capture (${fmt(l.sustained.daemon.sender.packets)} packets at top speed, frames cut at 256 bytes)`, l.sustained.daemon, l.sustained.tcpdump);
   }

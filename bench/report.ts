@@ -172,7 +172,9 @@ export function readmeSection(r: Results, text: string): string {
     '45 % pure ACKs, 40 % full-size segments and the rest mid-size, with TCP timestamp options; the offline run',
     'reads it cut to 256 bytes per packet (what a capture with the default -maxheadersize holds), the live',
     'sweep replays whole frames (tcpreplay --preload-pcap --no-flow-stats, paced with --pps and --pps-multi 16,',
-    'or --topspeed). CPU per packet is over the packets sent, by thread from /proc. Packets in files are read',
+    'or --topspeed). CPU per packet is over the packets sent, by thread from /proc while the packets come, and',
+    '"finishing": the whole process\'s CPU from then to its exit, when SIGTERM ends every flow (their last chunks',
+    'compressed, every file written). The live daemons write to tmpfs too. Packets in files are read',
     'back from the files. This VM\'s speed varies by ±30 % within minutes: compare figures of one run with',
     'each other. Figures are written to `bench/results.json`. `--perf DIR` also records a `perf` profile of',
     'each live daemon while its replay runs (by thread and symbol: `perf report -i FILE --sort pid,dso,sym`).',
@@ -205,11 +207,12 @@ function findings(r: Results): string[] {
       const split = at100k.daemon.threadUsPerPacket;
       const us = (kind: string) => fmt(split[kind] ?? 0, 2);
       lines.push(
-        `Where the time goes live, at 100,000 pps: ${fmt(at100k.daemon.cpuUsPerPacket, 2)} µs per packet in all, of which the flow store's`,
-        `threads take ${us('ph-store')} (compressing with libdeflate level 1 and writing the files;`,
-        `\`npm run bench:compression -- --levels 0,1\` tells libdeflate's own part), the main thread ${us('main')} (routing each batch to`,
-        `its flows in the addon, the flows' JavaScript, timers), the capture thread ${us('ph-capture')} (libpcap's ring, the`,
-        `copy and description of each record) and V8's helpers ${us('v8')}.`,
+        `Where the time goes live, at 100,000 pps: ${fmt(at100k.daemon.cpuUsPerPacket, 2)} µs per packet in all. The flow store's threads`,
+        `take ${us('ph-store')} while the packets come and ${us('finishing')} more (every thread) to finish the files at the end: compressing`,
+        `with libdeflate level 1 and writing the files (\`npm run bench:compression -- --levels 0,1\` tells libdeflate's own`,
+        `part). The main thread takes ${us('main')} (routing each batch to its flows in the addon, the flows' JavaScript,`,
+        `timers), the capture thread ${us('ph-capture')} (libpcap's ring, the copy and description of each record) and V8's`,
+        `helpers ${us('v8')}.`,
         '',
       );
     }

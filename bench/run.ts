@@ -96,7 +96,7 @@ async function main(): Promise<number> {
     const partial: Omit<Results, 'targets'> = {
       date: new Date().toISOString(),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version, datadirFs: `${fs} (${tmpdir()}); pipeline ceiling on ${offline.outputFs}` },
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version, datadirFs: `${fs} (${tmpdir()}); pipeline ceiling and live daemons on ${offline.outputFs}` },
       config,
       generated: { ...gen, seconds: genSeconds },
       offline,

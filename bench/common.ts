@@ -89,11 +89,16 @@ export function threadCpu(pid: number): ThreadCpu {
   return out;
 }
 
+/** Time on CPU of the threads of one reading, in µs. */
+export function totalCpuUs(threads: ThreadCpu): number {
+  let us = 0;
+  for (const t of threads.values()) us += t.cpuUs;
+  return us;
+}
+
 /** Time on CPU of a process's live threads, in µs. */
 export function processCpuUs(pid: number): number {
-  let us = 0;
-  for (const t of threadCpu(pid).values()) us += t.cpuUs;
-  return us;
+  return totalCpuUs(threadCpu(pid));
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   sleep,
   threadCpu,
   threadCpuDelta,
+  totalCpuUs,
   work,
   type Usage,
 } from './common.js';
@@ -221,10 +222,8 @@ class LiveBench {
       // A thread that ended before the drain is counted here too, and so is
       // the shutdown itself: both together, for a daemon that saw no packet,
       // came to 7 ms (0.004 µs a packet of a 2,000,000-packet run).
-      let drainedUs = 0;
-      for (const t of threadsDrained.values()) drainedUs += t.cpuUs;
-      threads.finishing = Math.max(0, usage.cpuUserUs + usage.cpuSystemUs - drainedUs);
-      const cpuUs = Object.values(threads).reduce((a, b) => a + b, 0);
+      threads.finishing = Math.max(0, usage.cpuUserUs + usage.cpuSystemUs - totalCpuUs(threadsDrained));
+      const cpuUs = replayUs + threads.finishing;
       const counted = countOutput(datadir);
       const threadUsPerPacket: Record<string, number> = {};
       for (const [kind, us] of Object.entries(threads)) threadUsPerPacket[kind] = us / Math.max(1, sender.packets);

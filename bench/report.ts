@@ -174,7 +174,7 @@ export function readmeSection(r: Results, text: string): string {
     'sweep replays whole frames (tcpreplay --preload-pcap --no-flow-stats, paced with --pps and --pps-multi 16,',
     'or --topspeed). CPU per packet is over the packets sent, by thread from /proc while the packets come, and',
     '"finishing": the whole process\'s CPU from then to its exit, when SIGTERM ends every flow (their last chunks',
-    'compressed, every file written). The live daemons write to tmpfs too. Packets in files are read',
+    'compressed, every file written). The live daemons write where the ceiling does. Packets in files are read',
     'back from the files. This VM\'s speed varies by ±30 % within minutes: compare figures of one run with',
     'each other. Figures are written to `bench/results.json`. `--perf DIR` also records a `perf` profile of',
     'each live daemon while its replay runs (by thread and symbol: `perf report -i FILE --sort pid,dso,sym`).',

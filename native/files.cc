@@ -32,14 +32,6 @@ int WriteAll(int fd, const uint8_t* data, size_t length) {
   return 0;
 }
 
-int WritePieces(int fd, const Pieces& pieces) {
-  for (const auto& p : pieces) {
-    const int error = WriteAll(fd, p.first, p.second);
-    if (error != 0) return error;
-  }
-  return 0;
-}
-
 // Opens `path` with `flags`, making its directory when it is missing.
 int OpenMakingDirectory(const std::string& path, int flags, mode_t mode, mode_t dirMode, int* fd) {
   *fd = open(path.c_str(), flags | O_CLOEXEC, mode);
@@ -89,15 +81,23 @@ Member InflateMember(libdeflate_decompressor* d, const uint8_t* in, size_t inSiz
 
 }  // namespace
 
+int WritePieces(int fd, const Pieces& pieces) {
+  for (const auto& p : pieces) {
+    const int error = WriteAll(fd, p.first, p.second);
+    if (error != 0) return error;
+  }
+  return 0;
+}
+
 std::string DirectoryOf(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
-std::string TemporaryPathFor(const std::string& path) {
+std::string TemporaryPathFor(const std::string& path, const std::string& dir) {
   const size_t slash = path.find_last_of('/');
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  return DirectoryOf(path) + "/." + base + "." + std::to_string(getpid()) + ".tmp";
+  return (dir.empty() ? DirectoryOf(path) : dir) + "/." + base + "." + std::to_string(getpid()) + ".tmp";
 }
 
 std::string NumberedPath(const std::string& path, int n) {
@@ -158,10 +158,15 @@ int LinkUnnamed(int fd, const std::string& path) {
   // which a daemon run with -user has dropped.
   char self[64];
   snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-  if (linkat(AT_FDCWD, self, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
-  // ENOENT: no /proc mounted (the day's directory exists: the file is in it).
-  return errno == ENOENT ? EOPNOTSUPP : errno;
+  return linkat(AT_FDCWD, self, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
 }
+
+void AnnounceWritten(const std::string& path) {
+  const int fd = open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) close(fd);
+}
+
+namespace {
 
 int RenameNoReplace(const std::string& from, const std::string& to) {
   if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
@@ -180,6 +185,17 @@ int RenameNoReplace(const std::string& from, const std::string& to) {
   return rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
 }
 
+}  // namespace
+
+int MoveNoReplace(const std::string& from, const std::string& to, mode_t dirMode) {
+  int error = RenameNoReplace(from, to);
+  if (error == ENOENT && access(from.c_str(), F_OK) == 0) {
+    error = MakeDirectories(DirectoryOf(to), dirMode);
+    if (error == 0) error = RenameNoReplace(from, to);
+  }
+  return error;
+}
+
 int SyncDirectory(const std::string& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
@@ -188,47 +204,32 @@ int SyncDirectory(const std::string& dir) {
   return error;
 }
 
-int SyncFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  const int error = fdatasync(fd) == 0 ? 0 : errno;
-  close(fd);
-  return error;
-}
-
 int CreateExclusive(const std::string& path, mode_t mode, mode_t dirMode, int* fd) {
   return OpenMakingDirectory(path, O_WRONLY | O_CREAT | O_EXCL, mode, dirMode, fd);
 }
 
-int WriteAndClose(int fd, const Pieces& pieces, bool sync) {
-  int error = WritePieces(fd, pieces);
-  if (error == 0 && sync && fdatasync(fd) != 0) error = errno;
-  if (close(fd) != 0 && error == 0) error = errno;
-  return error;
-}
-
-int AppendToFile(const std::string& path, const Pieces& pieces) {
-  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+int PublishStaged(const std::string& from, const std::string& to, mode_t dirMode, StagedResult* out) {
+  const int fd = open(from.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return errno;
-  return WriteAndClose(fd, pieces, false);
-}
-
-int OpenLocked(const std::string& path, int flags, int* fd) {
-  // Whoever rewrites a file locks it first; a rename may replace it while we
-  // wait for the lock, so the lock counts only if it is still the file named.
-  for (int attempt = 0; attempt < 10; attempt++) {
-    *fd = open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW);
-    if (*fd < 0) return errno;
-    struct stat held;
-    struct stat named;
-    if (flock(*fd, LOCK_EX) == 0 && fstat(*fd, &held) == 0 && stat(path.c_str(), &named) == 0 &&
-        held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
-      return 0;
-    }
-    close(*fd);
-    *fd = -1;
+  ExistingFile file;
+  int error = InspectExisting(fd, false, &file);
+  if (error == 0 && !file.usable) {
+    close(fd);
+    out->numbered = -1;
+    return unlink(from.c_str()) == 0 ? 0 : errno;
   }
-  return EAGAIN;
+  if (error == 0 && file.validEnd < file.size && ftruncate(fd, file.validEnd) != 0) error = errno;
+  if (error == 0 && fdatasync(fd) != 0) error = errno;
+  if (close(fd) != 0 && error == 0) error = errno;
+  if (error != 0) return error;
+  out->cutBytes = file.size - file.validEnd;
+  error = MoveNoReplace(from, to, dirMode);
+  for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
+    error = MoveNoReplace(from, NumberedPath(to, n), dirMode);
+    if (error == 0) out->numbered = n;
+  }
+  if (error == 0) SyncDirectory(DirectoryOf(to));
+  return error;
 }
 
 int InspectExisting(int fd, bool keep, ExistingFile* out) {

@@ -17,20 +17,25 @@ using Bytes = std::vector<uint8_t>;
 using Pieces = std::vector<std::pair<const uint8_t*, size_t>>;
 
 constexpr size_t kPcapHeaderBytes = 24;
+// Numbered names tried before a file whose name is taken gives up (EEXIST).
+constexpr int kMaxNumberedNames = 1000;
 
 // mkdir -p: every missing directory of `dir` is made with `mode`.
 int MakeDirectories(const std::string& dir, mode_t mode);
 
 std::string DirectoryOf(const std::string& path);
 
-// ".NAME.PID.tmp" beside `path`: the only name this daemon writes that is not
-// a finished file (removed at start-up if a run left one, src/saver/leftovers.ts).
-std::string TemporaryPathFor(const std::string& path);
+// ".NAME.PID.tmp" beside `path`, or in `dir` when given: the only name this
+// daemon writes that is not a finished file (removed at start-up if a run
+// left one, src/saver/leftovers.ts).
+std::string TemporaryPathFor(const std::string& path, const std::string& dir = std::string());
 
 // `<dir>/<UUID>.N.pcap.gz` for `<dir>/<UUID>.pcap.gz` (".N" appended to
-// other names): the name of a flow's file when `path` exists and cannot take
-// its records.
+// other names): the name of a flow's file when `path` is taken.
 std::string NumberedPath(const std::string& path, int n);
+
+// `pieces` written to `fd` at its current offset.
+int WritePieces(int fd, const Pieces& pieces);
 
 // `pieces` written to `temporary` (created or truncated), made durable
 // (fdatasync) when `sync`. The directory is made when missing. Nothing is left
@@ -45,34 +50,26 @@ int WriteTemporary(const std::string& temporary, const Pieces& pieces, mode_t mo
 int WriteUnnamed(const std::string& dir, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync, int* fd);
 
 // Gives the unnamed file open on `fd` the name `path`; EEXIST when the name
-// is taken (never replaces). One directory operation, where a temporary name
-// and a rename are two.
+// is taken (never replaces); ENOENT when the directory is missing, or there
+// is no /proc to link through.
 int LinkUnnamed(int fd, const std::string& path);
 
+// The file at `path` opened for writing and closed, unchanged: the close is
+// what an inotify uploader (IN_CLOSE_WRITE) hears of a file that appeared by
+// a link. Errors are ignored: the file is there either way.
+void AnnounceWritten(const std::string& path);
+
 // rename(2) that never replaces: EEXIST when `to` exists (renameat2
-// RENAME_NOREPLACE; link + unlink where the filesystem lacks it).
-int RenameNoReplace(const std::string& from, const std::string& to);
+// RENAME_NOREPLACE; link + unlink where the filesystem lacks it). The
+// directory of `to` is made when missing.
+int MoveNoReplace(const std::string& from, const std::string& to, mode_t dirMode);
 
 // fsync of a directory, so that the names made in it survive a crash.
 int SyncDirectory(const std::string& dir);
 
-// fdatasync of an existing file.
-int SyncFile(const std::string& path);
-
 // Creates `path` exclusively (EEXIST when it exists), its directory made when
 // missing, open for writing at its end.
 int CreateExclusive(const std::string& path, mode_t mode, mode_t dirMode, int* fd);
-
-// `pieces` written to `fd` at its current offset, then the descriptor closed.
-int WriteAndClose(int fd, const Pieces& pieces, bool sync);
-
-// `pieces` appended to an existing `path` (never created: a stream file that
-// vanished must not come back without its pcap header).
-int AppendToFile(const std::string& path, const Pieces& pieces);
-
-// Opens an existing `path` with `flags` and takes its exclusive flock, which
-// every rewrite of an existing file by this daemon holds.
-int OpenLocked(const std::string& path, int flags, int* fd);
 
 // What an existing file holds, read through `fd`.
 struct ExistingFile {
@@ -92,5 +89,20 @@ struct ExistingFile {
 // last complete member counts as a crash's partial member only when no whole
 // member starts anywhere in it; otherwise the file is damaged, not cut.
 int InspectExisting(int fd, bool keep, ExistingFile* out);
+
+// What PublishStaged did with a stream file that a run left in the staging
+// directory.
+struct StagedResult {
+  // 0 published under `to`, N > 0 under <UUID>.N.pcap.gz, -1 removed (no
+  // complete member in it).
+  int numbered = 0;
+  // Bytes of a partial gzip member cut off its end.
+  off_t cutBytes = 0;
+};
+
+// A stream file of an earlier run, cut to its last complete member, made
+// durable and moved into the tree as `to` (the first free numbered name
+// where `to` is taken); removed if no complete member is in it.
+int PublishStaged(const std::string& from, const std::string& to, mode_t dirMode, StagedResult* out);
 
 }  // namespace ph

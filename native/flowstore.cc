@@ -92,13 +92,11 @@ constexpr size_t kTallyBad = kTallyMissed + kStateCount;
 constexpr int kEventWords = 4;
 constexpr int32_t kEventFinished = 0;  // a: 0 written, 1 empty, 2 failed
 constexpr int32_t kEventFailed = 1;    // a: stage (0 compress, 1 write), b: errno
-// The file's name was taken: a 0 appended (b: bytes of a partial member cut
-// off the end first), 1 separate (b: N of <UUID>.N.pcap.gz).
-constexpr int32_t kEventExisting = 2;
-constexpr int32_t kExistingAppended = 0;
-constexpr int32_t kExistingSeparate = 1;
-// Numbered names tried before a flow whose name is taken gives up (EEXIST).
-constexpr int kMaxNumberedNames = 1000;
+// The file's name was taken: it was published as <UUID>.N.pcap.gz (b: N).
+// A file once published is never written again (docs/output.md).
+constexpr int32_t kEventNumbered = 2;
+// What Finish's helpers return for a file with nothing in it (not an errno).
+constexpr int kNothingWritten = -1;
 // A store thread that never runs out of work still fsyncs its directories
 // (and reports those files finished) after this many files or this long.
 constexpr size_t kMaxUnsyncedFiles = 256;
@@ -112,16 +110,24 @@ constexpr int32_t kStageWrite = 1;
 // What a file's thread knows of it.
 struct FileState {
   explicit FileState(int32_t s) : serial(s) {}
+  ~FileState() {
+    // A stream file still open when the store goes (abort, exit): it stays in
+    // the staging directory for the next start to publish (docs/output.md).
+    if (fd >= 0) close(fd);
+  }
   const int32_t serial;
   // Compressed members not yet on disk (all of them until the file is
   // finished, unless it streams).
   std::vector<Bytes> members;
+  // Where the file is published.
   std::string path;
+  // Stream mode: where it grows until then (in the staging directory, or
+  // `path` itself when there is none).
+  std::string writePath;
   bool stream = false;
-  bool streamedAny = false;
-  // Stream mode, appending to a file an earlier writer left: its length
-  // before us, to which a failure cuts the file back (-1: the file is ours).
-  off_t foreignLength = -1;
+  // Stream mode: open from its first member to its end, so that the file is
+  // closed once (an uploader hears of every close after a write).
+  int fd = -1;
   bool failed = false;
   bool discarded = false;
 };
@@ -131,8 +137,9 @@ enum class JobKind { Compress, Target, Finish, Discard };
 struct Job {
   JobKind kind;
   std::shared_ptr<FileState> file;
-  Chunk data;        // Compress: the raw records
-  std::string path;  // Target
+  Chunk data;             // Compress: the raw records
+  std::string path;       // Target: where the file is published
+  std::string writePath;  // Target, stream mode: where it grows until then
   bool stream = false;
 };
 
@@ -165,7 +172,7 @@ struct Shared {
 class SaverThread {
  public:
   // `shared` outlives the thread: StopThreads joins it before Shared goes.
-  SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode, bool sync, bool appendExisting)
+  SaverThread(Shared* shared, int level, mode_t fileMode, mode_t dirMode, bool sync, std::string stagingDir)
       : outbox_(shared),
         pending_(&shared->pending),
         chunks_(shared->chunks.get()),
@@ -173,7 +180,7 @@ class SaverThread {
         fileMode_(fileMode),
         dirMode_(dirMode),
         sync_(sync),
-        appendExisting_(appendExisting) {}
+        stagingDir_(std::move(stagingDir)) {}
 
   void Start() { thread_ = std::thread(&SaverThread::Run, this); }
 
@@ -288,6 +295,7 @@ class SaverThread {
       }
       case JobKind::Target:
         file.path = std::move(job.path);
+        file.writePath = job.writePath.empty() ? file.path : std::move(job.writePath);
         file.stream = job.stream;
         if (file.stream && !file.failed && !file.discarded) AppendMembers(file);
         return;
@@ -312,225 +320,143 @@ class SaverThread {
   int32_t Finish(FileState& file) {
     if (file.failed) return kFinishedFailed;
     if (file.discarded || file.path.empty()) return kFinishedEmpty;
-    if (file.stream) {
-      if (!file.streamedAny) return kFinishedEmpty;
-      if (sync_) {
-        const int error = SyncFile(file.path);
-        if (error != 0) {
-          StreamFailed(file, error);
-          return kFinishedFailed;
-        }
-      }
-      return kFinishedWritten;
-    }
-    if (file.members.empty()) return kFinishedEmpty;
-    // Written whole before it gets its name, and named only if the name is
-    // free (an earlier run's file of the same flow may hold it): no reader
-    // ever sees half a file, and no file is ever replaced by a shorter one.
-    const std::string temporary = TemporaryPathFor(file.path);
-    int error = unnamedFiles_ ? WriteNamedFromUnnamed(file, temporary) : EOPNOTSUPP;
-    if (error == EOPNOTSUPP) {
-      unnamedFiles_ = false;
-      error = WriteTemporary(temporary, PiecesOf(file.members, 0), fileMode_, dirMode_, sync_);
-      if (error == 0) {
-        error = RenameNoReplace(temporary, file.path);
-        if (error == EEXIST) {
-          error = JoinExisting(file, temporary);
-        } else if (error != 0) {
-          unlink(temporary.c_str());
-        }
-      }
-    }
+    const int error = file.stream ? FinishStream(file) : PublishWhole(file);
     file.members = std::vector<Bytes>();
+    if (error == kNothingWritten) return kFinishedEmpty;
     if (error != 0) {
-      Fail(file, kStageWrite, error);
+      if (file.stream) {
+        StreamFailed(file, error);
+      } else {
+        Fail(file, kStageWrite, error);
+      }
       return kFinishedFailed;
     }
     return kFinishedWritten;
   }
 
-  // An unnamed file (O_TMPFILE) linked to its name: one directory operation
-  // instead of a temporary name and a rename, which is most of what a small
-  // file costs ext4, and nothing to clean up after a crash. A taken name
-  // links it under `temporary` for JoinExisting. EOPNOTSUPP: no unnamed
-  // files here (no such filesystem support, or no /proc to link through).
-  int WriteNamedFromUnnamed(FileState& file, const std::string& temporary) {
-    int fd = -1;
-    int error = WriteUnnamed(DirectoryOf(file.path), PiecesOf(file.members, 0), fileMode_, dirMode_, sync_, &fd);
-    if (error != 0) return error;
-    error = LinkUnnamed(fd, file.path);
-    if (error == EEXIST) {
-      error = LinkUnnamed(fd, temporary);
+  // Buffered mode. The uploader beside the daemon ships every file it hears
+  // closed after a write or moved into the datadir, so the file is written
+  // where no name of the tree shows it and appears under its name once,
+  // whole: written to an unnamed file (O_TMPFILE) in the staging directory
+  // (outside the tree, where the descriptor's close is heard by nobody),
+  // made durable, linked to its name, which is then opened for writing and
+  // closed, the one close the uploader hears. Without a staging directory the
+  // unnamed file is made in the day directory, whose watchers also hear the
+  // close of an unnamed "#<inode>" that they cannot open. Where unnamed
+  // files cannot be made, a temporary file in the staging directory is
+  // renamed into the tree (the move is what the uploader hears).
+  int PublishWhole(FileState& file) {
+    if (file.members.empty()) return kNothingWritten;
+    const Pieces pieces = PiecesOf(file.members, 0);
+    const std::string& dir = stagingDir_.empty() ? DirectoryOf(file.path) : stagingDir_;
+    if (unnamedFiles_) {
+      int fd = -1;
+      int error = WriteUnnamed(dir, pieces, fileMode_, dirMode_, sync_, &fd);
       if (error == 0) {
+        error = LinkFirstFree(fd, file);
         close(fd);
-        return JoinExisting(file, temporary);
+        if (error == 0) AnnounceWritten(file.path);
       }
+      if (error != EOPNOTSUPP) return error;
+      unnamedFiles_ = false;
     }
-    // EOPNOTSUPP from the link (no /proc): the unnamed file goes with its
-    // descriptor, and the caller writes the file again under a temporary name.
-    if (close(fd) != 0 && error == 0) error = errno;
-    return error;
-  }
-
-  // Buffered mode, the name taken: a file with the same pcap header gets our
-  // members after its own (written whole under the temporary name, which
-  // then replaces it); any other file is left alone and ours goes to the
-  // first free numbered name. `temporary` holds our file; it is gone after.
-  int JoinExisting(FileState& file, const std::string& temporary) {
-    int fd = -1;
-    int error = OpenLocked(file.path, O_RDONLY, &fd);
-    if (error == ENOENT) {
-      // Gone since: the name is free again.
-      error = RenameNoReplace(temporary, file.path);
-      if (error != EEXIST) {
-        if (error != 0) unlink(temporary.c_str());
-        return error;
-      }
-      error = OpenLocked(file.path, O_RDONLY, &fd);
-    }
-    ExistingFile existing;
-    Bytes first;
-    if (appendExisting_ && error == 0 && InspectExisting(fd, true, &existing) == 0 && existing.usable &&
-        WithoutHeader(file.members[0], existing.header, &first)) {
-      Pieces pieces{{existing.content.data(), existing.content.size()}};
-      if (!first.empty()) pieces.emplace_back(first.data(), first.size());
-      for (const auto& p : PiecesOf(file.members, 1)) pieces.push_back(p);
-      error = WriteTemporary(temporary, pieces, fileMode_, dirMode_, sync_);
-      if (error == 0 && rename(temporary.c_str(), file.path.c_str()) != 0) {
-        error = errno;
-        unlink(temporary.c_str());
-      }
-      close(fd);  // the lock is held until the new file has replaced the old one
-      if (error == 0) outbox_->Post(kEventExisting, file.serial, kExistingAppended, TailBytes(existing));
-      return error;
-    }
-    if (fd >= 0) close(fd);
-    for (int n = 1; n <= kMaxNumberedNames; n++) {
-      const std::string candidate = NumberedPath(file.path, n);
-      error = RenameNoReplace(temporary, candidate);
-      if (error == EEXIST) continue;
-      if (error == 0) {
-        file.path = candidate;
-        outbox_->Post(kEventExisting, file.serial, kExistingSeparate, n);
-      }
-      break;
-    }
+    const std::string temporary = TemporaryPathFor(file.path, stagingDir_);
+    int error = WriteTemporary(temporary, pieces, fileMode_, dirMode_, sync_);
+    if (error == 0) error = MoveFirstFree(temporary, file);
     if (error != 0) unlink(temporary.c_str());
     return error;
   }
 
-  // Stream mode: members go to the end of the named file as they are made.
-  void AppendMembers(FileState& file) {
-    if (file.members.empty()) return;
-    const int error = file.streamedAny ? AppendToFile(file.path, PiecesOf(file.members, 0)) : StartStream(file);
-    file.members.clear();
-    if (error != 0) {
-      StreamFailed(file, error);
-      return;
-    }
-    file.streamedAny = true;
-  }
-
-  // A stream file that lost a member is not a faithful record: ours is
-  // removed, one we were appending to is cut back to what it held before.
-  void StreamFailed(FileState& file, int error) {
-    if (file.streamedAny) {
-      if (file.foreignLength < 0) {
-        unlink(file.path.c_str());
-      } else if (truncate(file.path.c_str(), file.foreignLength) != 0) {
-        // Nothing more can be done: the failure is reported either way.
-      }
-    }
-    Fail(file, kStageWrite, error);
-  }
-
-  // The first write of a stream file: created, or, when the name is taken,
-  // appended to a file with the same pcap header (a partial member a crash
-  // left at its end cut off first), else written under a numbered name.
-  int StartStream(FileState& file) {
-    int fd = -1;
-    int error = CreateExclusive(file.path, fileMode_, dirMode_, &fd);
-    if (error != EEXIST) return error == 0 ? WriteNew(file.path, fd, file.members) : error;
-    error = OpenLocked(file.path, O_RDWR, &fd);
-    ExistingFile existing;
-    Bytes first;
-    if (appendExisting_ && error == 0 && InspectExisting(fd, false, &existing) == 0 && existing.usable &&
-        WithoutHeader(file.members[0], existing.header, &first)) {
-      if (existing.validEnd < existing.size && ftruncate(fd, existing.validEnd) != 0) {
-        error = errno;
-        close(fd);
-        return error;
-      }
-      if (lseek(fd, existing.validEnd, SEEK_SET) < 0) {
-        error = errno;
-        close(fd);
-        return error;
-      }
-      Pieces pieces;
-      if (!first.empty()) pieces.emplace_back(first.data(), first.size());
-      for (const auto& p : PiecesOf(file.members, 1)) pieces.push_back(p);
-      error = WriteAndClose(fd, pieces, false);
-      if (error != 0) {
-        if (truncate(file.path.c_str(), existing.validEnd) != 0) {
-          // Reported below either way.
-        }
-        return error;
-      }
-      file.foreignLength = existing.validEnd;
-      outbox_->Post(kEventExisting, file.serial, kExistingAppended, TailBytes(existing));
-      return 0;
-    }
-    if (fd >= 0) close(fd);
-    for (int n = 1; n <= kMaxNumberedNames; n++) {
-      const std::string candidate = NumberedPath(file.path, n);
-      error = CreateExclusive(candidate, fileMode_, dirMode_, &fd);
-      if (error == EEXIST) continue;
+  // The unnamed file open on `fd` linked to the file's name, or where that is
+  // taken to the first free <UUID>.N.pcap.gz (a file published is never
+  // replaced). EOPNOTSUPP: no /proc to link through.
+  int LinkFirstFree(int fd, FileState& file) {
+    int error = LinkUnnamed(fd, file.path);
+    if (error == ENOENT) {
+      // The day's directory is made ahead (src/saver/daydirectories.ts); made here only if it went.
+      error = MakeDirectories(DirectoryOf(file.path), dirMode_);
       if (error != 0) return error;
-      file.path = candidate;
-      outbox_->Post(kEventExisting, file.serial, kExistingSeparate, n);
-      return WriteNew(candidate, fd, file.members);
+      error = LinkUnnamed(fd, file.path);
+      if (error == ENOENT) return EOPNOTSUPP;
     }
-    return EEXIST;
-  }
-
-  // A stream file just created: removed again if its first members fail.
-  static int WriteNew(const std::string& path, int fd, const std::vector<Bytes>& members) {
-    const int error = WriteAndClose(fd, PiecesOf(members, 0), false);
-    if (error != 0) unlink(path.c_str());
+    for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
+      const std::string candidate = NumberedPath(file.path, n);
+      error = LinkUnnamed(fd, candidate);
+      if (error == 0) Numbered(file, candidate, n);
+    }
     return error;
   }
 
-  static int32_t TailBytes(const ExistingFile& existing) {
-    return static_cast<int32_t>(std::min<off_t>(existing.size - existing.validEnd, INT32_MAX));
+  // rename(2) of `from` to the file's name, or where that is taken to the
+  // first free <UUID>.N.pcap.gz; never replaces.
+  int MoveFirstFree(const std::string& from, FileState& file) {
+    int error = MoveNoReplace(from, file.path, dirMode_);
+    for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
+      const std::string candidate = NumberedPath(file.path, n);
+      error = MoveNoReplace(from, candidate, dirMode_);
+      if (error == 0) Numbered(file, candidate, n);
+    }
+    return error;
+  }
+
+  void Numbered(FileState& file, const std::string& path, int n) {
+    file.path = path;
+    outbox_->Post(kEventNumbered, file.serial, n, 0);
+  }
+
+  // Stream mode: members are written as they are made to the file's write
+  // path, through one descriptor held from the first member to the end.
+  void AppendMembers(FileState& file) {
+    if (file.members.empty()) return;
+    int error = file.fd < 0 ? StartStream(file) : 0;
+    if (error == 0) error = WritePieces(file.fd, PiecesOf(file.members, 0));
+    file.members.clear();
+    if (error != 0) StreamFailed(file, error);
+  }
+
+  // The stream file made exclusively: in the staging directory (a name taken
+  // there is a second writer's: the next free number is taken), or without
+  // one under the file's name (the first free <UUID>.N.pcap.gz where that is
+  // taken).
+  int StartStream(FileState& file) {
+    const bool staged = file.writePath != file.path;
+    const std::string first = file.writePath;
+    int error = CreateExclusive(first, fileMode_, dirMode_, &file.fd);
+    for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
+      file.writePath = NumberedPath(first, n);
+      error = CreateExclusive(file.writePath, fileMode_, dirMode_, &file.fd);
+      if (error == 0 && !staged) Numbered(file, file.writePath, n);
+    }
+    return error;
+  }
+
+  // The end of a stream file: made durable and closed (the one close of its
+  // life); from the staging directory it is then moved into the tree.
+  int FinishStream(FileState& file) {
+    if (!file.members.empty()) AppendMembers(file);
+    if (file.failed) return EIO;  // reported by AppendMembers
+    if (file.fd < 0) return kNothingWritten;
+    int error = sync_ && fdatasync(file.fd) != 0 ? errno : 0;
+    if (close(file.fd) != 0 && error == 0) error = errno;
+    file.fd = -1;
+    if (error == 0 && file.writePath != file.path) error = MoveFirstFree(file.writePath, file);
+    return error;
+  }
+
+  // A stream file that lost a member is not a faithful record: it is removed.
+  void StreamFailed(FileState& file, int error) {
+    if (file.fd >= 0) {
+      close(file.fd);
+      file.fd = -1;
+      unlink(file.writePath.c_str());
+    }
+    Fail(file, kStageWrite, error);
   }
 
   static Pieces PiecesOf(const std::vector<Bytes>& members, size_t from) {
     Pieces pieces;
     for (size_t i = from; i < members.size(); i++) pieces.emplace_back(members[i].data(), members[i].size());
     return pieces;
-  }
-
-  // Our first member without the pcap header it starts with, if that header
-  // equals `header` (the existing file's): decompressed (the gzip trailer's
-  // ISIZE gives the size), cut, compressed again. Only a taken name costs this.
-  bool WithoutHeader(const Bytes& member, const uint8_t* header, Bytes* out) {
-    if (member.size() < 18) return false;
-    const size_t size = GetU32LE(member.data() + member.size() - 4);
-    if (size < kPcapHeaderBytes || size > kMaxChunkBytes + kPcapHeaderBytes) return false;
-    if (!inflater_) {
-      inflater_.reset(libdeflate_alloc_decompressor());
-      if (!inflater_) return false;
-    }
-    Bytes raw(size);
-    size_t actual = 0;
-    if (libdeflate_gzip_decompress(inflater_.get(), member.data(), member.size(), raw.data(), size, &actual) !=
-            LIBDEFLATE_SUCCESS ||
-        actual != size || std::memcmp(raw.data(), header, kPcapHeaderBytes) != 0) {
-      return false;
-    }
-    out->clear();
-    if (size == kPcapHeaderBytes) return true;
-    return Compress(raw.data() + kPcapHeaderBytes, size - kPcapHeaderBytes, out);
   }
 
   void Fail(FileState& file, int32_t stage, int error) {
@@ -562,12 +488,11 @@ class SaverThread {
   const mode_t fileMode_;
   const mode_t dirMode_;
   const bool sync_;
-  // false: a taken name always gets a numbered file, never an append.
-  const bool appendExisting_;
+  // Where files are written before they appear in the tree ('' none).
+  const std::string stagingDir_;
   // Until the filesystem says it has none (then temporary names, for good).
   bool unnamedFiles_ = true;
   Deflater deflater_;
-  Inflater inflater_;
   // Durability (sync_): directories to fsync and files to report finished
   // once the queue is empty (SyncDirectories).
   std::vector<std::string> dirsToSync_;
@@ -639,16 +564,22 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     // 1: files are fdatasynced before they are renamed into place and their
     // directories fsynced after (README, Output).
     const bool sync = IntegerOption(o, "sync", false, 1, 0, 1) != 0;
-    // 1: a flow whose name is taken by a file with the same pcap header is
-    // appended to it; 0: it always gets a numbered name (offline re-runs).
-    const bool appendExisting = IntegerOption(o, "appendExisting", false, 1, 0, 1) != 0;
+    // Where files are written before they appear in the datadir's tree: the
+    // same filesystem, outside the tree ('' none; src/saver/staging.ts).
+    std::string stagingDir;
+    const Napi::Value staging = o.Get("stagingDir");
+    if (staging.IsString()) {
+      stagingDir = staging.As<Napi::String>().Utf8Value();
+    } else if (!staging.IsUndefined() && !staging.IsNull()) {
+      throw Napi::TypeError::New(env, "option stagingDir must be a string");
+    }
     // 1: stream mode; route() lists the flows for flushStreams().
     stream_ = IntegerOption(o, "stream", false, 0, 0, 1) != 0;
 
     shared_ = std::make_shared<Shared>();
     shared_->chunks = std::make_unique<ChunkPool>(chunkBytes_);
     for (uint32_t i = 0; i < threads; i++) {
-      shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode, sync, appendExisting));
+      shared_->threads.push_back(std::make_unique<SaverThread>(shared_.get(), level, fileMode, dirMode, sync, stagingDir));
     }
     auto* held = new std::shared_ptr<Shared>(shared_);
     shared_->tsfn = Napi::ThreadSafeFunction::New(
@@ -970,16 +901,20 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     return info.Env().Undefined();
   }
 
-  // target(slot, path, stream): names the file; a streaming file is written from now on.
+  // target(slot, path, stream, writePath): names the file; a streaming file
+  // is written from now on, at writePath until its end.
   Napi::Value Target(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Slot& s = SlotArg(info);
-    if (info.Length() < 3 || !info[1].IsString() || !info[2].IsBoolean()) {
-      throw Napi::TypeError::New(env, "target(slot, path: string, stream: boolean)");
+    if (info.Length() < 4 || !info[1].IsString() || !info[2].IsBoolean() || !info[3].IsString()) {
+      throw Napi::TypeError::New(env, "target(slot, path: string, stream: boolean, writePath: string)");
     }
     const bool stream = info[2].As<Napi::Boolean>().Value();
     // Only a streaming file has anything to do now: its members so far go to disk.
-    Push(s, Job{JobKind::Target, s.file, Chunk(), info[1].As<Napi::String>().Utf8Value(), stream}, stream);
+    Push(s,
+         Job{JobKind::Target, s.file, Chunk(), info[1].As<Napi::String>().Utf8Value(),
+             info[3].As<Napi::String>().Utf8Value(), stream},
+         stream);
     return env.Undefined();
   }
 
@@ -989,7 +924,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     Napi::Env env = info.Env();
     Slot& s = SlotArg(info);
     Seal(s, false);
-    Push(s, Job{JobKind::Finish, s.file, Chunk(), std::string(), false}, true);
+    Push(s, Job{JobKind::Finish, s.file, Chunk(), std::string(), std::string(), false}, true);
     if (outstandingFinishes_++ == 0 && !shared_->tsfnFinalized) shared_->tsfn.Ref(env);
     CloseSlot(info[0].As<Napi::Number>().Uint32Value());
     return env.Undefined();
@@ -999,7 +934,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   Napi::Value Discard(const Napi::CallbackInfo& info) {
     Slot& s = SlotArg(info);
     // Woken at once: dropping the file frees its memory.
-    Push(s, Job{JobKind::Discard, s.file, Chunk(), std::string(), false}, true);
+    Push(s, Job{JobKind::Discard, s.file, Chunk(), std::string(), std::string(), false}, true);
     CloseSlot(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
   }
@@ -1129,7 +1064,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   // `wake`: the thread is woken now rather than at the end of the batch.
   void Seal(Slot& s, bool wake) {
     if (s.chunk.empty()) return;
-    Push(s, Job{JobKind::Compress, s.file, std::move(s.chunk), std::string(), false}, wake);
+    Push(s, Job{JobKind::Compress, s.file, std::move(s.chunk), std::string(), std::string(), false}, wake);
     s.chunk = Chunk();
   }
 

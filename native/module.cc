@@ -13,6 +13,7 @@
 #include <napi.h>
 
 #include "capture.h"
+#include "files.h"
 #include "flowstore.h"
 #include "sockdiag.h"
 
@@ -87,6 +88,30 @@ Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
 
 Napi::Value LibVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), pcap_lib_version()); }
 
+// publishStaged(from, to, dirMode): a stream file an earlier run left in the
+// staging directory, published (files.h PublishStaged). Returns [numbered
+// (-1 removed, 0 as `to`, N as <UUID>.N.pcap.gz), bytes cut off its end].
+// Blocking: for start-up, before anything is captured.
+Napi::Value PublishStagedFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "publishStaged(from: string, to: string, dirMode: number)");
+  }
+  StagedResult result;
+  const int error = PublishStaged(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(),
+                                  static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value()), &result);
+  if (error != 0) {
+    Napi::Error e = Napi::Error::New(env, std::string("cannot publish ") + info[0].As<Napi::String>().Utf8Value() +
+                                              ": " + std::strerror(error));
+    e.Set("errno", Napi::Number::New(env, -error));
+    throw e;
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, result.numbered));
+  out.Set(1u, Napi::Number::New(env, static_cast<double>(result.cutBytes)));
+  return out;
+}
+
 }  // namespace
 }  // namespace ph
 
@@ -97,6 +122,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("listInterfaces", Napi::Function::New<ListInterfaces>(env, "listInterfaces"));
   exports.Set("mallocTrim", Napi::Function::New<MallocTrim>(env, "mallocTrim"));
   exports.Set("libVersion", Napi::Function::New<LibVersion>(env, "libVersion"));
+  exports.Set("publishStaged", Napi::Function::New<PublishStagedFile>(env, "publishStaged"));
   exports.Set("sockDiagDump", Napi::Function::New<SockDiagDump>(env, "sockDiagDump"));
   exports.Set("sockDiagLookup", Napi::Function::New<SockDiagLookup>(env, "sockDiagLookup"));
   exports.Set("SocketWatch", DefineSocketWatchClass(env));

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: libpcap and libdeflate headers for the addon; tcpdump, tshark, iproute2 and
-# ethtool for the integration tests (independent capture, reading, namespaces).
-apt_packages=(libpcap-dev libdeflate-dev tcpdump tshark iproute2 ethtool iputils-ping procps strace prometheus nftables)
+# ethtool for the integration tests (independent capture, reading, namespaces);
+# inotify-tools plays the uploader that watches the datadir.
+apt_packages=(libpcap-dev libdeflate-dev tcpdump tshark iproute2 ethtool iputils-ping procps strace prometheus nftables inotify-tools)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

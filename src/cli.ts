@@ -30,6 +30,7 @@ export function daemonOptions(config: Config, log: Log): DaemonOptions {
     datadir: config.datadir,
     indexDatabase: config.indexDatabase,
     stream: config.stream,
+    stagingDir: config.stagingDir,
     anonymize: config.anonymizeIP,
     snaplen: config.maxHeaderSize,
     uuidWaitMs: config.uuidWaitMs,

@@ -24,9 +24,11 @@ import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
 import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
-import { DIR_MODE, EXISTING_FILE_ACTIONS, WRITE_ERROR_REASONS } from './saver/flowfile.js';
+import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
+import { OutputLayout } from './saver/outputlayout.js';
+import { chooseStagingDir, publishStagedLeftovers, type StagedLeftovers } from './saver/staging.js';
 import { LiveIndex } from './index/liveindex.js';
 
 export interface DaemonOptions {
@@ -38,6 +40,8 @@ export interface DaemonOptions {
   /** A SQLite database indexing every file written (src/index/liveindex.ts); '' or absent = none. */
   indexDatabase?: string;
   stream: boolean;
+  /** -stagingdir; '' or absent = the default beside the datadir (src/saver/staging.ts). */
+  stagingDir?: string;
   anonymize: AnonymizationMode;
   snaplen: number;
   uuidWaitMs: number;
@@ -73,6 +77,8 @@ const KERNEL_BUFFER_BYTES = 32 * 1024 * 1024;
 const READ_TIMEOUT_MS = 50;
 const TICK_MS = 100;
 const IDLE_MEMORY_CHECK_MS = 10_000;
+/** How often today's and tomorrow's directories are made sure of (ahead of midnight UTC). */
+const DAY_DIRECTORIES_MS = 10 * 60_000;
 /** How often the one-line status is logged. */
 const STATUS_LOG_MS = 5 * 60_000;
 /** About 1 MB of flow state between two RSS readings during a flood. */
@@ -99,6 +105,7 @@ export class Daemon {
   private readonly deps: DaemonDeps;
   private readonly captures: CaptureSet;
   private readonly store: FlowStore;
+  private readonly layout: OutputLayout;
   private eventClient: EventSocketClient | null = null;
   private kernelSource: KernelFlowSource | null = null;
   private liveIndex: LiveIndex | null = null;
@@ -112,24 +119,18 @@ export class Daemon {
   private stopping: Promise<void> | null = null;
   private lastStatus = { files: 0, packets: 0, drops: 0 };
 
-  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer, kernelPrefix: string | null, captures: number) {
+  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer, kernelPrefix: string | null, captures: number, stagingDir: string | null) {
     this.options = options;
     this.deps = deps;
     this.metrics = new Metrics();
+    this.layout = new OutputLayout(options.datadir, stagingDir);
     this.store = new FlowStore({
       stream: options.stream,
-      // Offline names are the same on every run: a re-run of the same input
-      // into the same datadir must not append every record a second time.
-      appendExisting: options.readFiles.length === 0,
-      onExistingFile: (action, requested, path, cutBytes) => {
-        // Rare (a restart while connections live on, two writers of one name): one line each.
-        this.metrics.existingFiles.labels(action).inc();
-        if (action === 'appended') {
-          const cut = cutBytes > 0 ? ` after cutting off a partial gzip member of ${cutBytes} bytes left by a crash` : '';
-          deps.log(`${requested} existed with the same pcap header: this flow's records were appended to it${cut}`);
-        } else {
-          deps.log(`${requested} existed and cannot take this flow's records (other pcap header, or not a readable pcap.gz): left alone, written as ${path}`);
-        }
+      stagingDir,
+      onNumberedFile: (requested, path) => {
+        // Rare (a -read re-run, two writers of one name): one line each.
+        this.metrics.existingFiles.labels('separate').inc();
+        deps.log(`${requested} exists: this flow's file is ${path} (a published file is never written again)`);
       },
     });
     this.captures = new CaptureSet(deps.log);
@@ -154,20 +155,23 @@ export class Daemon {
         log: deps.log,
         onUnnamedFlow: kernelPrefix === null ? undefined : (key) => this.kernelSource?.lookup(key),
         onFileWritten: options.indexDatabase ? (path) => this.liveIndex?.add(path) : undefined,
+        layout: this.layout,
       },
     );
     for (const reason of WRITE_ERROR_REASONS) this.metrics.saverErrors.labels(reason).inc(0);
     for (const reason of BAD_EVENT_REASONS) this.metrics.badEvents.labels(reason).inc(0);
     this.metrics.maxHeap.set(options.maxHeapBytes);
-    for (const action of EXISTING_FILE_ACTIONS) this.metrics.existingFiles.labels(action).inc(0);
+    this.metrics.existingFiles.labels('separate').inc(0);
   }
 
   /** Builds every piece and starts capturing; throws PacketHeadersError on start-up failures. */
   static async start(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
     const addon = deps.addon ?? loadAddon();
     prepareDatadir(options.datadir);
+    const staging = chooseStagingDir(options.datadir, options.stagingDir ?? '');
     // Before anything is captured or written: this run's temporary names may be an earlier run's.
     const leftovers = removeLeftoverTemporaries(options.datadir);
+    const staged = staging.dir === null ? null : publishStagedLeftovers(staging.dir, options.datadir, addon, deps.log);
     const available = addon.listInterfaces();
     const live = options.readFiles.length === 0;
     const selected = live ? selectInterfaces(options.interfaces, available) : [];
@@ -180,8 +184,14 @@ export class Daemon {
     const kernelPrefix = live && options.eventSocket === '' ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
     // Offline, every file is read by one merged capture.
     const captures = live ? selected.length : 1;
-    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures);
-    daemon.reportLeftovers(leftovers);
+    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures, staging.dir);
+    daemon.reportLeftovers(leftovers, staged);
+    if (staging.problem !== null) {
+      deps.log(
+        `no staging directory (${staging.problem}): files are made in their day's directory, where an uploader watching ` +
+          '-datadir also hears of unnamed files it cannot open; set -stagingdir to a writable directory on the same filesystem outside -datadir',
+      );
+    }
     try {
       if (options.metricsAddress !== null) {
         daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);
@@ -231,7 +241,17 @@ export class Daemon {
     return daemon;
   }
 
-  private reportLeftovers(cleanup: LeftoverCleanup): void {
+  private reportLeftovers(cleanup: LeftoverCleanup, staged: StagedLeftovers | null): void {
+    if (staged !== null) {
+      this.metrics.stagedPublished.inc(staged.published);
+      this.metrics.leftoversRemoved.inc(staged.removed);
+      if (staged.published + staged.removed + staged.failed > 0) {
+        this.deps.log(
+          `staging directory: ${staged.published} stream file(s) of an earlier run published into ${this.options.datadir}, ` +
+            `${staged.removed} removed (temporary, or without a complete gzip member)${staged.failed > 0 ? `, ${staged.failed} could not be handled` : ''}`,
+        );
+      }
+    }
     this.metrics.leftoversRemoved.inc(cleanup.removed);
     if (cleanup.removed === 0 && cleanup.failed === 0) return;
     const failed = cleanup.failed > 0 ? ` (${cleanup.failed} could not be removed)` : '';
@@ -361,6 +381,10 @@ export class Daemon {
 
   private startTimers(addon: NativeAddon): void {
     this.memoryInUse = process.memoryUsage.rss();
+    if (this.options.readFiles.length === 0) {
+      this.layout.prepareAhead(Date.now());
+      this.timers.push(setInterval(() => this.layout.prepareAhead(Date.now()), DAY_DIRECTORIES_MS));
+    }
     this.timers.push(
       setInterval(() => {
         this.memoryInUse = process.memoryUsage.rss();

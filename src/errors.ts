@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'PH_ERR_INTERFACE' // an interface that does not exist or cannot be captured
   | 'PH_ERR_CAPTURE' // libpcap refused to open or configure a handle
   | 'PH_ERR_DATADIR' // the output directory cannot be created or written
+  | 'PH_ERR_STAGING' // the -stagingdir given cannot be used (not writable, another filesystem)
   | 'PH_ERR_LISTEN' // the metrics listener could not bind
   | 'PH_ERR_PRIVILEGE' // dropping privileges failed
   | 'PH_ERR_INDEX'; // the -index database cannot be opened or created

@@ -125,6 +125,14 @@ export interface NativeAddon {
   mallocTrim(): boolean;
   /** pcap_lib_version() */
   libVersion(): string;
+  /**
+   * A stream file an earlier run left in the staging directory, cut to its
+   * last complete gzip member and moved to `to` (or the first free numbered
+   * name beside it); removed when it holds no complete member. Returns
+   * [-1 removed | 0 as `to` | N as <UUID>.N.pcap.gz, bytes cut off its end].
+   * Blocking; throws on a system error.
+   */
+  publishStaged(from: string, to: string, dirMode: number): [number, number];
   /** Every TCP socket of this network namespace (IPv4 and IPv6, all states), as records; runs off the JS thread. */
   sockDiagDump(): Promise<Buffer>;
   /**
@@ -149,8 +157,8 @@ export interface NativeFlowStoreOptions {
   dirMode: number;
   /** 1 (default): fdatasync each file before its rename, fsync its directory after; 0: neither. */
   sync?: number;
-  /** 1 (default): a taken name with the same pcap header is appended to; 0: a numbered name instead. */
-  appendExisting?: number;
+  /** Where files are written before they appear in the datadir's tree (src/saver/staging.ts); '' or absent: none. */
+  stagingDir?: string;
   /** 1: stream mode (flushStreams). */
   stream?: number;
 }
@@ -193,8 +201,8 @@ export interface NativeFlowStore {
   flushStreams(): void;
   /** Sends the slot's partial chunk to compression now. */
   flush(slot: number): void;
-  /** Names the slot's file; with `stream`, members are appended to it from now on. */
-  target(slot: number, path: string, stream: boolean): void;
+  /** Names the slot's file; with `stream`, members are written to `writePath` from now on, moved to `path` at the end. */
+  target(slot: number, path: string, stream: boolean, writePath: string): void;
   /** Completes the file and closes the slot; a finished event follows. */
   finish(slot: number): void;
   /** Drops the file and closes the slot. */

@@ -146,6 +146,15 @@ export const FLAGS = defineFlags({
       'no destroy reports).',
     validate: positive,
   },
+  stagingDir: {
+    kind: 'string',
+    name: 'stagingdir',
+    default: '',
+    help:
+      'Where files are written before they appear whole in -datadir: a directory on the same filesystem, outside ' +
+      '-datadir, so that an uploader watching -datadir hears of each file once. If unset, .<datadir name>.staging ' +
+      'beside -datadir.',
+  },
   stream: {
     kind: 'bool',
     name: 'stream',
@@ -221,6 +230,8 @@ export interface Config {
   socketPollMs: number;
   /** -sigtermwait, ms (>= 0) */
   sigtermWaitMs: number;
+  /** -stagingdir; '' = `.<datadir name>.staging` beside the datadir (src/saver/staging.ts) */
+  stagingDir: string;
   /** -stream */
   stream: boolean;
   /** -tcpinfo.eventsocket; '' = use the built-in kernel socket source */
@@ -257,6 +268,10 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
   if (config.indexDatabase !== '' && isInside(config.indexDatabase, config.datadir)) {
     // Whatever ships and deletes the datadir's files (M-Lab's uploader) would take the database too.
     throw flagError(`-index ${config.indexDatabase} is inside -datadir ${config.datadir}: an uploader shipping the datadir would take it; put it elsewhere`);
+  }
+  if (config.stagingDir !== '' && isInside(config.stagingDir, config.datadir)) {
+    // An uploader watching the datadir would hear of every file written there.
+    throw flagError(`-stagingdir ${config.stagingDir} is inside -datadir ${config.datadir}: it must be outside it, on the same filesystem`);
   }
   return config;
 }

@@ -4,7 +4,6 @@
 // flow: one it does not know, or a SYN that opens a new connection on a known
 // 4-tuple. It runs entirely on the event loop; time comes from an injected
 // clock so tests need no sleeping.
-import { join } from 'node:path';
 import type { BatchInputs } from '../capture/batchinputs.js';
 import { D_HASH, D_KEY, D_RECORD, DESCRIPTION_WORDS, describeRecords } from '../decode/describe.js';
 import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
@@ -13,6 +12,7 @@ import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Anonymizer } from '../saver/anonymize.js';
 import type { WriteErrorReason } from '../saver/flowfile.js';
+import { OutputLayout } from '../saver/outputlayout.js';
 import { WriteErrorLog } from '../saver/writeerrorlog.js';
 import { ANONYMIZE_A, ANONYMIZE_B, TALLY_BAD, TALLY_MISSED, TALLY_SAVED, type FlowStore } from '../saver/flowstore.js';
 import { Flow, SAVER_STATE_NAMES, SaverState } from './flow.js';
@@ -66,6 +66,8 @@ export interface DemuxerDeps {
   onUnnamedFlow?: (key: FlowKey) => void;
   /** Called with the path of each file once it is complete on disk (-index). */
   onFileWritten?: (path: string) => void;
+  /** Where files go; default `options.datadir` without a staging directory. */
+  layout?: OutputLayout;
 }
 
 export class Demuxer {
@@ -92,6 +94,7 @@ export class Demuxer {
   private ignoredMaxFlows = 0;
   private ignoredMaxHeap = 0;
   private readonly writeErrors: WriteErrorLog;
+  private readonly layout: OutputLayout;
   /** Running totals for the daemon's log lines (the metrics hold the same, but are read asynchronously). */
   readonly totals = { filesWritten: 0, packetsSaved: 0 };
   /** Flows renamed so far (pcap_flows_renamed_total), for the log's 1st, 10th, 100th… line. */
@@ -101,6 +104,7 @@ export class Demuxer {
     this.options = options;
     this.deps = deps;
     this.writeErrors = new WriteErrorLog(deps.log);
+    this.layout = deps.layout ?? new OutputLayout(options.datadir, null);
     this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
     this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
     this.packetClock = options.packetTime === true ? new PacketClock() : null;
@@ -216,7 +220,8 @@ export class Demuxer {
     }
     flow.uuid = event.uuid;
     flow.namedBy = event;
-    flow.file.setTarget(join(this.options.datadir, datePath(event.timestampMs), `${event.uuid}.pcap.gz`));
+    const target = this.layout.target(event.uuid, event.timestampMs);
+    flow.file.setTarget(target.path, target.writePath);
     // In stream mode, the records it holds go to the file at the next flush.
     this.setState(flow, SaverState.Saving);
   }
@@ -410,12 +415,4 @@ export class Demuxer {
 function isOtherEnd(event: FlowOpenEvent, named: NonNullable<Flow['namedBy']>): boolean {
   if (event.srcPort !== named.dstPort || event.dstPort !== named.srcPort) return false;
   return event.srcPort !== event.dstPort || event.srcIP === named.dstIP;
-}
-
-/** YYYY/MM/DD of a moment, in UTC. */
-export function datePath(timestampMs: number): string {
-  const d = new Date(timestampMs);
-  const mm = String(d.getUTCMonth() + 1).padStart(2, '0');
-  const dd = String(d.getUTCDate()).padStart(2, '0');
-  return join(String(d.getUTCFullYear()).padStart(4, '0'), mm, dd);
 }

@@ -44,6 +44,7 @@ export class Metrics {
   readonly maxHeap: Gauge;
   readonly existingFiles: Counter<'action'>;
   readonly leftoversRemoved: Counter;
+  readonly stagedPublished: Counter;
   readonly indexedFiles: Counter<'result'>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -201,7 +202,7 @@ export class Metrics {
     });
     this.existingFiles = new Counter({
       name: 'pcap_saver_existing_files_total',
-      help: "Flows whose file name was taken by an earlier writer's file: appended to it (same pcap header) or written under a numbered name beside it (separate).",
+      help: "Flows whose file name was taken by an earlier writer's file: published under a numbered name beside it (action=separate); a published file is never written again.",
       labelNames: ['action'],
       registers,
     });
@@ -213,7 +214,12 @@ export class Metrics {
     });
     this.leftoversRemoved = new Counter({
       name: 'pcap_saver_leftover_temporary_files_removed_total',
-      help: 'Temporary files of earlier runs (interrupted writes) removed from the datadir at start-up.',
+      help: 'Temporary files of earlier runs (interrupted writes) removed from the datadir and the staging directory at start-up.',
+      registers,
+    });
+    this.stagedPublished = new Counter({
+      name: 'pcap_saver_staged_files_published_total',
+      help: 'Stream files an earlier run left in the staging directory (killed before their end), published into the datadir at start-up.',
       registers,
     });
     this.maxHeap = new Gauge({

@@ -8,10 +8,6 @@ export const FILE_MODE = 0o664;
 export const DIR_MODE = 0o775;
 
 export type FinishResult = 'written' | 'empty' | 'failed';
-/** What happened to a flow whose file name was taken (README, Output). */
-export type ExistingFileAction = 'appended' | 'separate';
-export const EXISTING_FILE_ACTIONS: readonly ExistingFileAction[] = ['appended', 'separate'];
-
 /** `<UUID>.N.pcap.gz` for `<UUID>.pcap.gz`, as native/files.cc names it. */
 export function numberedPath(path: string, n: number): string {
   return path.endsWith('.pcap.gz') && path.length > '.pcap.gz'.length
@@ -33,8 +29,9 @@ export type WriteErrorListener = (reason: WriteErrorReason, path: string, error:
 
 /**
  * One flow's output file: records go in through the store's route(); the file
- * appears at finish() (under a temporary name renamed into place), or in
- * stream mode grows from the moment it is named.
+ * appears whole under its name at finish(); in stream mode it grows from the
+ * moment it is named (in the staging directory when there is one) and
+ * appears at finish() too.
  */
 export class FlowFile {
   readonly slot: number;
@@ -68,11 +65,11 @@ export class FlowFile {
     if (!this.closed) this.store.flush(this);
   }
 
-  /** Names the file; in stream mode, writing starts now. */
-  setTarget(path: string): void {
+  /** Names the file; in stream mode, writing starts now, at `writePath` until the end. */
+  setTarget(path: string, writePath = path): void {
     if (this.closed) return;
     this.filePath = path;
-    this.store.target(this, path);
+    this.store.target(this, path, writePath);
   }
 
   /** Drops everything: the flow will never be written. */

@@ -11,15 +11,13 @@ import { availableParallelism } from 'node:os';
 import { loadAddon, type NativeFlowStore } from '../capture/addon.js';
 import type { FlowKey } from '../decode/flowkey.js';
 import { DECODE_STATUS_NAMES } from '../decode/packet.js';
-import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type ExistingFileAction, type FinishResult, type WriteErrorListener } from './flowfile.js';
+import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type FinishResult, type WriteErrorListener } from './flowfile.js';
 
 /**
- * A flow's file name was taken when it was first written (README, Output):
- * `path` is where its records went (`requested` itself when appended, a
- * numbered name beside it when separate); `cutBytes` is the partial member a
- * crash had left at the end of the file appended to, cut off first.
+ * A flow's file name was taken when its file was published (docs/output.md):
+ * the file went to `path`, the first free `<UUID>.N.pcap.gz` beside `requested`.
  */
-export type ExistingFileListener = (action: ExistingFileAction, requested: string, path: string, cutBytes: number) => void;
+export type NumberedFileListener = (requested: string, path: string) => void;
 
 /** Route anonymize bits: mask the address of the flow's endpoint A, or B (src/decode/flowkey.ts). */
 export const ANONYMIZE_A = 1;
@@ -52,8 +50,7 @@ export interface Router {
 const EVENT_WORDS = 4;
 const EVENT_FINISHED = 0;
 const EVENT_FAILED = 1;
-const EVENT_EXISTING = 2;
-const EXISTING_ACTIONS: readonly ExistingFileAction[] = ['appended', 'separate'];
+const EVENT_NUMBERED = 2;
 const STAGE_COMPRESS = 0;
 
 /** libdeflate's fastest level: header-only records compress well even so. */
@@ -71,12 +68,9 @@ export interface FlowStoreOptions {
   stream?: boolean;
   /** fdatasync files before their rename and fsync their directory (default true). */
   sync?: boolean;
-  /**
-   * A flow whose file name is taken by a file with the same pcap header is
-   * appended to it (default true); false: it gets a numbered name beside it.
-   */
-  appendExisting?: boolean;
-  onExistingFile?: ExistingFileListener;
+  /** Where files are written before they appear in the datadir (src/saver/staging.ts); default none. */
+  stagingDir?: string | null;
+  onNumberedFile?: NumberedFileListener;
 }
 
 export class FlowStore {
@@ -90,11 +84,11 @@ export class FlowStore {
   /** Held here: the native store holds its callbacks weakly. */
   private router: { flowFor: (at: number, replaced: number) => number; tick: () => void } | null = null;
   private closed = false;
-  private readonly onExistingFile: ExistingFileListener | undefined;
+  private readonly onNumberedFile: NumberedFileListener | undefined;
 
   constructor(options: FlowStoreOptions = {}) {
     this.stream = options.stream ?? false;
-    this.onExistingFile = options.onExistingFile;
+    this.onNumberedFile = options.onNumberedFile;
     const { FlowStore: NativeStore } = loadAddon();
     this.native = new NativeStore(
       {
@@ -104,7 +98,7 @@ export class FlowStore {
         fileMode: FILE_MODE,
         dirMode: DIR_MODE,
         sync: options.sync === false ? 0 : 1,
-        appendExisting: options.appendExisting === false ? 0 : 1,
+        stagingDir: options.stagingDir ?? '',
         stream: this.stream ? 1 : 0,
       },
       () => this.takeEvents(),
@@ -193,9 +187,9 @@ export class FlowStore {
     this.native.flush(file.slot);
   }
 
-  target(file: FlowFile, path: string): void {
+  target(file: FlowFile, path: string, writePath: string): void {
     if (this.closed) return;
-    this.native.target(file.slot, path, this.stream);
+    this.native.target(file.slot, path, this.stream, writePath);
   }
 
   discard(file: FlowFile): void {
@@ -241,12 +235,11 @@ export class FlowStore {
       const serial = events[at + 1];
       const file = this.files.get(serial);
       if (file === undefined) continue;
-      if (events[at] === EVENT_EXISTING) {
+      if (events[at] === EVENT_NUMBERED) {
         const requested = file.path ?? '';
-        const action = EXISTING_ACTIONS[events[at + 2]] ?? 'separate';
-        const path = action === 'separate' ? numberedPath(requested, events[at + 3]) : requested;
+        const path = numberedPath(requested, events[at + 2]);
         file.renamed(path);
-        this.onExistingFile?.(action, requested, path, action === 'appended' ? events[at + 3] : 0);
+        this.onNumberedFile?.(requested, path);
       } else if (events[at] === EVENT_FAILED) {
         file.failed(events[at + 2] === STAGE_COMPRESS, events[at + 3]);
       } else if (events[at] === EVENT_FINISHED) {

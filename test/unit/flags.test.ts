@@ -45,6 +45,7 @@ const DEFAULTS: Config = {
   readFiles: [],
   sigtermWaitMs: 1_000,
   socketPollMs: 1000,
+  stagingDir: '',
   stream: false,
   eventSocket: '',
   user: '',
@@ -460,6 +461,7 @@ describe('environment', () => {
       READ: 'a.pcap,b.pcap',
       SIGTERMWAIT: '0',
       SOCKETPOLL: '250ms',
+      STAGINGDIR: '/stage',
       STREAM: 'true',
       TCPINFO_EVENTSOCKET: '/run/t.sock',
       UUID_PREFIX_FILE: '/etc/uuid-prefix',
@@ -482,6 +484,7 @@ describe('environment', () => {
       readFiles: ['a.pcap', 'b.pcap'],
       sigtermWaitMs: 0,
       socketPollMs: 250,
+      stagingDir: '/stage',
       stream: true,
       eventSocket: '/run/t.sock',
       user: '',
@@ -552,6 +555,22 @@ describe('-index', () => {
   });
 });
 
+describe('-stagingdir', () => {
+  test('a staging directory inside -datadir is refused, naming both (an uploader watching the datadir would hear of every file written there)', () => {
+    for (const [datadir, staging] of [
+      ['/data', '/data/.staging'],
+      ['.', 'stage'],
+      ['/data', '/data'],
+    ]) {
+      assert.throws(() => parseConfig(['-datadir', datadir, '-stagingdir', staging], {}), (e: Error) => e.message.includes(`-stagingdir ${staging} is inside -datadir ${datadir}`), `${staging} in ${datadir}`);
+    }
+  });
+
+  test('one beside -datadir is taken', () => {
+    assert.equal(parse(['-datadir', '/data/pcap', '-stagingdir', '/data/.pcap.staging']).stagingDir, '/data/.pcap.staging');
+  });
+});
+
 describe('usage', () => {
   const text = usage('packet-headers');
   const lines = text.split('\n');
@@ -579,7 +598,7 @@ describe('usage', () => {
     const names = lines.filter((l) => /^  -\S/.test(l)).map((l) => l.slice(3).split(' ')[0]!);
     const expected = Object.values(FLAGS).map((def) => def.name).sort();
     assert.deepEqual(names, expected);
-    assert.equal(names.length, 20);
+    assert.equal(names.length, 21);
     for (const def of Object.values(FLAGS)) {
       const at = lines.findIndex((l) => l === `  -${def.name}` || l.startsWith(`  -${def.name} `));
       assert.ok(lines[at + 1]!.startsWith(`    \t${def.help}`), def.name);

@@ -1,0 +1,121 @@
+// The staging directory: where files are written before they appear whole in
+// the datadir. An uploader beside the daemon (M-Lab's pusher, or any built on
+// inotify) ships every file it hears closed after a write or moved in under
+// the datadir, so nothing may be written there but finished files: a buffered
+// file is an unnamed file in the staging directory until it is linked to its
+// name, and a stream file grows there until it is moved in at its end
+// (native/flowstore.cc). The directory must be on the datadir's filesystem
+// (a link or a rename cannot cross filesystems) and outside it; by default it
+// is `.<datadir name>.staging` beside the datadir, which is outside what
+// pusher watches (<directory>/<datatype>).
+import { accessSync, constants as fsConstants, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { NativeAddon } from '../capture/addon.js';
+import { errorWords, PacketHeadersError } from '../errors.js';
+import { DIR_MODE } from './flowfile.js';
+import { TEMPORARY_NAME } from './leftovers.js';
+
+const YEAR = /^\d{4}$/;
+const MONTH_OR_DAY = /^\d{2}$/;
+
+export function defaultStagingDir(datadir: string): string {
+  const absolute = resolve(datadir);
+  return join(dirname(absolute), `.${basename(absolute) || 'root'}.staging`);
+}
+
+export interface StagingChoice {
+  /** The staging directory, or null: files are then made in their day's directory (docs/output.md). */
+  dir: string | null;
+  /** Why the default could not be used, for one log line. */
+  problem: string | null;
+}
+
+/**
+ * Makes and checks the staging directory: `requested` (-stagingdir), or the
+ * default. A requested one that cannot be used is a start-up error; the
+ * default that cannot be used leaves the daemon without one, said once.
+ */
+export function chooseStagingDir(datadir: string, requested: string): StagingChoice {
+  const dir = requested === '' ? defaultStagingDir(datadir) : resolve(requested);
+  const problem = unusable(dir, datadir);
+  if (problem === null) return { dir, problem: null };
+  if (requested !== '') throw new PacketHeadersError('PH_ERR_STAGING', `cannot use "${requested}" as -stagingdir: ${problem}`);
+  return { dir: null, problem: `${dir}: ${problem}` };
+}
+
+function unusable(dir: string, datadir: string): string | null {
+  try {
+    mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+    if (statSync(dir).dev !== statSync(datadir).dev) return 'it is not on the filesystem of -datadir';
+  } catch (error) {
+    return errorWords(error);
+  }
+  return null;
+}
+
+export interface StagedLeftovers {
+  /** Stream files published into the datadir, under their own name or a numbered one. */
+  published: number;
+  /** Of them, published under a numbered name (their own was taken). */
+  numbered: number;
+  /** Removed: temporary files, and stream files without one complete gzip member. */
+  removed: number;
+  /** Files that could not be published or removed (left where they are). */
+  failed: number;
+}
+
+/**
+ * What an earlier run left in the staging directory, at start-up: its stream
+ * files (a crash or kill -9 before their end) are cut to their last complete
+ * gzip member and published, as that run would have at their end; its
+ * temporary files are removed. `<staging>/YYYY/MM/DD/` only; no symbolic link
+ * is followed.
+ */
+export function publishStagedLeftovers(stagingDir: string, datadir: string, addon: Pick<NativeAddon, 'publishStaged'>, log: (line: string) => void): StagedLeftovers {
+  const result: StagedLeftovers = { published: 0, numbered: 0, removed: 0, failed: 0 };
+  for (const year of subdirectories(stagingDir, YEAR)) {
+    for (const month of subdirectories(join(stagingDir, year), MONTH_OR_DAY)) {
+      for (const day of subdirectories(join(stagingDir, year, month), MONTH_OR_DAY)) {
+        const relative = join(year, month, day);
+        for (const entry of entries(join(stagingDir, relative))) {
+          if (!entry.isFile()) continue;
+          const from = join(stagingDir, relative, entry.name);
+          try {
+            if (TEMPORARY_NAME.test(entry.name)) {
+              unlinkSync(from);
+              result.removed++;
+              continue;
+            }
+            const [numbered, cut] = addon.publishStaged(from, join(datadir, relative, entry.name), DIR_MODE);
+            if (numbered < 0) {
+              result.removed++;
+              continue;
+            }
+            result.published++;
+            if (numbered > 0) result.numbered++;
+            if (cut > 0 || numbered > 0) log(`published ${from} from an earlier run${cut > 0 ? ` (a partial gzip member of ${cut} bytes cut off)` : ''}${numbered > 0 ? ` as number ${numbered}: its name was taken` : ''}`);
+          } catch (error) {
+            result.failed++;
+            log(`cannot publish ${from} left by an earlier run: ${errorWords(error)}`);
+          }
+        }
+      }
+    }
+  }
+  return result;
+}
+
+function entries(dir: string) {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+function subdirectories(dir: string, pattern: RegExp): string[] {
+  return entries(dir)
+    .filter((e) => e.isDirectory() && pattern.test(e.name))
+    .map((e) => e.name);
+}

@@ -153,7 +153,7 @@ export class Daemon {
         store: this.store,
         metrics: this.metrics,
         log: deps.log,
-        onUnnamedFlow: kernelPrefix === null ? undefined : (key) => this.kernelSource?.lookup(key),
+        onUnnamedFlow: kernelPrefix === null ? undefined : (key, opening) => this.kernelSource?.lookup(key, opening),
         onFileWritten: options.indexDatabase ? (path) => this.liveIndex?.add(path) : undefined,
         layout: this.layout,
       },
@@ -180,8 +180,10 @@ export class Daemon {
       ...available.flatMap((i) => i.addresses),
       ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)),
     ];
-    // Live capture without tcp-info: flows are named from the kernel's socket table.
-    const kernelPrefix = live && options.eventSocket === '' ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
+    // Live capture: flows are named from the kernel's socket table without
+    // tcp-info; beside it, only the connections that existed before this run
+    // (tcp-info announced them to the run before, and will not again).
+    const kernelPrefix = live ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
     // Offline, every file is read by one merged capture.
     const captures = live ? selected.length : 1;
     const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures, staging.dir);
@@ -320,7 +322,14 @@ export class Daemon {
     const { metrics, demuxer } = this;
     this.eventClient = new EventSocketClient({
       path: this.options.eventSocket,
-      onEvent: (event) => demuxer.handleEvent(event),
+      onEvent: (event) => {
+        // The prefix of tcp-info's UUIDs names the connections it will not announce again (startKernelSource).
+        if (event.kind === 'open') {
+          const prefix = prefixOfUuid(event.uuid);
+          if (prefix !== null) this.kernelSource?.setPrefix(prefix);
+        }
+        demuxer.handleEvent(event);
+      },
       onBadLine: (reason) => metrics.badEvents.labels(reason).inc(),
       onConnectedChange: (connected) => metrics.eventSocketConnected.set(connected ? 1 : 0),
       log: this.deps.log,
@@ -346,11 +355,19 @@ export class Daemon {
     this.deps.log(`indexing every file written in ${resolve(database)} (table flows)`);
   }
 
-  /** Names flows from the kernel's socket table; resolves once the sockets that exist now are announced. */
+  /**
+   * Names flows from the kernel's socket table; resolves once the sockets that
+   * exist now are announced. Beside tcp-info, it names only the connections
+   * that existed before this run, when their packets come (a restart of the
+   * daemon while they live on), with the prefix of tcp-info's UUIDs once one
+   * is seen (-uuid-prefix-file or the default until then).
+   */
   private async startKernelSource(addon: NativeAddon, prefix: string): Promise<void> {
     const { demuxer } = this;
+    const existingOnly = this.options.eventSocket !== '';
     this.kernelSource = new KernelFlowSource({
       prefix,
+      existingOnly,
       pollMs: this.options.socketPollMs ?? 1000,
       onEvent: (event) => demuxer.handleEvent(event),
       addon,
@@ -358,7 +375,11 @@ export class Daemon {
       log: this.deps.log,
     });
     await this.kernelSource.start();
-    this.deps.log(`naming flows from the kernel's socket table (UUID prefix "${prefix}", ${this.kernelSource.size} sockets now)`);
+    if (existingOnly) {
+      this.deps.log(`naming the connections that existed before this run from the kernel's socket table when their packets come (UUID prefix "${prefix}" until tcp-info's UUIDs show theirs)`);
+    } else {
+      this.deps.log(`naming flows from the kernel's socket table (UUID prefix "${prefix}", ${this.kernelSource.size} sockets now)`);
+    }
   }
 
   /** Files written so far (for the shutdown line). */
@@ -402,6 +423,12 @@ export class Daemon {
     );
     for (const timer of this.timers) timer.unref();
   }
+}
+
+/** `<prefix>` of a `<prefix>_<cookie as 16 hex digits>` UUID (m-lab/uuid), or null for another form. */
+function prefixOfUuid(uuid: string): string | null {
+  const m = /^(.+)_[0-9A-F]{16}$/.exec(uuid);
+  return m === null ? null : m[1];
 }
 
 /** A start-up error about a gzipped input whose stream stopped short says so: that is why libpcap found nothing. */

@@ -5,7 +5,7 @@
 // 4-tuple. It runs entirely on the event loop; time comes from an injected
 // clock so tests need no sleeping.
 import type { BatchInputs } from '../capture/batchinputs.js';
-import { D_HASH, D_KEY, D_RECORD, DESCRIPTION_WORDS, describeRecords } from '../decode/describe.js';
+import { D_FLAGS, D_HASH, D_KEY, D_RECORD, DESCRIPTION_WORDS, describeRecords, FLAG_OPENING_SYN } from '../decode/describe.js';
 import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import { DECODE_STATUS_NAMES } from '../decode/packet.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
@@ -15,6 +15,7 @@ import type { WriteErrorReason } from '../saver/flowfile.js';
 import { OutputLayout } from '../saver/outputlayout.js';
 import { WriteErrorLog } from '../saver/writeerrorlog.js';
 import { ANONYMIZE_A, ANONYMIZE_B, TALLY_BAD, TALLY_MISSED, TALLY_SAVED, type FlowStore } from '../saver/flowstore.js';
+import { ConnectionMemory, type NamedConnection } from './connections.js';
 import { Flow, SAVER_STATE_NAMES, SaverState } from './flow.js';
 import { DeadlineQueue } from './deadlines.js';
 import { FlowTable } from './flowtable.js';
@@ -63,11 +64,13 @@ export interface DemuxerDeps {
    * source that can look a 4-tuple up (the kernel's socket table) can name it
    * at once instead of at its next poll. The key must be copied if kept.
    */
-  onUnnamedFlow?: (key: FlowKey) => void;
+  onUnnamedFlow?: (key: FlowKey, opening: boolean) => void;
   /** Called with the path of each file once it is complete on disk (-index). */
   onFileWritten?: (path: string) => void;
   /** Where files go; default `options.datadir` without a staging directory. */
   layout?: OutputLayout;
+  /** Epoch ms, for the names of continued connections' files (live mode; offline, packet time). */
+  wallClock?: () => number;
 }
 
 export class Demuxer {
@@ -95,6 +98,8 @@ export class Demuxer {
   private ignoredMaxHeap = 0;
   private readonly writeErrors: WriteErrorLog;
   private readonly layout: OutputLayout;
+  /** Named connections, remembered beyond their flows (./connections.ts). */
+  private readonly connections: ConnectionMemory;
   /** Running totals for the daemon's log lines (the metrics hold the same, but are read asynchronously). */
   readonly totals = { filesWritten: 0, packetsSaved: 0 };
   /** Flows renamed so far (pcap_flows_renamed_total), for the log's 1st, 10th, 100th… line. */
@@ -105,6 +110,7 @@ export class Demuxer {
     this.deps = deps;
     this.writeErrors = new WriteErrorLog(deps.log);
     this.layout = deps.layout ?? new OutputLayout(options.datadir, null);
+    this.connections = new ConnectionMemory(options.captureDurationMs);
     this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
     this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
     this.packetClock = options.packetTime === true ? new PacketClock() : null;
@@ -157,7 +163,11 @@ export class Demuxer {
       // reconnects from the same port): its SYN opens a new flow, which the
       // new connection's UUID will name, instead of ending the old file.
       const old = this.byRoute[replaced];
-      if (old !== undefined) this.closeFlow(old);
+      if (old !== undefined) {
+        const connection = old.connection;
+        this.closeFlow(old);
+        if (connection !== null) this.connections.forget(connection);
+      }
       this.deps.metrics.tupleReuses.inc();
     }
     let now: number;
@@ -172,13 +182,29 @@ export class Demuxer {
       this.ignoredMaxHeap++;
       return -1;
     }
-    const flow = this.startFlow(d.slice(at + D_KEY, at + D_KEY + KEY_WORDS), d[at + D_HASH], now);
-    this.nameNewFlow(flow, this.source, at / DESCRIPTION_WORDS, batch, d[at + D_RECORD]);
+    const hash = d[at + D_HASH];
+    const flow = this.startFlow(d.slice(at + D_KEY, at + D_KEY + KEY_WORDS), hash, now);
+    const known = this.connections.find(hash, flow.key);
+    if (known !== null) {
+      // A connection named before sends again after its flow ended: its
+      // packets go under its UUID. An opening SYN is a new connection.
+      if ((d[at + D_FLAGS] & FLAG_OPENING_SYN) === 0 && now < this.connections.captureEndsAt(known)) {
+        this.name(flow, known);
+        return flow.route;
+      }
+      this.connections.forget(known);
+    }
+    this.nameNewFlow(flow, this.source, at / DESCRIPTION_WORDS, batch, d[at + D_RECORD], (d[at + D_FLAGS] & FLAG_OPENING_SYN) !== 0);
     return flow.state === SaverState.Closed ? -1 : flow.route;
   }
 
   handleEvent(event: FlowEvent): void {
-    if (event.kind !== 'open') return; // closes carry no obligation: timeouts decide
+    if (event.kind === 'close') {
+      // No obligation for the flow (timeouts decide, packets come after a
+      // close), but its connection need not be remembered past its flow.
+      this.connections.closeReported(event.uuid);
+      return;
+    }
     this.deps.metrics.uuids.inc();
     const hash = hashFlowKey(event.key);
     this.assign(hash, event);
@@ -218,9 +244,28 @@ export class Demuxer {
       if (flow.uuid !== event.uuid) this.deps.metrics.missedUuids.labels(SAVER_STATE_NAMES[flow.state]).inc();
       return;
     }
+    // The same name again for a connection remembered (a source announcing a
+    // socket a second time) continues it rather than starting it over.
+    const known = this.connections.find(hash, event.key);
+    this.name(flow, known !== null && known.event.uuid === event.uuid ? known : this.connections.remember(flow, event));
+  }
+
+  /**
+   * Names `flow` after its connection: its first file is `<UUID>.pcap.gz`;
+   * a later one (the connection went quiet past -flowtimeout, or existed
+   * before this run) gets a name of its own, so that no name is ever given
+   * to two files (docs/output.md).
+   */
+  private name(flow: Flow, connection: NamedConnection): void {
+    const event = connection.event;
     flow.uuid = event.uuid;
     flow.namedBy = event;
-    const target = this.layout.target(event.uuid, event.timestampMs);
+    flow.connection = connection;
+    flow.continuation = connection.flow !== flow;
+    connection.flow = flow;
+    const wallMs = this.packetClock !== null ? this.packetClock.now() : (this.deps.wallClock ?? Date.now)();
+    const name = connection.published ? this.connections.continuationName(connection, wallMs) : event.uuid;
+    const target = this.layout.target(name, event.timestampMs);
     flow.file.setTarget(target.path, target.writePath);
     // In stream mode, the records it holds go to the file at the next flush.
     this.setState(flow, SaverState.Saving);
@@ -246,12 +291,21 @@ export class Demuxer {
       if (flow.state === SaverState.UuidWait) this.abandon(flow);
     }
     for (let flow = this.captureDeadlines.popExpired(now); flow !== null; flow = this.captureDeadlines.popExpired(now)) {
+      if (flow.continuation) continue; // its capture ends with its connection's, below
       if (flow.state === SaverState.Saving) {
         // Later packets are discarded anyway, so the file is complete now.
         this.finishFile(flow);
         this.setState(flow, SaverState.Written);
       } else if (flow.state === SaverState.UuidWait) {
         this.abandon(flow);
+      }
+    }
+    for (let c = this.connections.popExpired(now); c !== null; c = this.connections.popExpired(now)) {
+      const flow = c.flow;
+      this.connections.forget(c);
+      if (flow !== null && flow.continuation && flow.state === SaverState.Saving) {
+        this.finishFile(flow);
+        this.setState(flow, SaverState.Written);
       }
     }
     if (this.options.stream && now >= this.nextStreamFlushAt) {
@@ -281,10 +335,10 @@ export class Demuxer {
   }
 
   /** Names a flow at its first packet (record number `index`, at byte `record` of the batch), offline; else asks the flow source. */
-  private nameNewFlow(flow: Flow, source: string | BatchInputs, index: number, batch: Buffer, record: number): void {
+  private nameNewFlow(flow: Flow, source: string | BatchInputs, index: number, batch: Buffer, record: number, opening: boolean): void {
     const event = this.offlineNaming.eventFor(flow.key, flow.hash, source, index, batch.readUInt32LE(record), batch.readUInt32LE(record + 4));
     if (event !== null) this.assign(flow.hash, event);
-    else this.deps.onUnnamedFlow?.(flow.key);
+    else this.deps.onUnnamedFlow?.(flow.key, opening);
   }
 
   private admissionRefusal(): 'maxflows' | 'maxheap' | null {
@@ -339,6 +393,11 @@ export class Demuxer {
     // Its route may belong to another flow by now.
     if (flow.state === SaverState.Closed) return;
     this.table.remove(flow);
+    if (flow.connection !== null) {
+      const stored = flow.state !== SaverState.UuidWait && this.deps.store.packetsSaved(flow.route) > 0;
+      this.connections.flowEnded(flow.connection, stored);
+      flow.connection = null;
+    }
     if (flow.state === SaverState.Saving) {
       this.finishFile(flow);
     } else if (flow.state === SaverState.UuidWait) {

@@ -6,6 +6,7 @@
 // saved, the opening SYN, seen since the last sweep) on the flow's route.
 import type { FlowKey } from '../decode/flowkey.js';
 import type { FlowFile } from '../saver/flowfile.js';
+import type { NamedConnection } from './connections.js';
 
 export const enum SaverState {
   /** Packets are buffered until the UUID arrives. */
@@ -41,6 +42,10 @@ export class Flow {
   readonly file: FlowFile;
   /** The flow's route in the flow store, from its start until it is closed. */
   route = -1;
+  /** The named connection whose packets it holds, while the demuxer remembers it. */
+  connection: NamedConnection | null = null;
+  /** A later flow of its connection: its capture ends with the connection's, not its own start's. */
+  continuation = false;
 
   constructor(key: FlowKey, hash: number, startedAt: number, file: FlowFile) {
     this.key = key;

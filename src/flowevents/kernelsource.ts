@@ -48,6 +48,13 @@ export const REQUEST_SOCKET_DELAYS_MS: readonly number[] = [300, 1000, 3000];
  * that its lookups missed, and short ones come and go between two polls.
  */
 export const POLL_WITHOUT_REPORTS_MS = 100;
+/**
+ * How long the time-wait sockets found at start are remembered: a connection
+ * whose socket became one before this run (the server closed first) names its
+ * last packets from it (nameStartupSocket). TIME_WAIT and an orphaned
+ * FIN_WAIT2 last 60 s at most by default.
+ */
+const STARTUP_TIME_WAIT_MS = 120_000;
 /** Flows waiting for a lookup at once; more are left to the poll (and counted as misses). */
 const MAX_PENDING_LOOKUPS = 4096;
 /** Queries per native call. */
@@ -85,8 +92,15 @@ function cookieOf(low: number, high: number): number | string {
 export type AnnounceHow = 'poll' | 'destroyed' | 'lookup';
 
 export interface KernelSourceOptions {
-  /** UUID prefix (see uuidprefix.ts). */
+  /** UUID prefix (see uuidprefix.ts); setPrefix() changes it. */
   prefix: string;
+  /**
+   * Beside tcp-info: name only connections that existed before this run
+   * started, when the demuxer asks (tcp-info announced them to the earlier
+   * run and will not again), and nothing else; no poll after the first, no
+   * destroy reports, no retries.
+   */
+  existingOnly?: boolean;
   /** Period of the full-table poll, ms. */
   pollMs: number;
   onEvent(event: FlowOpenEvent): void;
@@ -145,12 +159,25 @@ export class KernelFlowSource {
   private stopped = false;
   private lastError = '';
   private readonly scratch = new Int32Array(8);
+  /** Until the first poll is done: every socket found existed before this run (FlowOpenEvent.continued). */
+  private startingUp = true;
+  /**
+   * Sockets the first poll found that it did not announce, by the hash of
+   * their flow key, until one names a flow: the time-wait sockets (for
+   * STARTUP_TIME_WAIT_MS; see nameStartupSocket), and with existingOnly every
+   * socket. Matched here rather than looked up in the kernel: an exact
+   * lookup of an established socket has been seen to answer with its
+   * listener for 100 ms and more right after a restart.
+   */
+  private readonly startupSockets = new Map<number, Array<{ key: FlowKey; record: Buffer }>>();
+  private prefix: string;
   /** -socketpoll, or shorter without destroy reports. */
   private pollMs: number;
 
   constructor(options: KernelSourceOptions) {
     this.options = options;
     this.pollMs = options.pollMs;
+    this.prefix = options.prefix;
     this.wallClock = options.wallClock ?? Date.now;
     for (const how of ['poll', 'destroyed', 'lookup'] as const) options.metrics.kernelUuids.labels(how).inc(0);
   }
@@ -165,6 +192,11 @@ export class KernelFlowSource {
    * that exist already are announced before this resolves) and keeps polling.
    */
   async start(): Promise<void> {
+    if (this.options.existingOnly === true) {
+      await this.pollOnce();
+      this.startingUp = false;
+      return;
+    }
     try {
       const watch = new this.options.addon.SocketWatch();
       watch.start((records, overruns) => this.onDestroyed(records, overruns));
@@ -176,11 +208,24 @@ export class KernelFlowSource {
       );
     }
     await this.poll();
+    this.startingUp = false;
+    setTimeout(() => this.startupSockets.clear(), STARTUP_TIME_WAIT_MS).unref();
   }
 
-  /** The demuxer saw a new flow it cannot name: look its 4-tuple up (a few times). */
-  lookup(key: FlowKey): void {
+  /** The prefix of the UUIDs made from now on (existingOnly: the one tcp-info's UUIDs show). */
+  setPrefix(prefix: string): void {
+    this.prefix = prefix;
+  }
+
+  /**
+   * The demuxer saw a new flow it cannot name (`opening`: its first packet is
+   * a connection-opening SYN): look its 4-tuple up (a few times).
+   */
+  lookup(key: FlowKey, opening = false): void {
     if (this.stopped) return;
+    if (!opening && this.startupSockets.size > 0 && this.nameStartupSocket(key)) return;
+    // existingOnly: a connection that starts now is tcp-info's to name.
+    if (this.options.existingOnly === true) return;
     if (this.pendingCount >= MAX_PENDING_LOOKUPS) {
       this.options.metrics.kernelLookupMisses.inc();
       return;
@@ -331,6 +376,7 @@ export class KernelFlowSource {
     this.lookupRunning = false;
     if (this.stopped) return;
     const words = records === null ? null : recordWords(records);
+
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i];
       entry.inFlight = false;
@@ -348,6 +394,7 @@ export class KernelFlowSource {
         this.removePending(entry);
         continue;
       }
+
       // A TIME_WAIT socket means the full socket is gone: its destroy report names the flow.
       if (state === TCP_SYN_RECV) entry.sawRequest = true;
       entry.attempt++;
@@ -400,6 +447,11 @@ export class KernelFlowSource {
     const high = words[w + 1];
     if (low === 0 && high === 0) return false; // the kernel never hands out cookie 0
     const cookie = cookieOf(low, high);
+    if (this.options.existingOnly === true) {
+      // Remembered, not announced: tcp-info announced it to the earlier run.
+      if (state !== TCP_SYN_RECV) this.rememberStartupSocket(records, w * 4, ports);
+      return state !== TCP_SYN_RECV && state !== TCP_TIME_WAIT;
+    }
     const seen = this.known.get(cookie);
     const mini = state === TCP_SYN_RECV || state === TCP_TIME_WAIT;
     if (seen !== undefined) {
@@ -408,10 +460,50 @@ export class KernelFlowSource {
       if (seen.generation < generation) seen.generation = generation;
       return !mini;
     }
-    if (mini) return false;
+    if (mini) {
+      // A connection the server closed before this run (an orphaned socket is
+      // a time-wait one once its FIN is acknowledged) still ends: its last
+      // packets name their flow from it. It carries the full socket's cookie:
+      // the kernel copies it once made, as an earlier run or tcp-info made it.
+      if (this.startingUp && state === TCP_TIME_WAIT) this.rememberStartupSocket(records, w * 4, ports);
+      return false;
+    }
     this.known.set(cookie, { generation });
     this.announce(records, w * 4, low, high, ports & 0xffff, remotePort, how);
     return true;
+  }
+
+  private rememberStartupSocket(records: Buffer, o: number, ports: number): void {
+    for (let w = 0; w < 8; w++) this.scratch[w] = records.readInt32BE(o + 16 + 4 * w);
+    const key = newFlowKey();
+    canonicalize(this.scratch, ports & 0xffff, ports >>> 16, key);
+    const hash = hashFlowKey(key);
+    const entry = { key, record: Buffer.from(records.subarray(o, o + SOCKET_RECORD_BYTES)) };
+    const list = this.startupSockets.get(hash);
+    if (list === undefined) this.startupSockets.set(hash, [entry]);
+    else list.push(entry);
+  }
+
+  /** The flow of `key` is named after the socket of it the first poll remembered, if there is one. */
+  private nameStartupSocket(key: FlowKey): boolean {
+    const hash = hashFlowKey(key);
+    const list = this.startupSockets.get(hash);
+    const at = list === undefined ? -1 : list.findIndex((e) => flowKeysEqual(e.key, key));
+    if (at < 0) return false;
+    const [{ record }] = list!.splice(at, 1);
+    if (list!.length === 0) this.startupSockets.delete(hash);
+    this.options.metrics.kernelLookups.inc();
+    this.announceFound(recordWords(record), 0, record);
+    return true;
+  }
+
+  /** A socket that existed before this run, asked for since: announced as continued. */
+  private announceFound(words: Uint32Array, w: number, records: Buffer): void {
+    const low = words[w];
+    const high = words[w + 1];
+    const ports = words[w + 2];
+    this.known.set(cookieOf(low, high), { generation: this.generation });
+    this.announce(records, w * 4, low, high, ports & 0xffff, ports >>> 16, 'lookup', true);
   }
 
   private announce(
@@ -422,6 +514,7 @@ export class KernelFlowSource {
     localPort: number,
     remotePort: number,
     how: AnnounceHow,
+    existedBefore = this.startingUp,
   ): void {
     const scratch = this.scratch;
     for (let w = 0; w < 8; w++) scratch[w] = records.readInt32BE(o + 16 + 4 * w);
@@ -431,11 +524,12 @@ export class KernelFlowSource {
     const remote: 0 | 1 = swapped ? 0 : 1;
     const event: FlowOpenEvent = {
       kind: 'open',
-      uuid: uuidFromCookie(this.options.prefix, low, high),
+      uuid: uuidFromCookie(this.prefix, low, high),
       timestampMs: this.wallClock(),
       key,
       cookie: (BigInt(high) << 32n) | BigInt(low),
       foundBy: `${how}, TCP state ${records[o + 12]}`,
+      continued: existedBefore,
       srcIP: addressText(key, local),
       srcPort: localPort,
       dstIP: addressText(key, remote),

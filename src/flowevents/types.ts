@@ -15,6 +15,12 @@ export interface FlowOpenEvent {
   cookie?: bigint;
   /** Built-in source: how the socket was found and its TCP state then, for logs about odd namings. */
   foundBy?: string;
+  /**
+   * The connection existed before this run started: an earlier run may have
+   * written (and an uploader shipped) its file, so this run's file of it gets
+   * a name of its own (src/demux/connections.ts continuationName).
+   */
+  continued?: boolean;
   /** The 4-tuple as the source named it, for logs. */
   srcIP: string;
   srcPort: number;

@@ -34,7 +34,7 @@ export interface Fixture {
 
 export function makeFixture(
   options: Partial<DemuxerOptions> = {},
-  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; datadir?: string } = {},
+  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; datadir?: string; wallClock?: () => number } = {},
 ): Fixture {
   const datadir = extra.datadir ?? mkdtempSync(join(tmpdir(), 'ph-demux-'));
   const clock = new FakeClock();
@@ -60,6 +60,7 @@ export function makeFixture(
       store,
       metrics,
       log: (m) => logs.push(m),
+      wallClock: extra.wallClock,
     },
   );
   const files = () => {

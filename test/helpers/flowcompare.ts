@@ -55,6 +55,20 @@ export interface FlowComparison {
   fileOf: Map<string, string>;
 }
 
+/**
+ * Files ordered by their first packet's time: the files of one connection (its
+ * first, then its continuations, src/demux/connections.ts) in the order their
+ * packets were captured, as compareWithTcpdump wants them.
+ */
+export function inCaptureOrder(files: readonly string[]): string[] {
+  const first = (file: string) => {
+    const r = parsePcapGz(readFileSync(file)).records[0];
+    return r === undefined ? Infinity : r.seconds * 1e6 + r.nanoseconds / 1e3;
+  };
+  const times = new Map(files.map((f) => [f, first(f)]));
+  return [...files].sort((a, b) => times.get(a)! - times.get(b)!);
+}
+
 /** "4|8090|40000": family and the two ports, lower first (the test's addresses are fixed). */
 function keyOf(family: 4 | 6, portA: number, portB: number): string {
   return `${family}|${Math.min(portA, portB)}|${Math.max(portA, portB)}`;

@@ -651,12 +651,13 @@ export async function startTcpServer(
   net: TestNetwork,
   ns: string,
   listen: readonly HostPort[],
-  opts: { idleTimeoutS?: number; maxLifetimeS?: number; startTimeoutMs?: number } = {},
+  opts: { idleTimeoutS?: number; maxLifetimeS?: number; startTimeoutMs?: number; closeAfterBytes?: number } = {},
 ): Promise<TcpServer> {
   const argv = [...TCP_PEER_ARGV, 'server'];
   for (const hp of listen) argv.push('--listen', hostPortArg(hp));
   if (opts.idleTimeoutS !== undefined) argv.push('--idle-timeout', String(opts.idleTimeoutS));
   argv.push('--max-lifetime', String(opts.maxLifetimeS ?? 300));
+  if (opts.closeAfterBytes !== undefined) argv.push('--close-after', String(opts.closeAfterBytes));
   const child = net.spawn(ns, argv);
   const out = new LineCollector(child.stdout);
   const err = new LineCollector(child.stderr);

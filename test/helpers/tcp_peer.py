@@ -101,7 +101,7 @@ def family_of(host):
 # ---------------------------------------------------------------- server
 
 
-def serve_connection(conn, idle_timeout, stopping):
+def serve_connection(conn, idle_timeout, stopping, close_after=0):
     fields = {"event": "accept"}
     try:
         fields.update(endpoint_fields(conn))
@@ -120,6 +120,8 @@ def serve_connection(conn, idle_timeout, stopping):
                 break
             conn.sendall(data)
             total += len(data)
+            if close_after and total >= close_after:
+                break  # the server closes first: its socket is orphaned in FIN_WAIT
     except OSError as e:  # includes socket.timeout
         error = "%s: %s" % (type(e).__name__, e)
     finally:
@@ -174,7 +176,7 @@ def run_server(args):
                 emit({"event": "error", "error": str(e)})
                 continue
             conn.setblocking(True)
-            t = threading.Thread(target=serve_connection, args=(conn, args.idle_timeout, stopping), daemon=True)
+            t = threading.Thread(target=serve_connection, args=(conn, args.idle_timeout, stopping, args.close_after), daemon=True)
             t.start()
             workers = [w for w in workers if w.is_alive()]
             workers.append(t)
@@ -415,6 +417,7 @@ def main(argv):
     s.add_argument("--listen", type=parse_hostport, action="append", required=True)
     s.add_argument("--idle-timeout", type=float, default=30.0)
     s.add_argument("--max-lifetime", type=float, default=600.0)
+    s.add_argument("--close-after", type=int, default=0, help="close each connection once this many bytes were echoed")
 
     c = sub.add_parser("client")
     c.add_argument("--connect", type=parse_hostport, required=True)

@@ -10,7 +10,7 @@ import { incompleteInputLine } from './capture/inputreport.js';
 import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
 import { ConnectHelper } from './flowevents/connecthelper.js';
-import { dropPrivileges } from './privileges.js';
+import { dropPrivileges, userIds } from './privileges.js';
 import { endQuietlyWhenOutputCloses, findSubcommand, subcommandList } from './tools/subcommands.js';
 
 export function daemonOptions(config: Config, log: Log): DaemonOptions {
@@ -31,6 +31,7 @@ export function daemonOptions(config: Config, log: Log): DaemonOptions {
     indexDatabase: config.indexDatabase,
     stream: config.stream,
     stagingDir: config.stagingDir,
+    directoryOwner: directoryOwner(config.user),
     anonymize: config.anonymizeIP,
     snaplen: config.maxHeaderSize,
     uuidWaitMs: config.uuidWaitMs,
@@ -44,6 +45,16 @@ export function daemonOptions(config: Config, log: Log): DaemonOptions {
     uuidPrefixFile: config.uuidPrefixFile,
     socketPollMs: config.socketPollMs,
   };
+}
+
+/** -user's ids, for the directories made before privileges are dropped; an unknown user is reported when they are. */
+function directoryOwner(user: string): DaemonOptions['directoryOwner'] {
+  if (user === '') return undefined;
+  try {
+    return userIds(user);
+  } catch {
+    return undefined;
+  }
 }
 
 export async function main(argv: string[], log: Log = stderrLog): Promise<number> {

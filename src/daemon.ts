@@ -27,7 +27,7 @@ import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
 import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
-import { OutputLayout } from './saver/outputlayout.js';
+import { OutputLayout, type DirectoryOwner } from './saver/outputlayout.js';
 import { chooseStagingDir, publishStagedLeftovers, type StagedLeftovers } from './saver/staging.js';
 import { LiveIndex } from './index/liveindex.js';
 
@@ -42,6 +42,8 @@ export interface DaemonOptions {
   stream: boolean;
   /** -stagingdir; '' or absent = the default beside the datadir (src/saver/staging.ts). */
   stagingDir?: string;
+  /** -user's ids: the directories made while the daemon is still root are given to it. */
+  directoryOwner?: DirectoryOwner;
   anonymize: AnonymizationMode;
   snaplen: number;
   uuidWaitMs: number;
@@ -123,7 +125,7 @@ export class Daemon {
     this.options = options;
     this.deps = deps;
     this.metrics = new Metrics();
-    this.layout = new OutputLayout(options.datadir, stagingDir);
+    this.layout = new OutputLayout(options.datadir, stagingDir, options.directoryOwner ?? null);
     this.store = new FlowStore({
       stream: options.stream,
       stagingDir,
@@ -168,7 +170,7 @@ export class Daemon {
   static async start(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
     const addon = deps.addon ?? loadAddon();
     prepareDatadir(options.datadir);
-    const staging = chooseStagingDir(options.datadir, options.stagingDir ?? '');
+    const staging = chooseStagingDir(options.datadir, options.stagingDir ?? '', options.directoryOwner ?? null);
     // Before anything is captured or written: this run's temporary names may be an earlier run's.
     const leftovers = removeLeftoverTemporaries(options.datadir);
     const staged = staging.dir === null ? null : publishStagedLeftovers(staging.dir, options.datadir, addon, deps.log);
@@ -213,6 +215,8 @@ export class Daemon {
         daemon.offlineInputs = await Promise.all(options.readFiles.map((file) => prepareOfflineInput(file)));
         sources = [{ name: mergedSourceName(options.readFiles), options: { files: daemon.offlineInputs.map((i) => i.path), names: options.readFiles, snaplen: options.snaplen, filter } }];
       }
+      // Before the first packet: an uploader hears of a file only in a directory it watched before the file came.
+      if (live) daemon.layout.prepareAhead(Date.now());
       try {
         daemon.captures.start(
           addon,
@@ -403,7 +407,6 @@ export class Daemon {
   private startTimers(addon: NativeAddon): void {
     this.memoryInUse = process.memoryUsage.rss();
     if (this.options.readFiles.length === 0) {
-      this.layout.prepareAhead(Date.now());
       this.timers.push(setInterval(() => this.layout.prepareAhead(Date.now()), DAY_DIRECTORIES_MS));
     }
     this.timers.push(

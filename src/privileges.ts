@@ -13,9 +13,13 @@ function idOf(user: string, flag: '-u' | '-g'): number {
   }
 }
 
+/** -user's uid and primary gid (`id`); a PacketHeadersError for an unknown user. */
+export function userIds(user: string): { uid: number; gid: number } {
+  return { uid: idOf(user, '-u'), gid: idOf(user, '-g') };
+}
+
 export function dropPrivileges(user: string, datadir: string): { uid: number; gid: number } {
-  const uid = idOf(user, '-u');
-  const gid = idOf(user, '-g');
+  const { uid, gid } = userIds(user);
   const posix = process as NodeJS.Process & { initgroups?: (user: string, extraGroup: number) => void };
   if (posix.initgroups === undefined || posix.setgid === undefined || posix.setuid === undefined) {
     throw new PacketHeadersError('PH_ERR_PRIVILEGE', '-user needs a POSIX system');

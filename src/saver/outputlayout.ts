@@ -8,8 +8,8 @@
 // start and every few minutes after, and any other day's (a flow announced
 // with an older timestamp) when its flow is named, well before its file is
 // written at the flow's end.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { chownSync, mkdirSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { DIR_MODE } from './flowfile.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -21,15 +21,23 @@ export interface FileTarget {
   writePath: string;
 }
 
+/** Who the directories the daemon makes belong to: -user's, while it still runs as root. */
+export interface DirectoryOwner {
+  uid: number;
+  gid: number;
+}
+
 export class OutputLayout {
   private readonly datadir: string;
   private readonly stagingDir: string | null;
+  private readonly owner: DirectoryOwner | null;
   /** Day directories (relative) made or found by this run. */
   private readonly days = new Set<string>();
 
-  constructor(datadir: string, stagingDir: string | null) {
+  constructor(datadir: string, stagingDir: string | null, owner: DirectoryOwner | null = null) {
     this.datadir = datadir;
     this.stagingDir = stagingDir;
+    this.owner = owner;
   }
 
   /** The file named `name` of a flow announced at `dayMs`; its day's directory is made if this run has not made it. */
@@ -53,13 +61,29 @@ export class OutputLayout {
     const day = datePath(ms);
     if (!this.days.has(day)) {
       try {
-        mkdirSync(join(this.datadir, day), { recursive: true, mode: DIR_MODE });
+        makeDirectory(join(this.datadir, day), this.owner);
         this.days.add(day);
       } catch {
         // The write will fail and be counted with its reason (permission, disk full).
       }
     }
     return day;
+  }
+}
+
+/**
+ * mkdir -p with mode 0775; the directories it made are given to `owner` (the
+ * daemon, started as root, makes them for the user it will run as).
+ */
+export function makeDirectory(dir: string, owner: DirectoryOwner | null): void {
+  const first = mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  if (first === undefined || owner === null) return;
+  const made = relative(first, dir);
+  let path = first;
+  chownSync(path, owner.uid, owner.gid);
+  for (const part of made === '' ? [] : made.split(sep)) {
+    path = join(path, part);
+    chownSync(path, owner.uid, owner.gid);
   }
 }
 

@@ -8,12 +8,13 @@
 // (a link or a rename cannot cross filesystems) and outside it; by default it
 // is `.<datadir name>.staging` beside the datadir, which is outside what
 // pusher watches (<directory>/<datatype>).
-import { accessSync, constants as fsConstants, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeAddon } from '../capture/addon.js';
 import { errorWords, PacketHeadersError } from '../errors.js';
 import { DIR_MODE } from './flowfile.js';
 import { TEMPORARY_NAME } from './leftovers.js';
+import { makeDirectory, type DirectoryOwner } from './outputlayout.js';
 
 const YEAR = /^\d{4}$/;
 const MONTH_OR_DAY = /^\d{2}$/;
@@ -34,24 +35,35 @@ export interface StagingChoice {
  * Makes and checks the staging directory: `requested` (-stagingdir), or the
  * default. A requested one that cannot be used is a start-up error; the
  * default that cannot be used leaves the daemon without one, said once.
+ * `owner`: the user the daemon will run as (-user), who must be able to write
+ * in it (a directory made now is given to it).
  */
-export function chooseStagingDir(datadir: string, requested: string): StagingChoice {
+export function chooseStagingDir(datadir: string, requested: string, owner: DirectoryOwner | null = null): StagingChoice {
   const dir = requested === '' ? defaultStagingDir(datadir) : resolve(requested);
-  const problem = unusable(dir, datadir);
+  const problem = unusable(dir, datadir, owner);
   if (problem === null) return { dir, problem: null };
   if (requested !== '') throw new PacketHeadersError('PH_ERR_STAGING', `cannot use "${requested}" as -stagingdir: ${problem}`);
   return { dir: null, problem: `${dir}: ${problem}` };
 }
 
-function unusable(dir: string, datadir: string): string | null {
+function unusable(dir: string, datadir: string, owner: DirectoryOwner | null): string | null {
   try {
-    mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    makeDirectory(dir, owner);
     accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
-    if (statSync(dir).dev !== statSync(datadir).dev) return 'it is not on the filesystem of -datadir';
+    const st = statSync(dir);
+    if (st.dev !== statSync(datadir).dev) return 'it is not on the filesystem of -datadir';
+    if (owner !== null && !writableBy(st, owner)) return `user ${owner.uid} (-user) cannot write in it`;
   } catch (error) {
     return errorWords(error);
   }
   return null;
+}
+
+/** Whether the mode bits let `owner` write in a directory (its primary group only: supplementary groups and ACLs are not looked at). */
+function writableBy(st: Stats, owner: DirectoryOwner): boolean {
+  if (st.uid === owner.uid) return (st.mode & 0o300) === 0o300;
+  if (st.gid === owner.gid) return (st.mode & 0o030) === 0o030;
+  return (st.mode & 0o003) === 0o003;
 }
 
 export interface StagedLeftovers {

@@ -130,3 +130,16 @@ describe('a named connection beyond its flow', () => {
     assert.deepEqual(f.files(), [`${DAY}/c1.20261207T163045.123Z.pcap.gz`]);
   });
 });
+
+describe('a connection announced long before its packets', () => {
+  test('its packets, starting past -flowtimeout after the announcement, go to its first file under its UUID', async () => {
+    const f = (fixture = fixtureFor());
+    f.demuxer.handleEvent(openEvent('c1', '10.0.0.1', 80, '10.0.0.2', 40000));
+    quiet(f, 5000);
+    assert.equal(f.demuxer.activeFlows, 0, 'the announced flow timed out without packets');
+    f.demuxer.handleBatch(packets(3), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/c1.pcap.gz`]);
+    assert.equal(records(f, `${DAY}/c1.pcap.gz`), 3);
+  });
+});

@@ -1,0 +1,103 @@
+// A connection that goes quiet for longer than -flowtimeout and then sends
+// again (here: the client closes 3 s after its data, -flowtimeout 1s) keeps
+// every packet under its UUID: the flow is closed and its file written at the
+// timeout, and the packets after the gap go to a file of the connection's own
+// continuation name. Compared packet for packet with an independent tcpdump,
+// with tcp-info's event socket and with the built-in flow source.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
+import { walkFiles } from '../helpers/files.js';
+import { compareWithTcpdump, inCaptureOrder, startReferenceCapture } from '../helpers/flowcompare.js';
+import { createTestNetwork, LineCollector, runTcpClient, startTcpServer, waitFor, type TcpServer, type TestNetwork } from '../helpers/netns.js';
+import { parsePcapGz } from '../helpers/pcapread.js';
+import { readFileSync } from 'node:fs';
+
+const repo = join(import.meta.dirname, '../../..');
+const port = 8097;
+const CONNECTIONS = 4;
+
+describe('a connection quiet for longer than -flowtimeout', () => {
+  let net: TestNetwork;
+  let server: TcpServer;
+  let work: string;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'ph-quiet-'));
+    net = await createTestNetwork();
+    server = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port }]);
+  });
+
+  after(async () => {
+    await server?.stop();
+    await net?.destroy();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  for (const source of ['event socket', 'built-in flow source']) {
+    for (const mode of [{ name: 'buffered', flags: [] as string[] }, { name: '-stream', flags: ['-stream'] }]) {
+      test(`${source}, ${mode.name}: the packets after the gap are saved under the connection's UUID`, async (t) => {
+        const root = join(work, `${source.replaceAll(' ', '-')}${mode.name}`);
+        const datadir = join(root, 'data');
+        mkdirSync(root, { recursive: true });
+        const tcpdump = await startReferenceCapture(net, net.serverNs, net.serverIf, join(root, 'reference.pcap'));
+        const tcpinfo = source === 'event socket' ? new FakeTcpInfo(root) : null;
+        await tcpinfo?.listen();
+        const daemon = net.spawn(net.serverNs, [
+          process.execPath, join(repo, 'bin/packet-headers.js'), '-interface', net.serverIf, '-datadir', datadir,
+          '-prometheusx.listen-address', '127.0.0.1:0', '-flowtimeout', '1s', '-uuidwaitduration', '2s', '-sigtermwait', '300ms',
+          ...(tcpinfo === null ? [] : ['-tcpinfo.eventsocket', tcpinfo.path]), ...mode.flags,
+        ]);
+        const stderr = new LineCollector(daemon.stderr);
+        const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+        const skip = server.accepts().length;
+        const announced = new Set<string>();
+        const announcer = setInterval(() => {
+          for (const a of server.accepts().slice(skip)) {
+            if (announced.has(a.cookie)) continue;
+            announced.add(a.cookie);
+            tcpinfo?.announce(a, `quiet_${a.cookie}`);
+          }
+        }, 5);
+        try {
+          await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 15_000, 'daemon capturing');
+          assert.equal(daemon.exitCode, null, stderr.text());
+          if (tcpinfo !== null) await waitFor(() => tcpinfo.connected > 0, 10_000, 'connected to the event socket');
+          const r = await runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port }, count: CONNECTIONS, concurrency: CONNECTIONS, size: 3000, delayCloseS: 3 });
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.summary?.ok, CONNECTIONS, r.stderr);
+          await new Promise((resolve) => setTimeout(resolve, 2500));
+          daemon.kill('SIGTERM');
+          assert.equal(await exited, 0, stderr.text());
+        } finally {
+          clearInterval(announcer);
+          await tcpinfo?.close();
+          await tcpdump.stop().catch(() => '');
+        }
+        const files = inCaptureOrder(walkFiles(datadir));
+        const cmp = await compareWithTcpdump(tcpdump.file, files, (key) => key.includes(`|${port}|`));
+        assert.equal(cmp.connections, CONNECTIONS);
+        assert.deepEqual({ missing: cmp.missing, mixed: cmp.mixed, differing: cmp.differing }, { missing: [], mixed: [], differing: [] }, stderr.text());
+        // Each connection: its first file under the UUID, the one after the gap under a name of its own.
+        const byUuid = new Map<string, string[]>();
+        for (const f of files) {
+          const name = f.slice(f.lastIndexOf('/') + 1);
+          const m = /^(.+_[0-9A-F]{16})(\.\d{8}T\d{6}\.\d{3}Z)?\.pcap\.gz$/.exec(name);
+          assert.ok(m !== null, name);
+          byUuid.set(m[1], [...(byUuid.get(m[1]) ?? []), name]);
+        }
+        assert.equal(byUuid.size, CONNECTIONS);
+        for (const [uuid, names] of byUuid) {
+          assert.equal(names.length, 2, names.join(', '));
+          assert.equal(names[0], `${uuid}.pcap.gz`);
+          const last = parsePcapGz(readFileSync(files.find((f) => f.endsWith(names[1]))!));
+          assert.ok(last.records.length >= 2, 'the FIN exchange after the gap');
+        }
+        t.diagnostic(`${cmp.packets} packets in ${files.length} files`);
+      });
+    }
+  }
+});

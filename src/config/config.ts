@@ -184,7 +184,8 @@ export const FLAGS = defineFlags({
     name: 'uuid-prefix-file',
     default: '',
     help:
-      'Without -tcpinfo.eventsocket: a file holding the prefix of the UUIDs the built-in flow source makes. ' +
+      'A file holding the prefix of the UUIDs the built-in flow source makes (with -tcpinfo.eventsocket: of the ' +
+      "connections that existed before the daemon started, until tcp-info's UUIDs show its prefix). " +
       'If unset, the prefix is $POD_NAME (or the hostname), the boot time and "unsafe".',
   },
   uuidWaitMs: {

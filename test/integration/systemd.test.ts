@@ -126,6 +126,10 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   const datadir = join(work, 'spool');
   mkdirSync(datadir, { mode: 0o775 });
   chownSync(datadir, NOBODY, NOBODY);
+  // As the unit's tmpfiles.d makes it.
+  const staging = join(work, '.spool.staging');
+  mkdirSync(staging, { mode: 0o770 });
+  chownSync(staging, NOBODY, NOBODY);
   // strace runs as the unit's user too (ptrace of its own child needs no privilege).
   const traceDir = join(work, 'trace');
   mkdirSync(traceDir);
@@ -133,7 +137,8 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   const trace = join(traceDir, 'syscalls');
   const site = join(work, 'site');
   // The unit's flags, with this test's datadir and interface.
-  const flags = one('ExecStart').split(/\s+/).slice(1).map((a) => (a === '/var/spool/packet-headers' ? datadir : a));
+  const places = new Map([['/var/spool/packet-headers', datadir], ['/var/spool/.packet-headers.staging', staging]]);
+  const flags = one('ExecStart').split(/\s+/).slice(1).map((a) => places.get(a) ?? a);
   const denied = `!${[...allowed].sort().map((c) => `?${c}`).join(",")}`;
   const daemon = n.spawn(n.serverNs, [
     ...sandboxWrapper(),
@@ -179,7 +184,8 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
     if (!allowedFamilies.has(family)) assert.equal(result, '-1 EAFNOSUPPORT', `socket(${family}) is outside RestrictAddressFamilies= and succeeded`);
   }
   const families = new Set(sockets.filter((s) => !s.result.startsWith('-1')).map((s) => s.family));
-  const writable = [datadir, ...(one('PrivateTmp') === 'yes' ? ['/tmp'] : []), '/dev/null'];
+  const writable = [...one('ReadWritePaths').split(/\s+/).map((p) => places.get(p) ?? p), ...(one('PrivateTmp') === 'yes' ? ['/tmp'] : []), '/dev/null'];
+  assert.deepEqual(readdirSync(staging, { recursive: true }).map(String).filter((f) => f.endsWith('.pcap.gz')), [], 'nothing left in the staging directory');
   const written = lines.flatMap((l) => {
     const open = /\bopenat\([^,]+, "([^"]+)", ([A-Z_|]+)/.exec(l);
     if (open !== null && /O_WRONLY|O_RDWR|O_CREAT/.test(open[2]) && !/= -1/.test(l)) return [open[1]];

@@ -28,7 +28,7 @@ import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
 import { OutputLayout, type DirectoryOwner } from './saver/outputlayout.js';
-import { chooseStagingDir, publishStagedLeftovers, type StagedLeftovers } from './saver/staging.js';
+import { chooseStagingDir, publishStagedLeftovers, removeStagingDir, type StagedLeftovers } from './saver/staging.js';
 import { LiveIndex } from './index/liveindex.js';
 
 export interface DaemonOptions {
@@ -108,6 +108,8 @@ export class Daemon {
   private readonly captures: CaptureSet;
   private readonly store: FlowStore;
   private readonly layout: OutputLayout;
+  /** The staging directory when this run made it (removed at the end if empty). */
+  private madeStagingDir: string | null = null;
   private eventClient: EventSocketClient | null = null;
   private kernelSource: KernelFlowSource | null = null;
   private liveIndex: LiveIndex | null = null;
@@ -190,6 +192,7 @@ export class Daemon {
     const captures = live ? selected.length : 1;
     const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures, staging.dir);
     daemon.reportLeftovers(leftovers, staged);
+    if (staging.made) daemon.madeStagingDir = staging.dir;
     if (staging.problem !== null) {
       deps.log(
         `no staging directory (${staging.problem}): files are made in their day's directory, where an uploader watching ` +
@@ -286,6 +289,7 @@ export class Daemon {
       await this.kernelSource?.stop();
       await this.demuxer.closeAll();
       this.store.close();
+      if (this.madeStagingDir !== null) removeStagingDir(this.madeStagingDir);
       // After the last file is written: the index gets every one of them.
       await this.liveIndex?.close();
       await this.eventClient?.close();

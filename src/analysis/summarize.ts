@@ -10,9 +10,14 @@ import { type AnalysisOptions, type DirectionState, TcpAnalysis } from './tcpana
 
 export type SummarizeOptions = AnalysisOptions;
 
-/** The flow's UUID from its file name: the name without .pcap.gz, .pcap or .gz. */
+/**
+ * The flow's UUID from its file name: the name without .pcap.gz, .pcap or
+ * .gz, and without the time a later file of a connection adds
+ * (`<UUID>.<YYYYMMDDTHHMMSS.sss>Z.pcap.gz`, docs/output.md), so that every
+ * file of a connection joins on one UUID.
+ */
 export function uuidOfPath(path: string): string {
-  return basename(path).replace(/(\.pcap)?(\.gz)?$/, '');
+  return basename(path).replace(/(\.pcap)?(\.gz)?$/, '').replace(/\.\d{8}T\d{6}\.\d{3}Z$/, '');
 }
 
 export interface FileAnalysis {

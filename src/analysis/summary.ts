@@ -27,7 +27,7 @@ export const DIRECTIONS = ['c2s', 's2c'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
 
 export const FLOW_FIELDS = [
-  { name: 'uuid', type: 'string', unit: '', nullable: false, description: "The flow's UUID: the file name without .pcap.gz or .pcap." },
+  { name: 'uuid', type: 'string', unit: '', nullable: false, description: "The flow's UUID: the file name without .pcap.gz or .pcap, and without the time that a connection's later files add to it (docs/output.md)." },
   { name: 'file', type: 'string', unit: '', nullable: false, description: 'The file read, as named on the command line or found in a directory.' },
   { name: 'complete', type: 'boolean', unit: '', nullable: false, description: 'True when the file was read to its end; false when it is cut short or damaged (see read_problem).' },
   { name: 'read_problem', type: 'string', unit: '', nullable: true, description: 'Why the reading stopped early (gzip data cut, record cut, damaged record...), null when complete.' },

@@ -8,7 +8,7 @@
 // (a link or a rename cannot cross filesystems) and outside it; by default it
 // is `.<datadir name>.staging` beside the datadir, which is outside what
 // pusher watches (<directory>/<datatype>).
-import { accessSync, constants as fsConstants, readdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readdirSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeAddon } from '../capture/addon.js';
 import { errorWords, PacketHeadersError } from '../errors.js';
@@ -27,6 +27,8 @@ export function defaultStagingDir(datadir: string): string {
 export interface StagingChoice {
   /** The staging directory, or null: files are then made in their day's directory (docs/output.md). */
   dir: string | null;
+  /** This run made it: removeStagingDir takes it away again at the end, when it is empty. */
+  made: boolean;
   /** Why the default could not be used, for one log line. */
   problem: string | null;
 }
@@ -40,10 +42,33 @@ export interface StagingChoice {
  */
 export function chooseStagingDir(datadir: string, requested: string, owner: DirectoryOwner | null = null): StagingChoice {
   const dir = requested === '' ? defaultStagingDir(datadir) : resolve(requested);
+  const made = !existsSync(dir);
   const problem = unusable(dir, datadir, owner);
-  if (problem === null) return { dir, problem: null };
+  if (problem === null) return { dir, made, problem: null };
   if (requested !== '') throw new PacketHeadersError('PH_ERR_STAGING', `cannot use "${requested}" as -stagingdir: ${problem}`);
-  return { dir: null, problem: `${dir}: ${problem}` };
+  return { dir: null, made: false, problem: `${dir}: ${problem}` };
+}
+
+/**
+ * At the end of a run that made the staging directory (a -read into a new
+ * datadir, say): it goes again with its empty day directories; a file in it
+ * (which no clean stop leaves) keeps it. Errors are ignored.
+ */
+export function removeStagingDir(dir: string): void {
+  const emptyTree = (path: string): boolean => {
+    let empty = true;
+    for (const entry of entries(path)) {
+      if (!entry.isDirectory() || !emptyTree(join(path, entry.name))) empty = false;
+    }
+    if (!empty) return false;
+    try {
+      rmdirSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  emptyTree(dir);
 }
 
 function unusable(dir: string, datadir: string, owner: DirectoryOwner | null): string | null {

@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { loadAddon } from '../../src/capture/addon.js';
 import { FlowStore } from '../../src/saver/flowstore.js';
-import { publishStagedLeftovers } from '../../src/saver/staging.js';
+import { publishStagedLeftovers, removeStagingDir } from '../../src/saver/staging.js';
 import { batchOf, ethernetFrame } from '../helpers/frames.js';
 import { routeToFile } from '../helpers/routefile.js';
 
@@ -171,5 +171,19 @@ describe('stream files an earlier run left in the staging directory', () => {
     assert.deepEqual(result, { published: 1, numbered: 1, removed: 0, failed: 0 });
     assert.deepEqual(walk(dir), ['2026/12/04/K.1.pcap.gz', '2026/12/04/K.pcap.gz']);
     assert.deepEqual(readFileSync(join(dir, '2026', '12', '04', 'K.pcap.gz')), taken);
+  });
+});
+
+describe('a staging directory this run made', () => {
+  test('goes at the end with its empty day directories; one holding a file stays, and the file in it', () => {
+    mkdirSync(join(staging, '2026', '12', '05'), { recursive: true });
+    removeStagingDir(staging);
+    assert.equal(existsSync(staging), false);
+    mkdirSync(join(staging, '2026', '12', '05'), { recursive: true });
+    mkdirSync(join(staging, '2026', '12', '06'), { recursive: true });
+    writeFileSync(join(staging, '2026', '12', '05', 'left.pcap.gz'), 'x');
+    removeStagingDir(staging);
+    assert.deepEqual(walk(staging), ['2026/12/05/left.pcap.gz']);
+    assert.equal(existsSync(join(staging, '2026', '12', '06')), false);
   });
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { FlowSummarizer, summarizeFile } from '../../src/analysis/summarize.js';
+import { FlowSummarizer, summarizeFile, uuidOfPath } from '../../src/analysis/summarize.js';
 import { FLOW_SUMMARY_FIELDS, type FlowSummary, summaryJson } from '../../src/analysis/summary.js';
 import { fixture } from '../helpers/fixtures.js';
 import { writeCapture } from '../helpers/pcapwrite.js';
@@ -78,4 +78,11 @@ test('summaryJson takes the general way for a value that is not a string, number
   assert.equal(summaryJson(summary), jsonOfFields(summary));
   odd.client_port = [1, 2];
   assert.equal(summaryJson(summary), jsonOfFields(summary));
+});
+
+test("uuid: a connection's later files join on its UUID; other names keep every part", () => {
+  assert.equal(uuidOfPath('/d/2026/12/07/host_1_unsafe_00000000000000AB.pcap.gz'), 'host_1_unsafe_00000000000000AB');
+  assert.equal(uuidOfPath('/d/2026/12/07/host_1_unsafe_00000000000000AB.20261207T163045.123Z.pcap.gz'), 'host_1_unsafe_00000000000000AB');
+  assert.equal(uuidOfPath('host_1_unsafe_00000000000000AB.1.pcap.gz'), 'host_1_unsafe_00000000000000AB.1');
+  assert.equal(uuidOfPath('trace_10.0.0.1_80_10.0.0.2_40000_1566403800.123456789.pcap.gz'), 'trace_10.0.0.1_80_10.0.0.2_40000_1566403800.123456789');
 });

@@ -19,7 +19,7 @@ import { EventSocketClient } from './flowevents/eventsocket.js';
 import { KernelFlowSource } from './flowevents/kernelsource.js';
 import type { FlowOpenEvent } from './flowevents/types.js';
 import { BAD_EVENT_REASONS } from './flowevents/types.js';
-import { uuidPrefix } from './flowevents/uuidprefix.js';
+import { cookieOfUuid, uuidPrefix } from './flowevents/uuidprefix.js';
 import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
@@ -28,7 +28,7 @@ import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
 import { OutputLayout, type DirectoryOwner } from './saver/outputlayout.js';
-import { chooseStagingDir, publishStagedLeftovers, removeStagingDir, type StagedLeftovers } from './saver/staging.js';
+import { chooseStagingDir, publishStagedLeftovers, removeStagingDir, saveNamedConnections, takeNamedConnections, type StagedLeftovers } from './saver/staging.js';
 import { LiveIndex } from './index/liveindex.js';
 
 export interface DaemonOptions {
@@ -108,6 +108,7 @@ export class Daemon {
   private readonly captures: CaptureSet;
   private readonly store: FlowStore;
   private readonly layout: OutputLayout;
+  private stagingDir: string | null = null;
   /** The staging directory when this run made it (removed at the end if empty). */
   private madeStagingDir: string | null = null;
   private eventClient: EventSocketClient | null = null;
@@ -192,7 +193,9 @@ export class Daemon {
     const captures = live ? selected.length : 1;
     const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures, staging.dir);
     daemon.reportLeftovers(leftovers, staged);
+    daemon.stagingDir = staging.dir;
     if (staging.made) daemon.madeStagingDir = staging.dir;
+    const namedBefore = staging.dir === null || !live ? [] : takeNamedConnections(staging.dir);
     if (staging.problem !== null) {
       deps.log(
         `no staging directory (${staging.problem}): files are made in their day's directory, where an uploader watching ` +
@@ -206,7 +209,7 @@ export class Daemon {
       if (options.indexDatabase) await daemon.startLiveIndex(options.indexDatabase);
       for (const event of options.preloadEvents ?? []) daemon.demuxer.expectFlow(event);
       daemon.startEventSource();
-      if (kernelPrefix !== null) await daemon.startKernelSource(addon, kernelPrefix);
+      if (kernelPrefix !== null) await daemon.startKernelSource(addon, kernelPrefix, namedBefore);
       const filter = live ? buildFilter(selected) : TCP_FILTER;
       let sources: CaptureSource[];
       if (live) {
@@ -289,6 +292,8 @@ export class Daemon {
       await this.kernelSource?.stop();
       await this.demuxer.closeAll();
       this.store.close();
+      // For the next run: which of the connections going on it may name from a time-wait socket.
+      if (this.stagingDir !== null && this.options.readFiles.length === 0) saveNamedConnections(this.stagingDir, this.demuxer.rememberedConnections);
       if (this.madeStagingDir !== null) removeStagingDir(this.madeStagingDir);
       // After the last file is written: the index gets every one of them.
       await this.liveIndex?.close();
@@ -370,12 +375,13 @@ export class Daemon {
    * daemon while they live on), with the prefix of tcp-info's UUIDs once one
    * is seen (-uuid-prefix-file or the default until then).
    */
-  private async startKernelSource(addon: NativeAddon, prefix: string): Promise<void> {
+  private async startKernelSource(addon: NativeAddon, prefix: string, namedBefore: readonly string[]): Promise<void> {
     const { demuxer } = this;
     const existingOnly = this.options.eventSocket !== '';
     this.kernelSource = new KernelFlowSource({
       prefix,
       existingOnly,
+      namedBefore: new Set(namedBefore.map(cookieOfUuid).filter((c): c is string => c !== null)),
       pollMs: this.options.socketPollMs ?? 1000,
       onEvent: (event) => demuxer.handleEvent(event),
       addon,

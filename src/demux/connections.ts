@@ -49,6 +49,11 @@ export class ConnectionMemory {
     return this.byUuid.size;
   }
 
+  /** The UUIDs of the connections remembered now. */
+  uuids(): string[] {
+    return [...this.byUuid.keys()];
+  }
+
   find(hash: number, key: FlowKey): NamedConnection | null {
     const list = this.byHash.get(hash);
     if (list === undefined) return null;

@@ -127,6 +127,11 @@ export class Demuxer {
     return this.table.size;
   }
 
+  /** The UUIDs of the named connections remembered now (they may go on after a restart). */
+  get rememberedConnections(): string[] {
+    return this.connections.uuids();
+  }
+
   /**
    * Processes one batch of capture records (addon layout) from a link of the
    * given LINKTYPE. `described` holds the records' descriptions as the addon

@@ -31,7 +31,7 @@ import { endianness } from 'node:os';
 import type { Log } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { FlowOpenEvent } from './types.js';
-import { uuidFromCookie } from './uuidprefix.js';
+import { cookieText, uuidFromCookie } from './uuidprefix.js';
 
 /** When an unnamed flow's 4-tuple is looked up, in ms after the demuxer asked. */
 export const LOOKUP_DELAYS_MS: readonly number[] = [0, 1, 5, 20, 100];
@@ -101,6 +101,13 @@ export interface KernelSourceOptions {
    * destroy reports, no retries.
    */
   existingOnly?: boolean;
+  /**
+   * Cookies (%016X) of the connections the run before this one named and
+   * remembered at its stop (src/saver/staging.ts): of the time-wait sockets
+   * found at start, only theirs name flows, since only theirs are known to
+   * carry a cookie an application saw.
+   */
+  namedBefore?: ReadonlySet<string>;
   /** Period of the full-table poll, ms. */
   pollMs: number;
   onEvent(event: FlowOpenEvent): void;
@@ -463,9 +470,12 @@ export class KernelFlowSource {
     if (mini) {
       // A connection the server closed before this run (an orphaned socket is
       // a time-wait one once its FIN is acknowledged) still ends: its last
-      // packets name their flow from it. It carries the full socket's cookie:
-      // the kernel copies it once made, as an earlier run or tcp-info made it.
-      if (this.startingUp && state === TCP_TIME_WAIT) this.rememberStartupSocket(records, w * 4, ports);
+      // packets name their flow from it when the run before named it. Then it
+      // carries the full socket's cookie, which the kernel copies once it was
+      // made; otherwise its cookie is a new one that no application saw.
+      if (this.startingUp && state === TCP_TIME_WAIT && this.options.namedBefore?.has(cookieText(low, high)) === true) {
+        this.rememberStartupSocket(records, w * 4, ports);
+      }
       return false;
     }
     this.known.set(cookie, { generation });

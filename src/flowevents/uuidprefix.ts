@@ -69,7 +69,18 @@ const HEX = '0123456789ABCDEF';
 
 /** `<prefix>_<cookie as %016X>` from the cookie's two 32-bit halves. */
 export function uuidFromCookie(prefix: string, cookieLow: number, cookieHigh: number): string {
-  return `${prefix}_${hex8(cookieHigh)}${hex8(cookieLow)}`;
+  return `${prefix}_${cookieText(cookieLow, cookieHigh)}`;
+}
+
+/** The cookie as %016X, as UUIDs end. */
+export function cookieText(cookieLow: number, cookieHigh: number): string {
+  return `${hex8(cookieHigh)}${hex8(cookieLow)}`;
+}
+
+/** The %016X cookie a `<prefix>_<cookie>` UUID ends with, or null for a UUID of another form. */
+export function cookieOfUuid(uuid: string): string | null {
+  const m = /_([0-9A-F]{16})$/.exec(uuid);
+  return m === null ? null : m[1];
 }
 
 function hex8(word: number): string {

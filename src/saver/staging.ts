@@ -8,7 +8,7 @@
 // (a link or a rename cannot cross filesystems) and outside it; by default it
 // is `.<datadir name>.staging` beside the datadir, which is outside what
 // pusher watches (<directory>/<datatype>).
-import { accessSync, constants as fsConstants, existsSync, readdirSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeAddon } from '../capture/addon.js';
 import { errorWords, PacketHeadersError } from '../errors.js';
@@ -17,6 +17,8 @@ import { TEMPORARY_NAME } from './leftovers.js';
 import { makeDirectory, type DirectoryOwner } from './outputlayout.js';
 
 const YEAR = /^\d{4}$/;
+/** The UUIDs of the connections a run named and remembered at its stop, one a line, for the next run. */
+const NAMED_CONNECTIONS = 'named-connections';
 const MONTH_OR_DAY = /^\d{2}$/;
 
 export function defaultStagingDir(datadir: string): string {
@@ -155,4 +157,26 @@ function subdirectories(dir: string, pattern: RegExp): string[] {
   return entries(dir)
     .filter((e) => e.isDirectory() && pattern.test(e.name))
     .map((e) => e.name);
+}
+
+/** At a clean stop: the UUIDs of the connections this run named that may go on after it. */
+export function saveNamedConnections(stagingDir: string, uuids: readonly string[]): void {
+  if (uuids.length === 0) return;
+  try {
+    writeFileSync(join(stagingDir, NAMED_CONNECTIONS), `${uuids.join('\n')}\n`, { mode: 0o664 });
+  } catch {
+    // Without it, the next run names fewer of the connections that go on (docs/output.md).
+  }
+}
+
+/** At start: what the run before saved (saveNamedConnections), once; none when it did not stop cleanly. */
+export function takeNamedConnections(stagingDir: string): string[] {
+  const path = join(stagingDir, NAMED_CONNECTIONS);
+  try {
+    const text = readFileSync(path, 'utf8');
+    unlinkSync(path);
+    return text.split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
 }

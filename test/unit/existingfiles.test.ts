@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { loadAddon } from '../../src/capture/addon.js';
 import { FlowStore } from '../../src/saver/flowstore.js';
-import { publishStagedLeftovers, removeStagingDir } from '../../src/saver/staging.js';
+import { publishStagedLeftovers, removeStagingDir, saveNamedConnections, takeNamedConnections } from '../../src/saver/staging.js';
 import { batchOf, ethernetFrame } from '../helpers/frames.js';
 import { routeToFile } from '../helpers/routefile.js';
 
@@ -185,5 +185,16 @@ describe('a staging directory this run made', () => {
     removeStagingDir(staging);
     assert.deepEqual(walk(staging), ['2026/12/05/left.pcap.gz']);
     assert.equal(existsSync(join(staging, '2026', '12', '06')), false);
+  });
+});
+
+describe('the connections a run leaves named for the next', () => {
+  test('read once at the next start; none when the run before saved none', () => {
+    assert.deepEqual(takeNamedConnections(staging), []);
+    saveNamedConnections(staging, ['p_00000000000000AB', 'p_00000000000000CD']);
+    assert.deepEqual(takeNamedConnections(staging), ['p_00000000000000AB', 'p_00000000000000CD']);
+    assert.deepEqual(takeNamedConnections(staging), [], 'taken once');
+    saveNamedConnections(staging, []);
+    assert.deepEqual(walk(staging), [], 'no file for an empty list');
   });
 });

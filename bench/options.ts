@@ -5,8 +5,8 @@
 // (offline repetitions, median reported), --seed N, --rates A,B,…,top (live
 // sweep, packets per second), --sustained-packets N (the sustained live run
 // at top speed, a capture of its own; 0 skips it), --no-write (do not touch
-// bench/results.json and README.md), --from-results (rewrite the README's
-// section from bench/results.json), --perf DIR (BENCH_PERF; each live daemon
+// bench/results.json and docs/performance.md), --from-results (rewrite
+// docs/performance.md from bench/results.json), --perf DIR (BENCH_PERF; each live daemon
 // runs with --perf-basic-prof and `perf record` samples it while its replay
 // runs, into DIR/live-N-RATE.data: where its CPU goes, by thread and symbol).
 function flag(name: string): boolean {

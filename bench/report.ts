@@ -1,7 +1,7 @@
-// The benchmark's report: the table it prints, its targets, and the README's
-// Performance section made from them. Every figure here is one this run
+// The benchmark's report: the table it prints, its targets, and
+// docs/performance.md made from them. Every figure here is one this run
 // measured; nothing is carried over from earlier runs.
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fmt, mib, repo } from './common.js';
 import type { GenResult } from './gen.js';
@@ -159,9 +159,9 @@ export function targets(r: Omit<Results, 'targets'>): Results['targets'] {
   return t;
 }
 
-export function readmeSection(r: Results, text: string): string {
+export function performanceDoc(r: Results, text: string): string {
   return [
-    '## Performance',
+    '# Performance',
     '',
     `Measured with \`npm run bench\` (\`node dist/bench/run.js\`; \`--quick\` for a short run) on ${r.date.slice(0, 10)}:`,
     `${r.machine.cpus} cores (${r.machine.model}), ${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel}, Node ${r.machine.node}; output on ${r.machine.datadirFs}.`,
@@ -229,16 +229,7 @@ function findings(r: Results): string[] {
   return lines;
 }
 
-export function appendReadme(section: string): void {
-  const path = join(repo, 'README.md');
-  const current = readFileSync(path, 'utf8');
-  const at = current.indexOf('\n## Performance\n');
-  if (at >= 0) {
-    // Replace our own section, and keep anything after it that is not ours.
-    const after = current.indexOf('\n## ', at + 1);
-    const tail = after >= 0 ? current.slice(after) : '';
-    writeFileSync(path, `${current.slice(0, at + 1)}${section}${tail}`);
-  } else {
-    appendFileSync(path, `${current.endsWith('\n') ? '\n' : '\n\n'}${section}`);
-  }
+/** docs/performance.md, all of it: the section this run made. */
+export function writePerformanceDoc(section: string): void {
+  writeFileSync(join(repo, 'docs/performance.md'), section);
 }

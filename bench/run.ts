@@ -20,15 +20,15 @@ import { livePhase, type LiveResult } from './live.js';
 import { memoryPhase } from './memory.js';
 import { offlinePhase } from './offline.js';
 import { config } from './options.js';
-import { appendReadme, readmeSection, report, targets, type Results } from './report.js';
+import { performanceDoc, report, targets, writePerformanceDoc, type Results } from './report.js';
 
 async function main(): Promise<number> {
   if (config.fromResults) {
-    // Rewrites the README's Performance section from bench/results.json (after a change of its wording).
+    // Rewrites docs/performance.md from bench/results.json (after a change of its wording).
     const results = JSON.parse(readFileSync(join(repo, 'bench/results.json'), 'utf8')) as Results;
     const text = report(results);
     process.stdout.write(`${text}\n`);
-    appendReadme(readmeSection(results, text));
+    writePerformanceDoc(performanceDoc(results, text));
     return 0;
   }
   log(`work directory ${work}; ${JSON.stringify(config)}`);
@@ -109,8 +109,8 @@ async function main(): Promise<number> {
     if (config.write) {
       mkdirSync(join(repo, 'bench'), { recursive: true });
       writeFileSync(join(repo, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
-      appendReadme(readmeSection(results, text));
-      log('wrote bench/results.json and the Performance section of README.md');
+      writePerformanceDoc(performanceDoc(results, text));
+      log('wrote bench/results.json and docs/performance.md');
     }
     return 0;
   } finally {

@@ -562,7 +562,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     const auto fileMode = static_cast<mode_t>(IntegerOption(o, "fileMode", false, 0664, 0, 07777));
     const auto dirMode = static_cast<mode_t>(IntegerOption(o, "dirMode", false, 0775, 0, 07777));
     // 1: files are fdatasynced before they are renamed into place and their
-    // directories fsynced after (README, Output).
+    // directories fsynced after (docs/output.md, Durability).
     const bool sync = IntegerOption(o, "sync", false, 1, 0, 1) != 0;
     // Where files are written before they appear in the datadir's tree: the
     // same filesystem, outside the tree ('' none; src/saver/staging.ts).

@@ -2,7 +2,7 @@
 // context: uid 65534, every capability dropped but NET_RAW. It runs in a
 // network namespace this test makes, with the data directory bind-mounted
 // from the host; real connections from another namespace give their files,
-// which tshark reads and which are owned and moded as the README says. The
+// which tshark reads and which are owned and moded as docs/output.md says. The
 // second case names flows from an event socket bind-mounted from the host.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -585,10 +585,10 @@ describe('usage', () => {
     assert.ok(text.endsWith('\n'));
   });
 
-  test('the README\'s flag list is this usage text (tabs shown as spaces)', () => {
-    const readme = readFileSync(join(import.meta.dirname, '../../../README.md'), 'utf8');
+  test('docs/flags.md\'s flag list is this usage text (tabs shown as spaces)', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../../docs/flags.md'), 'utf8');
     const start = readme.indexOf('```\n  -anonymize.ip') + 4;
-    assert.ok(start > 4, 'README has a flag list');
+    assert.ok(start > 4, 'docs/flags.md has a flag list');
     const listed = readme.slice(start, readme.indexOf('```', start));
     const flagsPart = text.slice(text.indexOf('\n') + 1, text.indexOf('\n\n') + 1).replaceAll('    \t', ' '.repeat(12));
     assert.equal(listed, flagsPart);

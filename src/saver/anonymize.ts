@@ -1,8 +1,8 @@
-// IP anonymization (SPEC §6). `netblock` keeps an IPv4 address's /24 and an
+// IP anonymization (-anonymize.ip; docs/output.md, Content). `netblock` keeps an IPv4 address's /24 and an
 // IPv6 address's /48; addresses of this host are never anonymized, so a file
 // still says which side was the server. This decides which endpoints are
 // masked; the flow store (native/flowstore.cc) masks the stored packets.
-import { addressText, isIPv4Key, parseAddressWords, portOf, type FlowKey } from '../decode/flowkey.js';
+import { parseAddressWords, type FlowKey } from '../decode/flowkey.js';
 
 export type AnonymizationMode = 'none' | 'netblock';
 
@@ -19,10 +19,6 @@ export class Anonymizer {
     this.local = words.subarray(0, n * 4);
   }
 
-  get enabled(): boolean {
-    return this.mode !== 'none';
-  }
-
   /** Whether the key's endpoint (0 = A, 1 = B) must be anonymized. */
   anonymizesEndpoint(key: FlowKey, endpoint: 0 | 1): boolean {
     if (this.mode === 'none') return false;
@@ -33,28 +29,5 @@ export class Anonymizer {
       }
     }
     return true;
-  }
-
-  /** "addr:port" of an endpoint, anonymized like the saved packets, for log lines. */
-  describeEndpoint(key: FlowKey, endpoint: 0 | 1): string {
-    const masked = new Int32Array(key);
-    if (this.anonymizesEndpoint(key, endpoint)) maskWords(masked, endpoint);
-    const address = addressText(masked, endpoint);
-    return isIPv4Key(masked, endpoint) ? `${address}:${portOf(masked, endpoint)}` : `[${address}]:${portOf(masked, endpoint)}`;
-  }
-
-  describeFlow(key: FlowKey): string {
-    return `${this.describeEndpoint(key, 0)}<->${this.describeEndpoint(key, 1)}`;
-  }
-}
-
-function maskWords(key: Int32Array, endpoint: 0 | 1): void {
-  const o = endpoint * 4;
-  if (isIPv4Key(key, endpoint)) {
-    key[o + 3] &= ~0xff;
-  } else {
-    key[o + 1] &= ~0xffff; // bytes 6-7
-    key[o + 2] = 0;
-    key[o + 3] = 0;
   }
 }

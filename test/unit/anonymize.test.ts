@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { flowKeyFromText, newFlowKey } from '../../src/decode/flowkey.js';
+import { addressText, flowKeyFromText, newFlowKey } from '../../src/decode/flowkey.js';
 import { Anonymizer } from '../../src/saver/anonymize.js';
 
 test('local addresses are never anonymized', () => {
@@ -9,10 +9,8 @@ test('local addresses are never anonymized', () => {
   flowKeyFromText('10.0.0.1', 443, '10.7.7.7', 5555, k);
   assert.equal(anon.anonymizesEndpoint(k, 0), false);
   assert.equal(anon.anonymizesEndpoint(k, 1), true);
-  assert.equal(anon.describeFlow(k), '10.0.0.1:443<->10.7.7.0:5555');
-  flowKeyFromText('fd00::1', 443, 'fd00:1:2:3::9', 5555, k);
-  assert.equal(anon.describeFlow(k).includes('fd00:1:2::'), true);
-  assert.equal(anon.describeFlow(k).includes('::9'), false);
+  flowKeyFromText('fd00:1:2:3::9', 5555, 'fd00::1', 443, k);
+  for (const e of [0, 1] as const) assert.equal(anon.anonymizesEndpoint(k, e), addressText(k, e) !== 'fd00::1', addressText(k, e));
 });
 
 test('none changes nothing', () => {
@@ -20,5 +18,5 @@ test('none changes nothing', () => {
   const k = newFlowKey();
   flowKeyFromText('10.0.0.1', 443, '10.7.7.7', 5555, k);
   assert.equal(anon.anonymizesEndpoint(k, 1), false);
-  assert.equal(anon.describeFlow(k), '10.0.0.1:443<->10.7.7.7:5555');
+  assert.equal(anon.anonymizesEndpoint(k, 0), false);
 });

@@ -702,13 +702,15 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     return info.Env().Undefined();
   }
 
-  // flowCounts(route): [packets routed to the flow, packets saved of them].
+  // flowCounts(route): [packets routed to the flow, packets saved of them,
+  // the sequence number of its opening SYN or -1].
   Napi::Value FlowCounts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const Route& r = RouteArg(info);
-    Napi::Array out = Napi::Array::New(env, 2);
+    Napi::Array out = Napi::Array::New(env, 3);
     out.Set(0u, Napi::Number::New(env, r.packetsSeen));
     out.Set(1u, Napi::Number::New(env, r.packetsSaved));
+    out.Set(2u, Napi::Number::New(env, static_cast<double>(r.synSeq)));
     return out;
   }
 

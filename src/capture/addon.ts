@@ -194,7 +194,7 @@ export interface NativeFlowStore {
   setFlowState(route: number, state: number): void;
   unbindFlow(route: number): void;
   /** [packets seen, packets saved] of the route. */
-  flowCounts(route: number): [number, number];
+  flowCounts(route: number): [number, number, number];
   /** By route, 1 where a packet was seen since the last call; clears them. */
   takeSeen(): Uint8Array;
   /** Stream mode: seals the chunks of the routes that stored records while saving since the last call. */

@@ -25,6 +25,10 @@ export interface NamedConnection {
    * gets a name of its own (continuationName).
    */
   published: boolean;
+  /** A flow of it saw a packet: a connection-opening SYN now is a new connection's (but see openingSeq). */
+  hadPackets: boolean;
+  /** The sequence number of its opening SYN (-1: none seen): a retransmission of it is still this connection. */
+  openingSeq: number;
   /** The last continuation name's time (epoch ms), so that two are never the same. */
   lastContinuationMs: number;
   /** Its flow source reported it closed: forgotten when its flow ends. */
@@ -54,6 +58,16 @@ export class ConnectionMemory {
     return [...this.byUuid.keys()];
   }
 
+  /**
+   * Whether a connection-opening SYN with sequence number `seq` on the
+   * 4-tuple of `c` opens a new connection: not when `c` never had a packet
+   * (announced before its SYN, which comes now) nor for a retransmission of
+   * its own opening SYN.
+   */
+  opensNewConnection(c: NamedConnection, seq: number): boolean {
+    return c.hadPackets && seq !== c.openingSeq;
+  }
+
   find(hash: number, key: FlowKey): NamedConnection | null {
     const list = this.byHash.get(hash);
     if (list === undefined) return null;
@@ -77,6 +91,8 @@ export class ConnectionMemory {
       startedAt: flow.startedAt,
       flow,
       published: event.continued === true,
+      hadPackets: false,
+      openingSeq: -1,
       lastContinuationMs: 0,
       closedBySource: false,
       gone: false,
@@ -111,9 +127,11 @@ export class ConnectionMemory {
     if (c.flow === null) this.forget(c);
   }
 
-  /** The connection's flow ended; `stored`: it stored packets for a file. */
-  flowEnded(c: NamedConnection, stored: boolean): void {
+  /** The connection's flow ended: what its packets were (FlowStore.flowCounts), and whether they were stored for a file. */
+  flowEnded(c: NamedConnection, counts: { seen: number; openingSeq: number }, stored: boolean): void {
     if (stored) c.published = true;
+    if (counts.seen > 0) c.hadPackets = true;
+    if (c.openingSeq < 0) c.openingSeq = counts.openingSeq;
     c.flow = null;
     if (c.closedBySource) this.forget(c);
   }

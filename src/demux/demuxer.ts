@@ -5,7 +5,7 @@
 // 4-tuple. It runs entirely on the event loop; time comes from an injected
 // clock so tests need no sleeping.
 import type { BatchInputs } from '../capture/batchinputs.js';
-import { D_FLAGS, D_HASH, D_KEY, D_RECORD, DESCRIPTION_WORDS, describeRecords, FLAG_OPENING_SYN } from '../decode/describe.js';
+import { D_FLAGS, D_HASH, D_KEY, D_RECORD, D_SEQ, DESCRIPTION_WORDS, describeRecords, FLAG_OPENING_SYN } from '../decode/describe.js';
 import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import { DECODE_STATUS_NAMES } from '../decode/packet.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
@@ -192,8 +192,9 @@ export class Demuxer {
     const known = this.connections.find(hash, flow.key);
     if (known !== null) {
       // A connection named before sends again after its flow ended: its
-      // packets go under its UUID. An opening SYN is a new connection.
-      if ((d[at + D_FLAGS] & FLAG_OPENING_SYN) === 0 && now < this.connections.captureEndsAt(known)) {
+      // packets go under its UUID, unless this is a new connection's SYN.
+      const opening = (d[at + D_FLAGS] & FLAG_OPENING_SYN) !== 0;
+      if (!(opening && this.connections.opensNewConnection(known, d[at + D_SEQ] >>> 0)) && now < this.connections.captureEndsAt(known)) {
         this.name(flow, known);
         return flow.route;
       }
@@ -377,7 +378,7 @@ export class Demuxer {
   private finishFile(flow: Flow): void {
     // finish() compresses what the flow holds itself: a flush first would only wake its thread once more.
     const uuid = flow.uuid;
-    const seenAny = this.deps.store.packetsSeen(flow.route) > 0;
+    const seenAny = this.deps.store.flowCounts(flow.route).seen > 0;
     const done = flow.file.finish().then((result) => {
       if (result === 'written') {
         this.deps.metrics.filesWritten.inc();
@@ -399,8 +400,8 @@ export class Demuxer {
     if (flow.state === SaverState.Closed) return;
     this.table.remove(flow);
     if (flow.connection !== null) {
-      const stored = flow.state !== SaverState.UuidWait && this.deps.store.packetsSaved(flow.route) > 0;
-      this.connections.flowEnded(flow.connection, stored);
+      const counts = this.deps.store.flowCounts(flow.route);
+      this.connections.flowEnded(flow.connection, counts, flow.state !== SaverState.UuidWait && counts.saved > 0);
       flow.connection = null;
     }
     if (flow.state === SaverState.Saving) {

@@ -162,14 +162,10 @@ export class FlowStore {
     this.native.unbindFlow(route);
   }
 
-  /** Packets routed to the flow so far, kept or not. */
-  packetsSeen(route: number): number {
-    return this.native.flowCounts(route)[0];
-  }
-
-  /** Packets of the flow stored for its file so far. */
-  packetsSaved(route: number): number {
-    return this.native.flowCounts(route)[1];
+  /** What the flow's packets were: routed to it, stored for its file, and its opening SYN's sequence number (-1: none seen). */
+  flowCounts(route: number): { seen: number; saved: number; openingSeq: number } {
+    const [seen, saved, openingSeq] = this.native.flowCounts(route);
+    return { seen, saved, openingSeq };
   }
 
   /** By route: 1 for a flow that saw a packet since the previous call or started since, else 0. Starts the next period. */

@@ -132,6 +132,34 @@ describe('a named connection beyond its flow', () => {
 });
 
 describe('a connection announced long before its packets', () => {
+  test('its opening SYN, past -flowtimeout after the announcement, is its own: the connection goes to its first file', async () => {
+    const f = (fixture = fixtureFor());
+    f.demuxer.handleEvent(openEvent('c1', '10.0.0.1', 80, '10.0.0.2', 40000));
+    quiet(f, 5000);
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...client, flags: SYN, seq: 7 }) }, { frame: ethernetFrame({ ...server, flags: SYN | 0x10, seq: 9 }) }]), 1);
+    f.demuxer.handleBatch(packets(3), 1);
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/c1.pcap.gz`]);
+    assert.equal(records(f, `${DAY}/c1.pcap.gz`), 5);
+  });
+
+  test('a retransmission of its opening SYN after a gap is still the connection; a SYN of another sequence number is not', async () => {
+    const f = (fixture = fixtureFor());
+    f.demuxer.handleEvent(openEvent('c1', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...client, flags: SYN, seq: 7 }) }]), 1);
+    quiet(f, 3000);
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...client, flags: SYN, seq: 7 }) }]), 1);
+    quiet(f, 3000);
+    f.demuxer.handleBatch(batchOf([{ frame: ethernetFrame({ ...client, flags: SYN, seq: 1000 }) }]), 1);
+    quiet(f, 3000);
+    await f.demuxer.drain();
+    const files = f.files();
+    assert.equal(files.length, 2, files.join(', '));
+    assert.ok(files.includes(`${DAY}/c1.pcap.gz`));
+    assert.equal(await metricValue(f.metrics.saverErrors, { reason: 'uuidtimedout' }), 1, 'the new connection waited for its own UUID');
+    await f.demuxer.closeAll();
+  });
+
   test('its packets, starting past -flowtimeout after the announcement, go to its first file under its UUID', async () => {
     const f = (fixture = fixtureFor());
     f.demuxer.handleEvent(openEvent('c1', '10.0.0.1', 80, '10.0.0.2', 40000));

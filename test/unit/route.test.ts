@@ -86,10 +86,10 @@ test('a known flow is routed without asking; an unknown one is asked about at it
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   assert.deepEqual(asked, [[1, -1]]);
   assert.equal(store.tallies[TALLY_SAVED], 5);
-  assert.equal(store.packetsSeen(a.route), 3);
-  assert.equal(store.packetsSaved(a.route), 3);
+  assert.equal(store.flowCounts(a.route).seen, 3);
+  assert.equal(store.flowCounts(a.route).saved, 3);
   const other = b as unknown as { file: FlowFile; route: number };
-  assert.equal(store.packetsSeen(other.route), 2);
+  assert.equal(store.flowCounts(other.route).seen, 2);
   assert.deepEqual(await timesIn(a.file), [0, 2, 4]);
   assert.deepEqual(await timesIn(other.file), [1, 3]);
 });
@@ -131,7 +131,7 @@ test('a SYN opening a new connection on a known 4-tuple goes to the router, and 
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   assert.deepEqual(asked, [[4, old.route]]);
   const reused = next as unknown as { file: FlowFile; route: number };
-  assert.equal(store.packetsSeen(reused.route), 4);
+  assert.equal(store.flowCounts(reused.route).seen, 4);
   assert.deepEqual(await timesIn(old.file), [0, 1, 2]);
   assert.deepEqual(await timesIn(reused.file), [4, 5, 7, 8]);
   assert.deepEqual(await timesIn(other.file), [3, 6]);
@@ -152,13 +152,13 @@ test('records of a flow that takes no packets are counted as missed by its state
   assert.equal(t[TALLY_SAVED], 1);
   assert.deepEqual([...t.subarray(TALLY_MISSED, TALLY_MISSED + 5)], [0, 0, 2, 1, 0]);
   assert.equal(t[TALLY_BAD + r.d[3 * DESCRIPTION_WORDS + D_STATUS]], 1);
-  assert.equal(store.packetsSeen(discarding.route), 2);
-  assert.equal(store.packetsSaved(discarding.route), 0);
+  assert.equal(store.flowCounts(discarding.route).seen, 2);
+  assert.equal(store.flowCounts(discarding.route).saved, 0);
   // Back to taking packets (only UuidWait and Saving do).
   store.setFlowState(discarding.route, UUID_WAIT);
   store.tallies.fill(0);
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  assert.equal(store.packetsSaved(discarding.route), 2);
+  assert.equal(store.flowCounts(discarding.route).saved, 2);
 });
 
 test('a record of another link type than the flow\'s first is missed', () => {
@@ -168,7 +168,7 @@ test('a record of another link type than the flow\'s first is missed', () => {
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   store.route(r.batch, r.d, 113, null);
   assert.deepEqual([store.tallies[TALLY_SAVED], store.tallies[TALLY_MISSED + UUID_WAIT]], [1, 1]);
-  assert.equal(store.packetsSeen(flow.route), 2);
+  assert.equal(store.flowCounts(flow.route).seen, 2);
 });
 
 test('packet time: the router ticks before the first record at or past each check, with the records before it routed', () => {
@@ -179,7 +179,7 @@ test('packet time: the router ticks before the first record at or past each chec
   const ticks: Array<[number, number]> = [];
   store.setRouter({
     flowFor: () => assert.fail('the flow is known'),
-    tick: () => ticks.push([clock.now() - 1_700_000_000_000, store.packetsSeen(flow.route)]),
+    tick: () => ticks.push([clock.now() - 1_700_000_000_000, store.flowCounts(flow.route).seen]),
   });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, clock.state);
   // The same as PacketClock.advance per record, which the demuxer used to call.

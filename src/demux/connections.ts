@@ -8,9 +8,16 @@
 // the 4-tuple (an opening SYN, another UUID) replaces it.
 import { flowKeysEqual, type FlowKey } from '../decode/flowkey.js';
 import type { FlowOpenEvent } from '../flowevents/types.js';
-import type { Flow } from './flow.js';
 
-export interface NamedConnection {
+/** What the memory needs of a flow (./flow.ts Flow). */
+export interface ConnectionFlow {
+  readonly key: FlowKey;
+  readonly hash: number;
+  readonly startedAt: number;
+  connection: NamedConnection<this> | null;
+}
+
+export interface NamedConnection<F extends ConnectionFlow = ConnectionFlow> {
   readonly key: FlowKey;
   readonly hash: number;
   /** The Open event that named it: its UUID, and its timestamp, which dates its files. */
@@ -18,7 +25,7 @@ export interface NamedConnection {
   /** When its first flow started (the demuxer's clock): -captureduration counts from here. */
   readonly startedAt: number;
   /** Its flow now, null between flows. */
-  flow: Flow | null;
+  flow: F | null;
   /**
    * A file of it may exist already (a flow of this run stored packets for
    * one, or the connection existed before this run started): its next file
@@ -37,11 +44,11 @@ export interface NamedConnection {
   gone: boolean;
 }
 
-export class ConnectionMemory {
-  private readonly byHash = new Map<number, NamedConnection[]>();
-  private readonly byUuid = new Map<string, NamedConnection>();
+export class ConnectionMemory<F extends ConnectionFlow> {
+  private readonly byHash = new Map<number, Array<NamedConnection<F>>>();
+  private readonly byUuid = new Map<string, NamedConnection<F>>();
   /** In the order they were remembered, which is (within -uuidwaitduration) the order their capture ends. */
-  private readonly queue: NamedConnection[] = [];
+  private readonly queue: Array<NamedConnection<F>> = [];
   private head = 0;
   private readonly captureDurationMs: number;
 
@@ -64,11 +71,11 @@ export class ConnectionMemory {
    * (announced before its SYN, which comes now) nor for a retransmission of
    * its own opening SYN.
    */
-  opensNewConnection(c: NamedConnection, seq: number): boolean {
+  opensNewConnection(c: NamedConnection<F>, seq: number): boolean {
     return c.hadPackets && seq !== c.openingSeq;
   }
 
-  find(hash: number, key: FlowKey): NamedConnection | null {
+  find(hash: number, key: FlowKey): NamedConnection<F> | null {
     const list = this.byHash.get(hash);
     if (list === undefined) return null;
     for (const c of list) if (flowKeysEqual(c.key, key)) return c;
@@ -76,15 +83,15 @@ export class ConnectionMemory {
   }
 
   /** When a connection's capture duration is over. */
-  captureEndsAt(c: NamedConnection): number {
+  captureEndsAt(c: NamedConnection<F>): number {
     return c.startedAt + this.captureDurationMs;
   }
 
   /** A connection just named, its flow `flow`; any other remembered on the 4-tuple is forgotten. */
-  remember(flow: Flow, event: FlowOpenEvent): NamedConnection {
+  remember(flow: F, event: FlowOpenEvent): NamedConnection<F> {
     const old = this.find(flow.hash, flow.key);
     if (old !== null) this.forget(old);
-    const c: NamedConnection = {
+    const c: NamedConnection<F> = {
       key: flow.key,
       hash: flow.hash,
       event,
@@ -105,7 +112,7 @@ export class ConnectionMemory {
     return c;
   }
 
-  forget(c: NamedConnection): void {
+  forget(c: NamedConnection<F>): void {
     if (c.gone) return;
     c.gone = true;
     if (c.flow !== null && c.flow.connection === c) c.flow.connection = null;
@@ -128,7 +135,7 @@ export class ConnectionMemory {
   }
 
   /** The connection's flow ended: what its packets were (FlowStore.flowCounts), and whether they were stored for a file. */
-  flowEnded(c: NamedConnection, counts: { seen: number; openingSeq: number }, stored: boolean): void {
+  flowEnded(c: NamedConnection<F>, counts: { seen: number; openingSeq: number }, stored: boolean): void {
     if (stored) c.published = true;
     if (counts.seen > 0) c.hadPackets = true;
     if (c.openingSeq < 0) c.openingSeq = counts.openingSeq;
@@ -137,11 +144,11 @@ export class ConnectionMemory {
   }
 
   /** The next connection whose capture duration is over at `now` (for the caller to forget), or null. */
-  popExpired(now: number): NamedConnection | null {
+  popExpired(now: number): NamedConnection<F> | null {
     while (this.head < this.queue.length) {
       const c = this.queue[this.head];
       if (!c.gone && this.captureEndsAt(c) > now) return null;
-      this.queue[this.head] = undefined as unknown as NamedConnection;
+      this.queue[this.head] = undefined as unknown as NamedConnection<F>;
       this.head++;
       if (this.head > 1024 && this.head * 2 > this.queue.length) {
         this.queue.splice(0, this.head);
@@ -158,7 +165,7 @@ export class ConnectionMemory {
    * the UTC time its file starts, `<UUID>.<YYYYMMDDTHHMMSS.sss>Z`, unique
    * even after the first file was shipped and deleted, and across restarts.
    */
-  continuationName(c: NamedConnection, wallMs: number): string {
+  continuationName(c: NamedConnection<F>, wallMs: number): string {
     const ms = Math.max(Math.floor(wallMs), c.lastContinuationMs + 1);
     c.lastContinuationMs = ms;
     return `${c.event.uuid}.${new Date(ms).toISOString().replace(/[-:]/g, '')}`;

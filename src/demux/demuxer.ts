@@ -99,7 +99,7 @@ export class Demuxer {
   private readonly writeErrors: WriteErrorLog;
   private readonly layout: OutputLayout;
   /** Named connections, remembered beyond their flows (./connections.ts). */
-  private readonly connections: ConnectionMemory;
+  private readonly connections: ConnectionMemory<Flow>;
   /** Running totals for the daemon's log lines (the metrics hold the same, but are read asynchronously). */
   readonly totals = { filesWritten: 0, packetsSaved: 0 };
   /** Flows renamed so far (pcap_flows_renamed_total), for the log's 1st, 10th, 100th… line. */
@@ -110,7 +110,7 @@ export class Demuxer {
     this.deps = deps;
     this.writeErrors = new WriteErrorLog(deps.log);
     this.layout = deps.layout ?? new OutputLayout(options.datadir, null);
-    this.connections = new ConnectionMemory(options.captureDurationMs);
+    this.connections = new ConnectionMemory<Flow>(options.captureDurationMs);
     this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
     this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
     this.packetClock = options.packetTime === true ? new PacketClock() : null;
@@ -262,7 +262,7 @@ export class Demuxer {
    * before this run) gets a name of its own, so that no name is ever given
    * to two files (docs/output.md).
    */
-  private name(flow: Flow, connection: NamedConnection): void {
+  private name(flow: Flow, connection: NamedConnection<Flow>): void {
     const event = connection.event;
     flow.uuid = event.uuid;
     flow.namedBy = event;

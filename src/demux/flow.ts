@@ -43,7 +43,7 @@ export class Flow {
   /** The flow's route in the flow store, from its start until it is closed. */
   route = -1;
   /** The named connection whose packets it holds, while the demuxer remembers it. */
-  connection: NamedConnection | null = null;
+  connection: NamedConnection<Flow> | null = null;
   /** A later flow of its connection: its capture ends with the connection's, not its own start's. */
   continuation = false;
 

@@ -314,6 +314,7 @@ export class Demuxer {
         this.setState(flow, SaverState.Written);
       }
     }
+    this.deps.metrics.connectionsRemembered.set(this.connections.size);
     if (this.options.stream && now >= this.nextStreamFlushAt) {
       this.deps.store.flushStreams();
       this.nextStreamFlushAt = now + (this.options.streamFlushMs ?? 1000);

@@ -25,6 +25,7 @@ export class Metrics {
   readonly uuids: Counter;
   readonly saversGarbageCollected: Counter;
   readonly saversActive: Gauge;
+  readonly connectionsRemembered: Gauge;
   readonly ignored: Counter<'reason'>;
   readonly badEvents: Counter<'reason'>;
   readonly eventSocketConnected: Gauge;
@@ -113,6 +114,11 @@ export class Metrics {
       registers,
     });
     this.saversActive = new Gauge({ name: 'pcap_demuxer_savers_active', help: 'Flows currently tracked.', registers });
+    this.connectionsRemembered = new Gauge({
+      name: 'pcap_demuxer_connections_remembered',
+      help: 'Named connections remembered beyond their flows (until -captureduration from their first flow, or a reported close): their packets after a quiet gap keep their UUID.',
+      registers,
+    });
     this.ignored = new Counter({
       name: 'pcap_demuxer_ignored_total',
       help: 'Packets of new flows that were not started (load shedding), by reason: maxflows or maxheap.',

@@ -48,6 +48,7 @@ describe('a named connection beyond its flow', () => {
     f.demuxer.handleBatch(packets(4), 1);
     quiet(f, 3000);
     assert.equal(f.demuxer.activeFlows, 0, 'the flow timed out');
+    assert.equal(await metricValue(f.metrics.connectionsRemembered), 1, 'its connection is remembered');
     await f.demuxer.drain();
     assert.deepEqual(f.files(), [`${DAY}/c1.pcap.gz`]);
     f.demuxer.handleBatch(packets(3), 1);

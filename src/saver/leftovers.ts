@@ -3,7 +3,7 @@
 // its rename (native/files.cc names them). They are removed at start-up,
 // before this run writes anything: in a container the pid is the same on
 // every start, so an earlier run's temporary name can be this run's.
-import { readdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, unlinkSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 
 /** `.<name>.pcap.gz.<pid>.tmp`, the flow store's only temporary name. */
@@ -26,26 +26,36 @@ export interface LeftoverCleanup {
 export function removeLeftoverTemporaries(datadir: string): LeftoverCleanup {
   const started = performance.now();
   const result: LeftoverCleanup = { removed: 0, failed: 0, ms: 0 };
-  for (const year of subdirectories(datadir, YEAR)) {
-    for (const month of subdirectories(year, MONTH_OR_DAY)) {
-      for (const day of subdirectories(month, MONTH_OR_DAY)) {
-        for (const entry of entries(day)) {
-          if (!entry.isFile() || !TEMPORARY_NAME.test(entry.name)) continue;
-          try {
-            unlinkSync(join(day, entry.name));
-            result.removed++;
-          } catch {
-            result.failed++;
-          }
-        }
-      }
+  for (const { day, name } of dayFiles(datadir)) {
+    if (!TEMPORARY_NAME.test(name)) continue;
+    try {
+      unlinkSync(join(datadir, day, name));
+      result.removed++;
+    } catch {
+      result.failed++;
     }
   }
   result.ms = performance.now() - started;
   return result;
 }
 
-function entries(dir: string) {
+/**
+ * Every regular file in `<root>/YYYY/MM/DD/` (`day` relative to `root`), and
+ * nothing else: only directories of that layout, a symbolic link never
+ * followed (the Dirent of one is never a directory or a file).
+ */
+export function* dayFiles(root: string): Generator<{ day: string; name: string }> {
+  for (const year of subdirectories(root, YEAR)) {
+    for (const month of subdirectories(join(root, year), MONTH_OR_DAY)) {
+      for (const dd of subdirectories(join(root, year, month), MONTH_OR_DAY)) {
+        const day = join(year, month, dd);
+        for (const entry of entries(join(root, day))) if (entry.isFile()) yield { day, name: entry.name };
+      }
+    }
+  }
+}
+
+export function entries(dir: string): Dirent[] {
   try {
     return readdirSync(dir, { withFileTypes: true });
   } catch {
@@ -53,9 +63,9 @@ function entries(dir: string) {
   }
 }
 
-/** Real directories (a Dirent of a symbolic link is never a directory) named like `pattern`. */
+/** Names of the real directories in `dir` named like `pattern`. */
 function subdirectories(dir: string, pattern: RegExp): string[] {
   return entries(dir)
     .filter((e) => e.isDirectory() && pattern.test(e.name))
-    .map((e) => join(dir, e.name));
+    .map((e) => e.name);
 }

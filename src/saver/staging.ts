@@ -8,18 +8,16 @@
 // (a link or a rename cannot cross filesystems) and outside it; by default it
 // is `.<datadir name>.staging` beside the datadir, which is outside what
 // pusher watches (<directory>/<datatype>).
-import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeAddon } from '../capture/addon.js';
 import { errorWords, PacketHeadersError } from '../errors.js';
 import { DIR_MODE } from './flowfile.js';
-import { TEMPORARY_NAME } from './leftovers.js';
+import { dayFiles, entries, TEMPORARY_NAME } from './leftovers.js';
 import { makeDirectory, type DirectoryOwner } from './outputlayout.js';
 
-const YEAR = /^\d{4}$/;
 /** The UUIDs of the connections a run named and remembered at its stop, one a line, for the next run. */
 const NAMED_CONNECTIONS = 'named-connections';
-const MONTH_OR_DAY = /^\d{2}$/;
 
 export function defaultStagingDir(datadir: string): string {
   const absolute = resolve(datadir);
@@ -113,51 +111,30 @@ export interface StagedLeftovers {
  */
 export function publishStagedLeftovers(stagingDir: string, datadir: string, addon: Pick<NativeAddon, 'publishStaged'>, log: (line: string) => void): StagedLeftovers {
   const result: StagedLeftovers = { published: 0, numbered: 0, removed: 0, failed: 0 };
-  for (const year of subdirectories(stagingDir, YEAR)) {
-    for (const month of subdirectories(join(stagingDir, year), MONTH_OR_DAY)) {
-      for (const day of subdirectories(join(stagingDir, year, month), MONTH_OR_DAY)) {
-        const relative = join(year, month, day);
-        for (const entry of entries(join(stagingDir, relative))) {
-          if (!entry.isFile()) continue;
-          const from = join(stagingDir, relative, entry.name);
-          try {
-            if (TEMPORARY_NAME.test(entry.name)) {
-              unlinkSync(from);
-              result.removed++;
-              continue;
-            }
-            const [numbered, cut] = addon.publishStaged(from, join(datadir, relative, entry.name), DIR_MODE);
-            if (numbered < 0) {
-              result.removed++;
-              continue;
-            }
-            result.published++;
-            if (numbered > 0) result.numbered++;
-            if (cut > 0 || numbered > 0) log(`published ${from} from an earlier run${cut > 0 ? ` (a partial gzip member of ${cut} bytes cut off)` : ''}${numbered > 0 ? ` as number ${numbered}: its name was taken` : ''}`);
-          } catch (error) {
-            result.failed++;
-            log(`cannot publish ${from} left by an earlier run: ${errorWords(error)}`);
-          }
-        }
+  for (const { day, name } of dayFiles(stagingDir)) {
+    const from = join(stagingDir, day, name);
+    try {
+      if (TEMPORARY_NAME.test(name)) {
+        unlinkSync(from);
+        result.removed++;
+        continue;
       }
+      const [numbered, cut] = addon.publishStaged(from, join(datadir, day, name), DIR_MODE);
+      if (numbered < 0) {
+        result.removed++;
+        continue;
+      }
+      result.published++;
+      if (numbered > 0) result.numbered++;
+      if (cut > 0 || numbered > 0) log(`published ${from} from an earlier run${cut > 0 ? ` (a partial gzip member of ${cut} bytes cut off)` : ''}${numbered > 0 ? ` as number ${numbered}: its name was taken` : ''}`);
+    } catch (error) {
+      result.failed++;
+      log(`cannot publish ${from} left by an earlier run: ${errorWords(error)}`);
     }
   }
   return result;
 }
 
-function entries(dir: string) {
-  try {
-    return readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-}
-
-function subdirectories(dir: string, pattern: RegExp): string[] {
-  return entries(dir)
-    .filter((e) => e.isDirectory() && pattern.test(e.name))
-    .map((e) => e.name);
-}
 
 /** At a clean stop: the UUIDs of the connections this run named that may go on after it. */
 export function saveNamedConnections(stagingDir: string, uuids: readonly string[]): void {

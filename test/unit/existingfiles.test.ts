@@ -61,7 +61,13 @@ async function writeFlow(path: string, stream: boolean, first: number, count: nu
       file.flush();
     }
     if (!stream) file.setTarget(path, writePath);
-    await new Promise((r) => setTimeout(r, 50));
+    // A stream file is on disk once its first member is: the tree is looked at from then.
+    if (stream) {
+      for (let waited = 0; !existsSync(writePath); waited += 5) {
+        assert.ok(waited < 5000, `${writePath} never made`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
     run.beforeFinish = walk(dir);
     assert.equal(await file.finish(), 'written');
     return run;

@@ -19,7 +19,7 @@ import { EventSocketClient } from './flowevents/eventsocket.js';
 import { KernelFlowSource } from './flowevents/kernelsource.js';
 import type { FlowOpenEvent } from './flowevents/types.js';
 import { BAD_EVENT_REASONS } from './flowevents/types.js';
-import { cookieOfUuid, uuidPrefix } from './flowevents/uuidprefix.js';
+import { cookieOfUuid, prefixOfUuid, uuidPrefix } from './flowevents/uuidprefix.js';
 import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
@@ -436,12 +436,6 @@ export class Daemon {
     );
     for (const timer of this.timers) timer.unref();
   }
-}
-
-/** `<prefix>` of a `<prefix>_<cookie as 16 hex digits>` UUID (m-lab/uuid), or null for another form. */
-function prefixOfUuid(uuid: string): string | null {
-  const m = /^(.+)_[0-9A-F]{16}$/.exec(uuid);
-  return m === null ? null : m[1];
 }
 
 /** A start-up error about a gzipped input whose stream stopped short says so: that is why libpcap found nothing. */

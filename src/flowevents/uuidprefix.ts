@@ -77,10 +77,16 @@ export function cookieText(cookieLow: number, cookieHigh: number): string {
   return `${hex8(cookieHigh)}${hex8(cookieLow)}`;
 }
 
+const COOKIE_UUID = /^(.+)_([0-9A-F]{16})$/;
+
 /** The %016X cookie a `<prefix>_<cookie>` UUID ends with, or null for a UUID of another form. */
 export function cookieOfUuid(uuid: string): string | null {
-  const m = /_([0-9A-F]{16})$/.exec(uuid);
-  return m === null ? null : m[1];
+  return COOKIE_UUID.exec(uuid)?.[2] ?? null;
+}
+
+/** The `<prefix>` of a `<prefix>_<cookie>` UUID, or null for a UUID of another form. */
+export function prefixOfUuid(uuid: string): string | null {
+  return COOKIE_UUID.exec(uuid)?.[1] ?? null;
 }
 
 function hex8(word: number): string {

@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PacketHeadersError } from '../../src/errors.js';
-import { systemPrefixSources, uuidFromCookie, uuidPrefix, type PrefixSources } from '../../src/flowevents/uuidprefix.js';
+import { cookieOfUuid, prefixOfUuid, systemPrefixSources, uuidFromCookie, uuidPrefix, type PrefixSources } from '../../src/flowevents/uuidprefix.js';
 
 /** Fixed sources: files from a table, a fixed clock and /proc/uptime. */
 function sources(overrides: Partial<PrefixSources> = {}, files: Record<string, string> = {}): PrefixSources {
@@ -123,4 +123,13 @@ describe('uuidFromCookie', () => {
     assert.equal(uuidFromCookie('p', 0x89abcdef, 0x01234567), 'p_0123456789ABCDEF');
     assert.equal(uuidFromCookie('p', 1, 0x80000000), 'p_8000000000000001');
   });
+});
+
+test('a <prefix>_<cookie> UUID gives back its prefix and cookie; another form gives neither', () => {
+  assert.equal(prefixOfUuid('host_1566407000_unsafe_000000000001AB2F'), 'host_1566407000_unsafe');
+  assert.equal(cookieOfUuid('host_1566407000_unsafe_000000000001AB2F'), '000000000001AB2F');
+  for (const other of ['e2e_1AB2F', 'host_000000000001ab2f', '_000000000001AB2F']) {
+    assert.equal(prefixOfUuid(other), null, other);
+    assert.equal(cookieOfUuid(other), null, other);
+  }
 });

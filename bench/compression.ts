@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { Anonymizer } from '../src/saver/anonymize.js';
+import { Anonymizer } from '../src/demux/anonymize.js';
 import { FlowStore } from '../src/saver/flowstore.js';
 import { fmt, median } from './common.js';
 import { generate } from './gen.js';

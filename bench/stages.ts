@@ -22,7 +22,7 @@ import { DECODE_OK } from '../src/decode/packet.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { Anonymizer } from '../src/saver/anonymize.js';
+import { Anonymizer } from '../src/demux/anonymize.js';
 import { FlowStore } from '../src/saver/flowstore.js';
 
 export interface StageCosts {

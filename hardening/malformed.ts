@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { Anonymizer } from '../src/saver/anonymize.js';
+import { Anonymizer } from '../src/demux/anonymize.js';
 import { FlowStore } from '../src/saver/flowstore.js';
 import { batchOf } from '../test/helpers/frames.js';
 import { FrameMutator } from '../test/helpers/mutate.js';

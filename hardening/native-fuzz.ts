@@ -19,7 +19,7 @@ import { offlineFlowName } from '../src/demux/offlinenaming.js';
 import { DESCRIPTION_WORDS, splitAddonBatch } from '../src/decode/describe.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { Anonymizer } from '../src/saver/anonymize.js';
+import { Anonymizer } from '../src/demux/anonymize.js';
 import { FlowStore } from '../src/saver/flowstore.js';
 import { FrameMutator } from '../test/helpers/mutate.js';
 

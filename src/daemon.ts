@@ -23,7 +23,7 @@ import { cookieOfUuid, prefixOfUuid, uuidPrefix } from './flowevents/uuidprefix.
 import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
-import { Anonymizer, type AnonymizationMode } from './saver/anonymize.js';
+import { Anonymizer, type AnonymizationMode } from './demux/anonymize.js';
 import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';

@@ -10,7 +10,7 @@ import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import { DECODE_STATUS_NAMES } from '../decode/packet.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { Anonymizer } from '../saver/anonymize.js';
+import type { Anonymizer } from './anonymize.js';
 import type { WriteErrorReason } from '../saver/flowfile.js';
 import { OutputLayout } from '../saver/outputlayout.js';
 import { WriteErrorLog } from '../saver/writeerrorlog.js';
@@ -329,10 +329,10 @@ export class Demuxer {
   /** Ends every flow, writing those that have a UUID, and waits for all files. */
   async closeAll(): Promise<void> {
     for (const flow of this.table.all()) this.closeFlow(flow);
-    while (this.finishing.size > 0) await Promise.all([...this.finishing]);
+    await this.drain();
   }
 
-  /** Waits until every file finished so far is on disk. */
+  /** Waits until every file finished so far is on disk (or failed). */
   async drain(): Promise<void> {
     while (this.finishing.size > 0) await Promise.all([...this.finishing]);
   }

@@ -2,7 +2,6 @@
 // (flowstore.ts) that the store routes its flow's records into, a name, and an
 // end. Errors and the end come back from the store's threads as events.
 import { getSystemErrorName } from 'node:util';
-import type { FlowStore } from './flowstore.js';
 
 export const FILE_MODE = 0o664;
 export const DIR_MODE = 0o775;
@@ -17,11 +16,19 @@ export function numberedPath(path: string, n: number): string {
 export type WriteErrorReason = 'nospace' | 'permission' | 'write' | 'compress';
 export const WRITE_ERROR_REASONS: readonly WriteErrorReason[] = ['nospace', 'permission', 'write', 'compress'];
 
-export function classifyWriteError(error: unknown): WriteErrorReason {
+function classifyWriteError(error: unknown): WriteErrorReason {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return 'nospace';
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'permission';
   return 'write';
+}
+
+/** What a file asks of the store that holds its slot (flowstore.ts FlowStore). */
+export interface FileSlots {
+  flush(file: FlowFile): void;
+  target(file: FlowFile, path: string, writePath: string): void;
+  discard(file: FlowFile): void;
+  finish(file: FlowFile): void;
 }
 
 /** Called once per failed file, with the path it was writing. */
@@ -36,7 +43,7 @@ export type WriteErrorListener = (reason: WriteErrorReason, path: string, error:
 export class FlowFile {
   readonly slot: number;
   readonly serial: number;
-  private readonly store: FlowStore;
+  private readonly store: FileSlots;
   private readonly onError: WriteErrorListener;
   private filePath: string | null = null;
   /** finish() or discard() was called: the slot belongs to the store again. */
@@ -44,7 +51,7 @@ export class FlowFile {
   private failedAlready = false;
   private settle: ((result: FinishResult) => void) | null = null;
 
-  constructor(store: FlowStore, slot: number, serial: number, onError: WriteErrorListener) {
+  constructor(store: FileSlots, slot: number, serial: number, onError: WriteErrorListener) {
     this.store = store;
     this.slot = slot;
     this.serial = serial;

@@ -7,7 +7,7 @@ import { flowKeyFromText, newFlowKey } from '../../src/decode/flowkey.js';
 import { Demuxer, type DemuxerOptions } from '../../src/demux/demuxer.js';
 import type { FlowOpenEvent } from '../../src/flowevents/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { Anonymizer, type AnonymizationMode } from '../../src/saver/anonymize.js';
+import { Anonymizer, type AnonymizationMode } from '../../src/demux/anonymize.js';
 import { FlowStore } from '../../src/saver/flowstore.js';
 
 export class FakeClock {

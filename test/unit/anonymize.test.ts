@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addressText, flowKeyFromText, newFlowKey } from '../../src/decode/flowkey.js';
-import { Anonymizer } from '../../src/saver/anonymize.js';
+import { Anonymizer } from '../../src/demux/anonymize.js';
 
 test('local addresses are never anonymized', () => {
   const anon = new Anonymizer('netblock', ['10.0.0.1', 'fd00::1']);

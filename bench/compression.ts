@@ -11,7 +11,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Demuxer } from '../src/demux/demuxer.js';
-import { readEventFile } from '../src/flowevents/eventfile.js';
+import { EventListSource, readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { Anonymizer } from '../src/demux/anonymize.js';
 import { FlowStore } from '../src/saver/flowstore.js';
@@ -61,11 +61,11 @@ async function runOnce(setting: Setting, batches: Buffer[], linkType: number, op
   await noStoreThreads();
   const datadir = mkdtempSync('/dev/shm/ph-compression-');
   const store = new FlowStore({ level: setting.level, chunkBytes: setting.chunkKiB * 1024, sync: false });
+  const events = new EventListSource(opens);
   const demuxer = new Demuxer(
     { datadir, stream: false, uuidWaitMs: 600_000, captureDurationMs: 600_000, flowTimeoutMs: 600_000, maxFlows: 0, maxHeapBytes: Infinity, packetTime: true },
-    { clock: { now: () => 0 }, memoryInUse: () => 0, anonymizer: new Anonymizer('none', []), store, metrics: new Metrics({ processMetrics: false }), log: () => {} },
+    { clock: { now: () => 0 }, memoryInUse: () => 0, anonymizer: new Anonymizer('none', []), store, metrics: new Metrics({ processMetrics: false }), log: () => {}, nameFlow: (flow) => events.nameFlow(flow) },
   );
-  for (const e of opens) demuxer.expectFlow(e);
   for (const batch of batches) demuxer.handleBatch(batch, linkType, 'bench');
   await demuxer.closeAll();
   // The threads are still alive until close(): read their CPU first.

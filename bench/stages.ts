@@ -20,7 +20,7 @@ import { gunzipSync } from 'node:zlib';
 import { D_STATUS, DESCRIPTION_WORDS, describeRecords } from '../src/decode/describe.js';
 import { DECODE_OK } from '../src/decode/packet.js';
 import { Demuxer } from '../src/demux/demuxer.js';
-import { readEventFile } from '../src/flowevents/eventfile.js';
+import { EventListSource, readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { Anonymizer } from '../src/demux/anonymize.js';
 import { FlowStore } from '../src/saver/flowstore.js';
@@ -140,6 +140,7 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
     const datadir = mkdtempSync(join(scratchRoot(), 'ph-stages-'));
     const store = new FlowStore();
     const metrics = new Metrics();
+    const events = new EventListSource(opens);
     const demuxer = new Demuxer(
       {
         datadir,
@@ -158,9 +159,9 @@ export async function measureStages(pcap: string, events: string, rounds = 3): P
         store,
         metrics,
         log: () => {},
+        nameFlow: (flow) => events.nameFlow(flow),
       },
     );
-    for (const e of opens) demuxer.expectFlow(e);
     // The store's threads start with the first file: count them from zero.
     const mainBefore = mainThreadCpuUs();
     for (let i = 0; i < batches.length; i++) demuxer.handleBatch(batches[i], linkType, 'bench', described[i]);

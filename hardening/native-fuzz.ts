@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADDON_PATH_ENV, loadAddon, type NativeAddon } from '../src/capture/addon.js';
-import { offlineFlowName } from '../src/demux/offlinenaming.js';
+import { OfflineNamingSource } from '../src/flowevents/offlinenaming.js';
 import { DESCRIPTION_WORDS, splitAddonBatch } from '../src/decode/describe.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { Metrics } from '../src/metrics/metrics.js';
@@ -114,6 +114,7 @@ function countFiles(dir: string): number {
  */
 async function readThrough(addon: NativeAddon, file: string, datadir: string, metrics: Metrics): Promise<number> {
   const store = new FlowStore();
+  const naming = new OfflineNamingSource();
   const demuxer = new Demuxer(
     {
       datadir,
@@ -124,9 +125,8 @@ async function readThrough(addon: NativeAddon, file: string, datadir: string, me
       maxFlows: 2000,
       maxHeapBytes: 64e9,
       packetTime: true,
-      autoName: offlineFlowName,
     },
-    { clock: { now: () => 0 }, memoryInUse: () => 0, anonymizer: new Anonymizer('netblock', ['10.1.2.3']), store, metrics, log: () => {} },
+    { clock: { now: () => 0 }, memoryInUse: () => 0, anonymizer: new Anonymizer('netblock', ['10.1.2.3']), store, metrics, log: () => {}, nameFlow: (flow) => naming.nameFlow(flow) },
   );
   let read = 0;
   try {

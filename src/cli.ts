@@ -4,58 +4,13 @@
 import { basename } from 'node:path';
 import { parseConfig, usage, type Config } from './config/config.js';
 import { formatDuration } from './config/units.js';
-import { Daemon, type DaemonOptions } from './daemon.js';
+import { Daemon } from './daemon.js';
 import { PacketHeadersError } from './errors.js';
 import { incompleteInputLine } from './capture/inputreport.js';
-import { readEventFile } from './flowevents/eventfile.js';
 import { stderrLog, type Log } from './log.js';
 import { ConnectHelper } from './flowevents/connecthelper.js';
-import { dropPrivileges, userIds } from './privileges.js';
+import { dropPrivileges } from './privileges.js';
 import { endQuietlyWhenOutputCloses, findSubcommand, subcommandList } from './tools/subcommands.js';
-
-export function daemonOptions(config: Config, log: Log): DaemonOptions {
-  if (config.eventsFile !== '' && config.readFiles.length === 0) {
-    throw new PacketHeadersError('PH_ERR_FLAG', 'flag -events needs -read: live capture takes its events from -tcpinfo.eventsocket');
-  }
-  let preloadEvents: DaemonOptions['preloadEvents'];
-  if (config.eventsFile !== '') {
-    const events = readEventFile(config.eventsFile);
-    for (const [reason, count] of events.bad) log(`${config.eventsFile}: ${count} unusable line(s) (${reason})`);
-    preloadEvents = events.opens;
-  }
-  return {
-    preloadEvents,
-    interfaces: config.interfaces,
-    readFiles: config.readFiles,
-    datadir: config.datadir,
-    indexDatabase: config.indexDatabase,
-    stream: config.stream,
-    stagingDir: config.stagingDir,
-    directoryOwner: directoryOwner(config.user),
-    anonymize: config.anonymizeIP,
-    snaplen: config.maxHeaderSize,
-    uuidWaitMs: config.uuidWaitMs,
-    captureDurationMs: config.captureDurationMs,
-    flowTimeoutMs: config.flowTimeoutMs,
-    maxFlows: config.maxFlows,
-    maxHeapBytes: config.maxHeapBytes,
-    maxIdleRamBytes: config.maxIdleRamBytes,
-    metricsAddress: config.prometheusListenAddress,
-    eventSocket: config.eventSocket,
-    uuidPrefixFile: config.uuidPrefixFile,
-    socketPollMs: config.socketPollMs,
-  };
-}
-
-/** -user's ids, for the directories made before privileges are dropped; an unknown user is reported when they are. */
-function directoryOwner(user: string): DaemonOptions['directoryOwner'] {
-  if (user === '') return undefined;
-  try {
-    return userIds(user);
-  } catch {
-    return undefined;
-  }
-}
 
 export async function main(argv: string[], log: Log = stderrLog): Promise<number> {
   const tool = findSubcommand(argv[0]);
@@ -65,7 +20,6 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   }
   const program = basename(process.argv[1] ?? 'packet-headers').replace(/\.js$/, '');
   let config: Config;
-  let options: DaemonOptions;
   try {
     const parsed = parseConfig(argv, process.env);
     if (parsed === 'help') {
@@ -73,7 +27,6 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
       return 0;
     }
     config = parsed;
-    options = daemonOptions(config, log);
   } catch (error) {
     if (error instanceof PacketHeadersError) {
       process.stderr.write(`${program}: ${error.message}\n`);
@@ -91,13 +44,13 @@ export async function main(argv: string[], log: Log = stderrLog): Promise<number
   // nothing but its IPC channel.
   const helper = config.user !== '' && config.eventSocket !== '' && config.readFiles.length === 0 ? new ConnectHelper(config.eventSocket, log) : null;
   try {
-    return await run(program, config, options, log, helper);
+    return await run(program, config, log, helper);
   } finally {
     helper?.close();
   }
 }
 
-async function run(program: string, config: Config, options: DaemonOptions, log: Log, helper: ConnectHelper | null): Promise<number> {
+async function run(program: string, config: Config, log: Log, helper: ConnectHelper | null): Promise<number> {
   // -read: SIGTERM or SIGINT stops the reading at once (there is nothing to
   // wait for, unlike live capture) and every flow read so far is written as
   // at the end of the files; a second signal exits at once. The handlers are
@@ -128,7 +81,7 @@ async function run(program: string, config: Config, options: DaemonOptions, log:
 
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(options, { log, eventSocketConnector: helper?.connect });
+    daemon = await Daemon.start(config, { log, eventSocketConnector: helper?.connect });
     running = daemon;
   } catch (error) {
     removeOfflineHandlers();

@@ -12,59 +12,23 @@ import { describeGzipFault, inputReports, type InputReport } from './capture/inp
 import { prepareOfflineInput, type OfflineInput } from './capture/offlinefile.js';
 import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
-import { offlineFlowName } from './demux/offlinenaming.js';
 import { errorWords, PacketHeadersError } from './errors.js';
+import type { Config } from './config/config.js';
 import type { Connector } from './flowevents/connector.js';
-import { EventSocketClient } from './flowevents/eventsocket.js';
-import { KernelFlowSource } from './flowevents/kernelsource.js';
-import type { FlowOpenEvent } from './flowevents/types.js';
+import { nameFromSources, type FlowSource } from './flowevents/flowsource.js';
+import { pickFlowSources } from './flowevents/sources.js';
 import { BAD_EVENT_REASONS } from './flowevents/types.js';
-import { cookieOfUuid, prefixOfUuid, uuidPrefix } from './flowevents/uuidprefix.js';
 import type { Log } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
-import { Anonymizer, type AnonymizationMode } from './demux/anonymize.js';
+import { Anonymizer } from './demux/anonymize.js';
 import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
 import { FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
 import { OutputLayout, type DirectoryOwner } from './saver/outputlayout.js';
+import { userIds } from './privileges.js';
 import { chooseStagingDir, publishStagedLeftovers, removeStagingDir, saveNamedConnections, takeNamedConnections, type StagedLeftovers } from './saver/staging.js';
 import { LiveIndex } from './index/liveindex.js';
-
-export interface DaemonOptions {
-  /** Interfaces to capture on; empty = every interface that is up. Ignored when readFiles is set. */
-  interfaces: string[];
-  /** Offline mode: read these pcap files (merged by packet timestamp, as one capture) instead of capturing live. */
-  readFiles: string[];
-  datadir: string;
-  /** A SQLite database indexing every file written (src/index/liveindex.ts); '' or absent = none. */
-  indexDatabase?: string;
-  stream: boolean;
-  /** -stagingdir; '' or absent = the default beside the datadir (src/saver/staging.ts). */
-  stagingDir?: string;
-  /** -user's ids: the directories made while the daemon is still root are given to it. */
-  directoryOwner?: DirectoryOwner;
-  anonymize: AnonymizationMode;
-  snaplen: number;
-  uuidWaitMs: number;
-  captureDurationMs: number;
-  flowTimeoutMs: number;
-  maxFlows: number;
-  maxHeapBytes: number;
-  maxIdleRamBytes: number;
-  /** host:port; null = no metrics listener (tests). */
-  metricsAddress: string | null;
-  /** tcp-info's event socket; empty = the built-in kernel flow source (live capture only). */
-  eventSocket: string;
-  /** Built-in flow source: file holding the UUID prefix; empty = `<$POD_NAME or hostname>_<boot time>_unsafe`. */
-  uuidPrefixFile?: string;
-  /** Built-in flow source: period of the socket table poll, ms (default 100). */
-  socketPollMs?: number;
-  /** How often the one-line status is logged, ms (default 5 minutes). */
-  statusLogMs?: number;
-  /** Events known before capture starts (offline mode, tests). */
-  preloadEvents?: FlowOpenEvent[];
-}
 
 export interface DaemonDeps {
   log: Log;
@@ -72,6 +36,12 @@ export interface DaemonDeps {
   clock?: Clock;
   /** How the event socket is connected; default directly (cli.ts passes the connect helper's under -user). */
   eventSocketConnector?: Connector;
+  /** What names the flows; default the sources the config calls for (src/flowevents/sources.ts). */
+  flowSources?: FlowSource[];
+  /** false: no metrics listener (tests); default true. */
+  serveMetrics?: boolean;
+  /** How often the one-line status is logged, ms (default 5 minutes). */
+  statusLogMs?: number;
 }
 
 /** Capture tuning that the operator need not choose. */
@@ -103,7 +73,7 @@ export function sheddingThreshold(maxHeapBytes: number, captures: number): numbe
 export class Daemon {
   readonly metrics: Metrics;
   readonly demuxer: Demuxer;
-  private readonly options: DaemonOptions;
+  private readonly config: Config;
   private readonly deps: DaemonDeps;
   private readonly captures: CaptureSet;
   private readonly store: FlowStore;
@@ -111,8 +81,8 @@ export class Daemon {
   private stagingDir: string | null = null;
   /** The staging directory when this run made it (removed at the end if empty). */
   private madeStagingDir: string | null = null;
-  private eventClient: EventSocketClient | null = null;
-  private kernelSource: KernelFlowSource | null = null;
+  private sources: FlowSource[] = [];
+  private takingEvents = true;
   private liveIndex: LiveIndex | null = null;
   private metricsServer: Server | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -124,13 +94,13 @@ export class Daemon {
   private stopping: Promise<void> | null = null;
   private lastStatus = { files: 0, packets: 0, drops: 0 };
 
-  private constructor(options: DaemonOptions, deps: DaemonDeps, anonymizer: Anonymizer, kernelPrefix: string | null, captures: number, stagingDir: string | null) {
-    this.options = options;
+  private constructor(config: Config, deps: DaemonDeps, anonymizer: Anonymizer, captures: number, stagingDir: string | null, owner: DirectoryOwner | null) {
+    this.config = config;
     this.deps = deps;
     this.metrics = new Metrics();
-    this.layout = new OutputLayout(options.datadir, stagingDir, options.directoryOwner ?? null);
+    this.layout = new OutputLayout(config.datadir, stagingDir, owner);
     this.store = new FlowStore({
-      stream: options.stream,
+      stream: config.stream,
       stagingDir,
       onNumberedFile: (requested, path) => {
         // Rare (a -read re-run, two writers of one name): one line each.
@@ -140,17 +110,7 @@ export class Daemon {
     });
     this.captures = new CaptureSet(deps.log);
     this.demuxer = new Demuxer(
-      {
-        datadir: options.datadir,
-        stream: options.stream,
-        uuidWaitMs: options.uuidWaitMs,
-        captureDurationMs: options.captureDurationMs,
-        flowTimeoutMs: options.flowTimeoutMs,
-        maxFlows: options.maxFlows,
-        maxHeapBytes: sheddingThreshold(options.maxHeapBytes, captures),
-        packetTime: options.readFiles.length > 0,
-        autoName: options.readFiles.length > 0 && options.preloadEvents === undefined ? offlineFlowName : undefined,
-      },
+      { ...config, maxHeapBytes: sheddingThreshold(config.maxHeapBytes, captures), packetTime: config.readFiles.length > 0 },
       {
         clock: deps.clock ?? systemClock,
         memoryInUse: () => this.sampleMemoryForNewFlow(),
@@ -158,44 +118,40 @@ export class Daemon {
         store: this.store,
         metrics: this.metrics,
         log: deps.log,
-        onUnnamedFlow: kernelPrefix === null ? undefined : (key, opening) => this.kernelSource?.lookup(key, opening),
-        onFileWritten: options.indexDatabase ? (path) => this.liveIndex?.add(path) : undefined,
+        nameFlow: (flow) => nameFromSources(this.sources, flow),
+        onFileWritten: config.indexDatabase ? (path) => this.liveIndex?.add(path) : undefined,
         layout: this.layout,
       },
     );
     for (const reason of WRITE_ERROR_REASONS) this.metrics.saverErrors.labels(reason).inc(0);
     for (const reason of BAD_EVENT_REASONS) this.metrics.badEvents.labels(reason).inc(0);
-    this.metrics.maxHeap.set(options.maxHeapBytes);
+    this.metrics.maxHeap.set(config.maxHeapBytes);
     this.metrics.existingFiles.labels('separate').inc(0);
   }
 
   /** Builds every piece and starts capturing; throws PacketHeadersError on start-up failures. */
-  static async start(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
+  static async start(config: Config, deps: DaemonDeps): Promise<Daemon> {
     const addon = deps.addon ?? loadAddon();
-    prepareDatadir(options.datadir);
-    const staging = chooseStagingDir(options.datadir, options.stagingDir ?? '', options.directoryOwner ?? null);
+    const owner = directoryOwner(config.user);
+    prepareDatadir(config.datadir);
+    const staging = chooseStagingDir(config.datadir, config.stagingDir, owner);
     // Before anything is captured or written: this run's temporary names may be an earlier run's.
-    const leftovers = removeLeftoverTemporaries(options.datadir);
-    const staged = staging.dir === null ? null : publishStagedLeftovers(staging.dir, options.datadir, addon, deps.log);
+    const leftovers = removeLeftoverTemporaries(config.datadir);
+    const staged = staging.dir === null ? null : publishStagedLeftovers(staging.dir, config.datadir, addon, deps.log);
     const available = addon.listInterfaces();
-    const live = options.readFiles.length === 0;
-    const selected = live ? selectInterfaces(options.interfaces, available) : [];
+    const live = config.readFiles.length === 0;
+    const selected = live ? selectInterfaces(config.interfaces, available) : [];
     // Every address of this host stays readable under netblock, not only those of captured interfaces.
     const localAddresses = [
       ...available.flatMap((i) => i.addresses),
       ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)),
     ];
-    // Live capture: flows are named from the kernel's socket table without
-    // tcp-info; beside it, only the connections that existed before this run
-    // (tcp-info announced them to the run before, and will not again).
-    const kernelPrefix = live ? uuidPrefix(options.uuidPrefixFile ?? '') : null;
     // Offline, every file is read by one merged capture.
     const captures = live ? selected.length : 1;
-    const daemon = new Daemon(options, deps, new Anonymizer(options.anonymize, localAddresses), kernelPrefix, captures, staging.dir);
+    const daemon = new Daemon(config, deps, new Anonymizer(config.anonymizeIP, localAddresses), captures, staging.dir, owner);
     daemon.reportLeftovers(leftovers, staged);
     daemon.stagingDir = staging.dir;
     if (staging.made) daemon.madeStagingDir = staging.dir;
-    const namedBefore = staging.dir === null || !live ? [] : takeNamedConnections(staging.dir);
     if (staging.problem !== null) {
       deps.log(
         `no staging directory (${staging.problem}): files are made in their day's directory, where an uploader watching ` +
@@ -203,23 +159,28 @@ export class Daemon {
       );
     }
     try {
-      if (options.metricsAddress !== null) {
-        daemon.metricsServer = await startMetricsServer(options.metricsAddress, daemon.metrics.registry);
+      if (deps.serveMetrics !== false) {
+        daemon.metricsServer = await startMetricsServer(config.prometheusListenAddress, daemon.metrics.registry);
       }
-      if (options.indexDatabase) await daemon.startLiveIndex(options.indexDatabase);
-      for (const event of options.preloadEvents ?? []) daemon.demuxer.expectFlow(event);
-      daemon.startEventSource();
-      if (kernelPrefix !== null) await daemon.startKernelSource(addon, kernelPrefix, namedBefore);
+      if (config.indexDatabase !== '') await daemon.startLiveIndex(config.indexDatabase);
+      const namedBefore = staging.dir === null || !live ? [] : takeNamedConnections(staging.dir);
+      daemon.sources =
+        deps.flowSources ?? pickFlowSources(config, { addon, metrics: daemon.metrics, log: deps.log, connector: deps.eventSocketConnector, namedBefore });
+      for (const source of daemon.sources) {
+        await source.start((event) => {
+          if (daemon.takingEvents) daemon.demuxer.handleEvent(event);
+        });
+      }
       const filter = live ? buildFilter(selected) : TCP_FILTER;
       let sources: CaptureSource[];
       if (live) {
         sources = selected.map((i) => ({
           name: i.name,
-          options: { device: i.name, snaplen: options.snaplen, bufferSize: KERNEL_BUFFER_BYTES, timeoutMs: READ_TIMEOUT_MS, filter },
+          options: { device: i.name, snaplen: config.maxHeaderSize, bufferSize: KERNEL_BUFFER_BYTES, timeoutMs: READ_TIMEOUT_MS, filter },
         }));
       } else {
-        daemon.offlineInputs = await Promise.all(options.readFiles.map((file) => prepareOfflineInput(file)));
-        sources = [{ name: mergedSourceName(options.readFiles), options: { files: daemon.offlineInputs.map((i) => i.path), names: options.readFiles, snaplen: options.snaplen, filter } }];
+        daemon.offlineInputs = await Promise.all(config.readFiles.map((file) => prepareOfflineInput(file)));
+        sources = [{ name: mergedSourceName(config.readFiles), options: { files: daemon.offlineInputs.map((i) => i.path), names: config.readFiles, snaplen: config.maxHeaderSize, filter } }];
       }
       // Before the first packet: an uploader hears of a file only in a directory it watched before the file came.
       if (live) daemon.layout.prepareAhead(Date.now());
@@ -242,9 +203,9 @@ export class Daemon {
       daemon.captures.registerMetrics(daemon.metrics.registry);
       daemon.metrics.interfacesWithCaptures.set(live ? daemon.captures.size : 0);
       if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'} with filter "${filter}"`);
-      else deps.log(`reading ${options.readFiles.join(', ')} with filter "${filter}"`);
-      const metricsAt = daemon.metricsServer === null ? '' : `; metrics at http://${metricsHost(options.metricsAddress ?? '')}:${daemon.metricsPort}/metrics`;
-      deps.log(`writing files to ${resolve(options.datadir)}/YYYY/MM/DD/${metricsAt}`);
+      else deps.log(`reading ${config.readFiles.join(', ')} with filter "${filter}"`);
+      const metricsAt = daemon.metricsServer === null ? '' : `; metrics at http://${metricsHost(config.prometheusListenAddress)}:${daemon.metricsPort}/metrics`;
+      deps.log(`writing files to ${resolve(config.datadir)}/YYYY/MM/DD/${metricsAt}`);
       daemon.startTimers(addon);
     } catch (error) {
       await daemon.stop();
@@ -259,7 +220,7 @@ export class Daemon {
       this.metrics.leftoversRemoved.inc(staged.removed);
       if (staged.published + staged.removed + staged.failed > 0) {
         this.deps.log(
-          `staging directory: ${staged.published} stream file(s) of an earlier run published into ${this.options.datadir}, ` +
+          `staging directory: ${staged.published} stream file(s) of an earlier run published into ${this.config.datadir}, ` +
             `${staged.removed} removed (temporary, or without a complete gzip member)${staged.failed > 0 ? `, ${staged.failed} could not be handled` : ''}`,
         );
       }
@@ -267,7 +228,7 @@ export class Daemon {
     this.metrics.leftoversRemoved.inc(cleanup.removed);
     if (cleanup.removed === 0 && cleanup.failed === 0) return;
     const failed = cleanup.failed > 0 ? ` (${cleanup.failed} could not be removed)` : '';
-    this.deps.log(`removed ${cleanup.removed} temporary file(s) left by an earlier run from ${this.options.datadir} in ${cleanup.ms.toFixed(1)} ms${failed}`);
+    this.deps.log(`removed ${cleanup.removed} temporary file(s) left by an earlier run from ${this.config.datadir} in ${cleanup.ms.toFixed(1)} ms${failed}`);
   }
 
   get metricsPort(): number | null {
@@ -289,15 +250,16 @@ export class Daemon {
     this.stopping ??= (async () => {
       await this.captures.stop();
       for (const timer of this.timers) clearInterval(timer);
-      await this.kernelSource?.stop();
+      // From here no event starts or names a flow: every flow is being written.
+      this.takingEvents = false;
       await this.demuxer.closeAll();
+      for (const source of this.sources) await source.stop();
       this.store.close();
       // For the next run: which of the connections going on it may name from a time-wait socket.
-      if (this.stagingDir !== null && this.options.readFiles.length === 0) saveNamedConnections(this.stagingDir, this.demuxer.rememberedConnections);
+      if (this.stagingDir !== null && this.config.readFiles.length === 0) saveNamedConnections(this.stagingDir, this.demuxer.rememberedConnections);
       if (this.madeStagingDir !== null) removeStagingDir(this.madeStagingDir);
       // After the last file is written: the index gets every one of them.
       await this.liveIndex?.close();
-      await this.eventClient?.close();
       if (this.metricsServer !== null) {
         const server = this.metricsServer;
         server.closeAllConnections();
@@ -330,34 +292,12 @@ export class Daemon {
     return this.memoryInUse;
   }
 
-  private startEventSource(): void {
-    if (this.options.eventSocket === '') return;
-    const { metrics, demuxer } = this;
-    this.eventClient = new EventSocketClient({
-      path: this.options.eventSocket,
-      onEvent: (event) => {
-        // The prefix of tcp-info's UUIDs names the connections it will not announce again (startKernelSource).
-        if (event.kind === 'open') {
-          const prefix = prefixOfUuid(event.uuid);
-          if (prefix !== null) this.kernelSource?.setPrefix(prefix);
-        }
-        demuxer.handleEvent(event);
-      },
-      onBadLine: (reason) => metrics.badEvents.labels(reason).inc(),
-      onConnectedChange: (connected) => metrics.eventSocketConnected.set(connected ? 1 : 0),
-      log: this.deps.log,
-      connector: this.deps.eventSocketConnector,
-    });
-    metrics.eventSocketConnected.set(0);
-    this.eventClient.start();
-  }
-
   /** -index: opens the database in the index thread; a database that cannot be used stops the start-up. */
   private async startLiveIndex(database: string): Promise<void> {
     const counter = this.metrics.indexedFiles;
     for (const result of ['indexed', 'failed', 'leftout']) counter.labels(result).inc(0);
     try {
-      this.liveIndex = await LiveIndex.start(database, this.options.datadir, this.deps.log, {
+      this.liveIndex = await LiveIndex.start(database, this.config.datadir, this.deps.log, {
         indexed: (n) => counter.labels('indexed').inc(n),
         failed: (n) => counter.labels('failed').inc(n),
         leftOut: (n) => counter.labels('leftout').inc(n),
@@ -366,34 +306,6 @@ export class Daemon {
       throw new PacketHeadersError('PH_ERR_INDEX', `cannot use "${database}" as -index: ${errorWords(error)}`);
     }
     this.deps.log(`indexing every file written in ${resolve(database)} (table flows)`);
-  }
-
-  /**
-   * Names flows from the kernel's socket table; resolves once the sockets that
-   * exist now are announced. Beside tcp-info, it names only the connections
-   * that existed before this run, when their packets come (a restart of the
-   * daemon while they live on), with the prefix of tcp-info's UUIDs once one
-   * is seen (-uuid-prefix-file or the default until then).
-   */
-  private async startKernelSource(addon: NativeAddon, prefix: string, namedBefore: readonly string[]): Promise<void> {
-    const { demuxer } = this;
-    const existingOnly = this.options.eventSocket !== '';
-    this.kernelSource = new KernelFlowSource({
-      prefix,
-      existingOnly,
-      namedBefore: new Set(namedBefore.map(cookieOfUuid).filter((c): c is string => c !== null)),
-      pollMs: this.options.socketPollMs ?? 1000,
-      onEvent: (event) => demuxer.handleEvent(event),
-      addon,
-      metrics: this.metrics,
-      log: this.deps.log,
-    });
-    await this.kernelSource.start();
-    if (existingOnly) {
-      this.deps.log(`naming the connections that existed before this run from the kernel's socket table when their packets come (UUID prefix "${prefix}" until tcp-info's UUIDs show theirs)`);
-    } else {
-      this.deps.log(`naming flows from the kernel's socket table (UUID prefix "${prefix}", ${this.kernelSource.size} sockets now)`);
-    }
   }
 
   /** Files written so far (for the shutdown line). */
@@ -406,7 +318,7 @@ export class Daemon {
     const now = { files: this.demuxer.totals.filesWritten, packets: this.demuxer.totals.packetsSaved, drops: this.captures.kernelDrops() };
     const last = this.lastStatus;
     this.lastStatus = now;
-    const every = formatDuration(this.options.statusLogMs ?? STATUS_LOG_MS);
+    const every = formatDuration(this.deps.statusLogMs ?? STATUS_LOG_MS);
     this.deps.log(
       `status: ${this.demuxer.activeFlows} flows tracked; in the last ${every} ${now.files - last.files} files written, ` +
         `${now.packets - last.packets} packets saved, ${now.drops - last.drops} dropped by the kernel ` +
@@ -416,7 +328,7 @@ export class Daemon {
 
   private startTimers(addon: NativeAddon): void {
     this.memoryInUse = process.memoryUsage.rss();
-    if (this.options.readFiles.length === 0) {
+    if (this.config.readFiles.length === 0) {
       this.timers.push(setInterval(() => this.layout.prepareAhead(Date.now()), DAY_DIRECTORIES_MS));
     }
     this.timers.push(
@@ -425,11 +337,11 @@ export class Daemon {
         this.metrics.compressionPending.set(this.store.pending);
         this.demuxer.tick();
       }, TICK_MS),
-      setInterval(() => this.logStatus(), this.options.statusLogMs ?? STATUS_LOG_MS),
+      setInterval(() => this.logStatus(), this.deps.statusLogMs ?? STATUS_LOG_MS),
       setInterval(() => {
         // Memory the allocator holds but nothing uses: give it back past the limit.
         const usage = process.memoryUsage();
-        if (usage.rss - usage.heapUsed - usage.external > this.options.maxIdleRamBytes && addon.mallocTrim()) {
+        if (usage.rss - usage.heapUsed - usage.external > this.config.maxIdleRamBytes && addon.mallocTrim()) {
           this.metrics.memoryTrims.inc();
         }
       }, IDLE_MEMORY_CHECK_MS),
@@ -458,6 +370,16 @@ function metricsHost(address: string): string {
   const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
   if (host === '' || host === '0.0.0.0' || host === '::') return 'localhost';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** -user's ids: the directories made while still root are given to them; an unknown user is reported when privileges are dropped. */
+function directoryOwner(user: string): DirectoryOwner | null {
+  if (user === '') return null;
+  try {
+    return userIds(user);
+  } catch {
+    return null;
+  }
 }
 
 function prepareDatadir(datadir: string): void {

@@ -266,6 +266,9 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
         `-captureduration (${formatDuration(config.captureDurationMs)})`,
     );
   }
+  if (config.eventsFile !== '' && config.readFiles.length === 0) {
+    throw flagError('flag -events needs -read: live capture takes its events from -tcpinfo.eventsocket');
+  }
   if (config.indexDatabase !== '' && isInside(config.indexDatabase, config.datadir)) {
     // Whatever ships and deletes the datadir's files (M-Lab's uploader) would take the database too.
     throw flagError(`-index ${config.indexDatabase} is inside -datadir ${config.datadir}: an uploader shipping the datadir would take it; put it elsewhere`);

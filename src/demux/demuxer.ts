@@ -5,9 +5,11 @@
 // 4-tuple. It runs entirely on the event loop; time comes from an injected
 // clock so tests need no sleeping.
 import type { BatchInputs } from '../capture/batchinputs.js';
+import type { Config } from '../config/config.js';
 import { D_FLAGS, D_HASH, D_KEY, D_RECORD, D_SEQ, DESCRIPTION_WORDS, describeRecords, FLAG_OPENING_SYN } from '../decode/describe.js';
 import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import { DECODE_STATUS_NAMES } from '../decode/packet.js';
+import type { UnnamedFlow } from '../flowevents/flowsource.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Anonymizer } from './anonymize.js';
@@ -19,7 +21,6 @@ import { ConnectionMemory, type NamedConnection } from './connections.js';
 import { Flow, SAVER_STATE_NAMES, SaverState } from './flow.js';
 import { DeadlineQueue } from './deadlines.js';
 import { FlowTable } from './flowtable.js';
-import { OfflineNaming, type AutoName } from './offlinenaming.js';
 import { PacketClock } from './packetclock.js';
 
 /** Milliseconds; monotonic in live mode, packet time in offline mode. */
@@ -29,14 +30,9 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => performance.now() };
 
-export interface DemuxerOptions {
-  datadir: string;
-  stream: boolean;
-  uuidWaitMs: number;
-  captureDurationMs: number;
-  flowTimeoutMs: number;
-  /** 0 = unlimited. */
-  maxFlows: number;
+/** The flags the demuxer follows, as the config parser gives them (src/config/config.ts), and its own settings. */
+export interface DemuxerOptions extends Pick<Config, 'datadir' | 'stream' | 'uuidWaitMs' | 'captureDurationMs' | 'flowTimeoutMs' | 'maxFlows'> {
+  /** Above this much memory in use no new flow is started: -maxheap less a reserve (src/daemon.ts sheddingThreshold). */
   maxHeapBytes: number;
   /** How often stream-mode flows hand their partial chunk to the file. */
   streamFlushMs?: number;
@@ -46,8 +42,6 @@ export interface DemuxerOptions {
    * depend on how fast the machine reads (./packetclock.ts).
    */
   packetTime?: boolean;
-  /** Offline mode without events: a name for every new flow, from its source, key and first packet (./offlinenaming.ts). */
-  autoName?: AutoName;
 }
 
 export interface DemuxerDeps {
@@ -60,11 +54,11 @@ export interface DemuxerDeps {
   metrics: Metrics;
   log(message: string): void;
   /**
-   * Called when a flow starts from a packet and has no name yet, so a flow
-   * source that can look a 4-tuple up (the kernel's socket table) can name it
-   * at once instead of at its next poll. The key must be copied if kept.
+   * Asked when a flow starts from a packet and has no name yet: the flow
+   * sources' name for it at once, or null (a source may name it later with
+   * an event, as the kernel's socket table does after a lookup).
    */
-  onUnnamedFlow?: (key: FlowKey, opening: boolean) => void;
+  nameFlow?: (flow: UnnamedFlow) => FlowOpenEvent | null;
   /** Called with the path of each file once it is complete on disk (-index). */
   onFileWritten?: (path: string) => void;
   /** Where files go; default `options.datadir` without a staging directory. */
@@ -86,7 +80,6 @@ export class Demuxer {
   private nextStreamFlushAt: number;
   /** Packet-time mode only. */
   private readonly packetClock: PacketClock | null;
-  private readonly offlineNaming: OfflineNaming;
   // The batch being routed, for flowFor.
   private batch: Buffer | null = null;
   private described: Int32Array | null = null;
@@ -114,7 +107,6 @@ export class Demuxer {
     this.uuidDeadlines = new DeadlineQueue(options.uuidWaitMs);
     this.captureDeadlines = new DeadlineQueue(options.captureDurationMs);
     this.packetClock = options.packetTime === true ? new PacketClock() : null;
-    this.offlineNaming = new OfflineNaming(options.autoName);
     // In packet-time mode the first packet starts the clock; the first tick then schedules these.
     const now = options.packetTime === true ? -Infinity : deps.clock.now();
     this.nextSweepAt = now + options.flowTimeoutMs;
@@ -214,11 +206,6 @@ export class Demuxer {
     this.deps.metrics.uuids.inc();
     const hash = hashFlowKey(event.key);
     this.assign(hash, event);
-  }
-
-  /** Offline: remembers an Open event for a flow whose packets are still to come. */
-  expectFlow(event: FlowOpenEvent): void {
-    this.offlineNaming.expect(event, hashFlowKey(event.key));
   }
 
   private assign(hash: number, event: FlowOpenEvent): void {
@@ -341,11 +328,18 @@ export class Demuxer {
     return this.packetClock !== null ? this.packetClock.now() : this.deps.clock.now();
   }
 
-  /** Names a flow at its first packet (record number `index`, at byte `record` of the batch), offline; else asks the flow source. */
+  /** Asks the flow sources to name a flow whose first packet is record number `index`, at byte `record` of the batch. */
   private nameNewFlow(flow: Flow, source: string | BatchInputs, index: number, batch: Buffer, record: number, opening: boolean): void {
-    const event = this.offlineNaming.eventFor(flow.key, flow.hash, source, index, batch.readUInt32LE(record), batch.readUInt32LE(record + 4));
+    if (this.deps.nameFlow === undefined) return;
+    const event = this.deps.nameFlow({
+      key: flow.key,
+      hash: flow.hash,
+      opening,
+      input: typeof source === 'string' ? source : source.nameOf(index),
+      seconds: batch.readUInt32LE(record),
+      nanoseconds: batch.readUInt32LE(record + 4),
+    });
     if (event !== null) this.assign(flow.hash, event);
-    else this.deps.onUnnamedFlow?.(flow.key, opening);
   }
 
   private admissionRefusal(): 'maxflows' | 'maxheap' | null {

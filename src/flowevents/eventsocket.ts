@@ -4,7 +4,8 @@
 import type * as net from 'node:net';
 import { directConnect, type Connector } from './connector.js';
 import { parseEventLine } from './eventline.js';
-import type { BadEventReason, FlowEvent } from './types.js';
+import type { EmitFlowEvent, FlowSource } from './flowsource.js';
+import type { BadEventReason } from './types.js';
 
 export const DEFAULT_INITIAL_BACKOFF_MS = 100;
 export const DEFAULT_MAX_BACKOFF_MS = 5000;
@@ -89,7 +90,6 @@ export class LineSplitter {
 export interface EventSocketClientOptions {
   /** Path of tcp-info's eventsocket (a unix stream socket). */
   path: string;
-  onEvent(e: FlowEvent): void;
   onBadLine(reason: BadEventReason): void;
   onConnectedChange(connected: boolean): void;
   log(message: string): void;
@@ -104,12 +104,12 @@ export interface EventSocketClientOptions {
 }
 
 /**
- * Reads flow events from a unix socket. start() connects; a lost connection or
- * a failed connect is retried with exponential backoff (reset by a successful
- * connection) until close(). Never throws out of socket callbacks; timers are
- * unref'd.
+ * Reads flow events from a unix socket (a FlowSource). start() connects; a
+ * lost connection or a failed connect is retried with exponential backoff
+ * (reset by a successful connection) until stop(). Never throws out of
+ * socket callbacks; timers are unref'd.
  */
-export class EventSocketClient {
+export class EventSocketClient implements FlowSource {
   private readonly opts: EventSocketClientOptions;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -118,7 +118,7 @@ export class EventSocketClient {
   private backoffMs: number;
   private socket: net.Socket | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private started = false;
+  private emit: EmitFlowEvent | null = null;
   private closed = false;
   private connected = false;
   /** Failed connect attempts since the last successful connection. */
@@ -144,15 +144,20 @@ export class EventSocketClient {
     return this.attempts;
   }
 
-  /** Connects, and keeps reconnecting until close(). Calling it again does nothing. */
-  start(): void {
-    if (this.started || this.closed) return;
-    this.started = true;
-    this.connect();
+  /**
+   * Connects, and keeps reconnecting until stop(); resolves at once (tcp-info
+   * announces connections as they come). Calling it again does nothing.
+   */
+  start(emit: EmitFlowEvent): Promise<void> {
+    if (this.emit === null && !this.closed) {
+      this.emit = emit;
+      this.connect();
+    }
+    return Promise.resolve();
   }
 
   /** Stops reconnecting and destroys the connection; resolves once the socket is closed. */
-  close(): Promise<void> {
+  stop(): Promise<void> {
     this.closed = true;
     if (this.timer !== null) {
       clearTimeout(this.timer);
@@ -255,7 +260,7 @@ export class EventSocketClient {
     const r = parseEventLine(text);
     if (r.ok) {
       const event = r.event;
-      this.safely('onEvent', () => this.opts.onEvent(event));
+      this.safely('onEvent', () => this.emit?.(event));
     } else {
       const reason = r.reason;
       this.safely('onBadLine', () => this.opts.onBadLine(reason));

@@ -30,6 +30,7 @@ import { addressText, canonicalize, flowKeysEqual, hashFlowKey, newFlowKey, port
 import { endianness } from 'node:os';
 import type { Log } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { EmitFlowEvent, FlowSource, UnnamedFlow } from './flowsource.js';
 import type { FlowOpenEvent } from './types.js';
 import { cookieText, uuidFromCookie } from './uuidprefix.js';
 
@@ -110,7 +111,6 @@ export interface KernelSourceOptions {
   namedBefore?: ReadonlySet<string>;
   /** Period of the full-table poll, ms. */
   pollMs: number;
-  onEvent(event: FlowOpenEvent): void;
   addon: Pick<NativeAddon, 'sockDiagDump' | 'sockDiagLookup' | 'SocketWatch'>;
   metrics: Metrics;
   log: Log;
@@ -144,8 +144,9 @@ function delayOf(entry: PendingLookup): number | undefined {
   return entry.sawRequest ? REQUEST_SOCKET_DELAYS_MS[entry.attempt - n] : undefined;
 }
 
-export class KernelFlowSource {
+export class KernelFlowSource implements FlowSource {
   private readonly options: KernelSourceOptions;
+  private emit: EmitFlowEvent = () => {};
   private readonly wallClock: () => number;
   /**
    * Sockets announced, by cookie, with the generation (poll number) that last
@@ -198,10 +199,14 @@ export class KernelFlowSource {
    * Starts watching destroyed sockets, then polls the table once (so sockets
    * that exist already are announced before this resolves) and keeps polling.
    */
-  async start(): Promise<void> {
+  async start(emit: EmitFlowEvent): Promise<void> {
+    this.emit = emit;
     if (this.options.existingOnly === true) {
       await this.pollOnce();
       this.startingUp = false;
+      this.options.log(
+        `naming the connections that existed before this run from the kernel's socket table when their packets come (UUID prefix "${this.prefix}" until tcp-info's UUIDs show theirs)`,
+      );
       return;
     }
     try {
@@ -217,6 +222,7 @@ export class KernelFlowSource {
     await this.poll();
     this.startingUp = false;
     setTimeout(() => this.startupSockets.clear(), STARTUP_TIME_WAIT_MS).unref();
+    this.options.log(`naming flows from the kernel's socket table (UUID prefix "${this.prefix}", ${this.size} sockets now)`);
   }
 
   /** The prefix of the UUIDs made from now on (existingOnly: the one tcp-info's UUIDs show). */
@@ -224,9 +230,15 @@ export class KernelFlowSource {
     this.prefix = prefix;
   }
 
+  /** Names the flow once its 4-tuple is found (lookup); never at once. */
+  nameFlow(flow: UnnamedFlow): null {
+    this.lookup(flow.key, flow.opening);
+    return null;
+  }
+
   /**
-   * The demuxer saw a new flow it cannot name (`opening`: its first packet is
-   * a connection-opening SYN): look its 4-tuple up (a few times).
+   * A new flow without a name (`opening`: its first packet is a
+   * connection-opening SYN): look its 4-tuple up (a few times).
    */
   lookup(key: FlowKey, opening = false): void {
     if (this.stopped) return;
@@ -547,7 +559,7 @@ export class KernelFlowSource {
     };
     if (this.pendingCount > 0 && how !== 'lookup') this.settlePending(key);
     this.options.metrics.kernelUuids.labels(how).inc();
-    this.options.onEvent(event);
+    this.emit(event);
   }
 
   /** Logs an error once until a different one happens. */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flowKeyFromText, newFlowKey } from '../../src/decode/flowkey.js';
 import { Demuxer, type DemuxerOptions } from '../../src/demux/demuxer.js';
+import { nameFromSources, type FlowSource } from '../../src/flowevents/flowsource.js';
 import type { FlowOpenEvent } from '../../src/flowevents/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { Anonymizer, type AnonymizationMode } from '../../src/demux/anonymize.js';
@@ -34,7 +35,7 @@ export interface Fixture {
 
 export function makeFixture(
   options: Partial<DemuxerOptions> = {},
-  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; datadir?: string; wallClock?: () => number } = {},
+  extra: { anonymize?: AnonymizationMode; localAddresses?: string[]; datadir?: string; wallClock?: () => number; sources?: FlowSource[] } = {},
 ): Fixture {
   const datadir = extra.datadir ?? mkdtempSync(join(tmpdir(), 'ph-demux-'));
   const clock = new FakeClock();
@@ -61,6 +62,7 @@ export function makeFixture(
       metrics,
       log: (m) => logs.push(m),
       wallClock: extra.wallClock,
+      nameFlow: extra.sources === undefined ? undefined : (flow) => nameFromSources(extra.sources ?? [], flow),
     },
   );
   const files = () => {

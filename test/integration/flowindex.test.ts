@@ -11,11 +11,10 @@ import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { FLOW_SUMMARY_FIELDS } from '../../src/analysis/summary.js';
-import { Daemon } from '../../src/daemon.js';
 import { walkFiles } from '../helpers/files.js';
 import { fixture } from '../helpers/fixtures.js';
 import { execHost, waitFor } from '../helpers/netns.js';
-import { offlineOptions } from '../helpers/offlineoptions.js';
+import { startTestDaemon } from '../helpers/testdaemon.js';
 
 const REPO = join(import.meta.dirname, '../../..');
 const BIN = join(REPO, 'bin/packet-headers.js');
@@ -26,7 +25,7 @@ const liveDb = join(work, 'live.sqlite');
 let files: string[] = [];
 
 before(async () => {
-  const daemon = await Daemon.start(offlineOptions([fixture('v4.pcap'), fixture('v6.pcap')], written, { indexDatabase: liveDb }), { log: () => {} });
+  const daemon = await startTestDaemon([fixture('v4.pcap'), fixture('v6.pcap')], written, { config: { indexDatabase: liveDb } });
   await daemon.captureEnded();
   await daemon.stop();
   files = walkFiles(written).filter((f) => f.endsWith('.pcap.gz'));

@@ -15,12 +15,11 @@ import { after, before, test } from 'node:test';
 import { readSegment, Segment } from '../../src/analysis/segment.js';
 import type { FlowSummary } from '../../src/analysis/summary.js';
 import { DecodedPacket } from '../../src/decode/packet.js';
-import { Daemon } from '../../src/daemon.js';
 import { fetchBulk, startBulkServer } from '../helpers/bulkpeer.js';
 import { walkFiles } from '../helpers/files.js';
 import { startHttpServer } from '../helpers/httpload.js';
 import { createTestNetwork, execHost, startTcpdump, type TestNetwork } from '../helpers/netns.js';
-import { offlineOptions } from '../helpers/offlineoptions.js';
+import { startTestDaemon } from '../helpers/testdaemon.js';
 import { parsePcap } from '../helpers/pcapread.js';
 import { writePcapRecords, type PcapRecord } from '../helpers/pcapwrite.js';
 
@@ -94,7 +93,7 @@ before(async () => {
     [capture, datadir],
     [edited, editedDatadir],
   ]) {
-    const daemon = await Daemon.start(offlineOptions([input], dir), { log: () => {} });
+    const daemon = await startTestDaemon([input], dir);
     await daemon.captureEnded();
     await daemon.stop();
   }

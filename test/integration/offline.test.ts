@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Daemon, type DaemonOptions } from '../../src/daemon.js';
-import { offlineOptions } from '../helpers/offlineoptions.js';
+import type { Config } from '../../src/config/config.js';
+import { startTestDaemon } from '../helpers/testdaemon.js';
 import { openEvent } from '../helpers/demuxfixture.js';
 import { datePathOfEpoch, fixture, fixturePackets } from '../helpers/fixtures.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
@@ -21,9 +21,9 @@ const datadir = mkdtempSync(join(tmpdir(), 'ph-offline-'));
 after(() => rmSync(datadir, { recursive: true, force: true }));
 
 
-async function runOffline(file: string, events: ReturnType<typeof openEvent>[], extra: Partial<DaemonOptions> = {}) {
+async function runOffline(file: string, events: ReturnType<typeof openEvent>[] | undefined, config: Partial<Config> = {}) {
   const logs: string[] = [];
-  const daemon = await Daemon.start(offlineOptions([fixture(file)], datadir, { preloadEvents: events, ...extra }), { log: (m) => logs.push(m) });
+  const daemon = await startTestDaemon([fixture(file)], datadir, { events, config, log: (m) => logs.push(m) });
   await daemon.captureEnded();
   await daemon.stop();
   return { daemon, logs };
@@ -77,7 +77,7 @@ test('v6.pcap (cut short in its last packet): the complete packets are saved', a
 
 test('netblock anonymization of v4.pcap keeps the /24 of both remote addresses', async () => {
   const when = Date.UTC(2019, 7, 22);
-  await runOffline('v4.pcap', [v4Event('v4anon', when)], { anonymize: 'netblock' });
+  await runOffline('v4.pcap', [v4Event('v4anon', when)], { anonymizeIP: 'netblock' });
   const rows = tshark(join(datadir, '2019/08/22/v4anon.pcap.gz'), ['ip.src', 'ip.dst']);
   assert.equal(rows.length, v4.length);
   const netblocks = [v4[0].src, v4[0].dst].map((a) => a.replace(/\.\d+$/, '.0'));
@@ -88,7 +88,7 @@ test('netblock anonymization of v4.pcap keeps the /24 of both remote addresses',
 });
 
 test('without events, each flow gets a deterministic name from file, endpoints and first packet', async () => {
-  const { daemon } = await runOffline('v4.pcap', [], { preloadEvents: undefined });
+  const { daemon } = await runOffline('v4.pcap', undefined);
   const text = await daemon.metrics.registry.metrics();
   assert.match(text, /pcap_saver_files_written_total 1\b/);
   const files = execFileSync('find', [datadir, '-name', 'v4_*'], { encoding: 'utf8' }).trim().split('\n');

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { isGzipFile, offlineCapturePath, releaseOfflineFiles } from '../../src/capture/offlinefile.js';
-import { Daemon, type DaemonOptions } from '../../src/daemon.js';
-import { offlineOptions } from '../helpers/offlineoptions.js';
+import type { Daemon } from '../../src/daemon.js';
+import type { FlowOpenEvent } from '../../src/flowevents/types.js';
+import { startTestDaemon } from '../helpers/testdaemon.js';
 import { openEvent } from '../helpers/demuxfixture.js';
 import { fixture, fixturePackets } from '../helpers/fixtures.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
@@ -31,8 +32,8 @@ const v4members = join(work, 'members.pcap.gz');
 writeFileSync(v4members, Buffer.concat([gzipSync(v4.subarray(0, 500)), gzipSync(v4.subarray(500))]));
 
 
-async function runOffline(file: string, datadir: string, extra: Partial<DaemonOptions> = {}): Promise<Daemon> {
-  const daemon = await Daemon.start(offlineOptions([file], datadir, extra), { log: () => {} });
+async function runOffline(file: string, datadir: string, events?: FlowOpenEvent[]): Promise<Daemon> {
+  const daemon = await startTestDaemon([file], datadir, { events });
   await daemon.captureEnded();
   await daemon.stop();
   return daemon;
@@ -61,9 +62,9 @@ test('v4.pcap.gz gives the same file as v4.pcap, and leaves no copy on disk', as
   const plainDir = join(work, 'plain');
   const gzDir = join(work, 'gz');
   const membersDir = join(work, 'members');
-  await runOffline(v4plain, plainDir, { preloadEvents: event() });
-  const daemon = await runOffline(v4gz, gzDir, { preloadEvents: event() });
-  await runOffline(v4members, membersDir, { preloadEvents: event() });
+  await runOffline(v4plain, plainDir, event());
+  const daemon = await runOffline(v4gz, gzDir, event());
+  await runOffline(v4members, membersDir, event());
   const plain = parsePcapGz(readFileSync(join(plainDir, '2019/08/21/v4flow.pcap.gz')));
   const fromGz = parsePcapGz(readFileSync(join(gzDir, '2019/08/21/v4flow.pcap.gz')));
   const fromMembers = parsePcapGz(readFileSync(join(membersDir, '2019/08/21/v4flow.pcap.gz')));
@@ -90,7 +91,7 @@ test('a corrupt gzip input is one start-up error, and leaves nothing behind', as
   const before = leftovers();
   const bad = join(work, 'bad.pcap.gz');
   writeFileSync(bad, Buffer.concat([gzipSync(v4).subarray(0, 40), Buffer.from('not gzip at all')]));
-  await assert.rejects(Daemon.start(offlineOptions([bad], join(work, 'bad-out')), { log: () => {} }), (e: Error & { code?: string }) => {
+  await assert.rejects(startTestDaemon([bad], join(work, 'bad-out')), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'PH_ERR_CAPTURE');
     assert.match(e.message, /bad\.pcap\.gz/);
     return true;

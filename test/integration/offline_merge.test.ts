@@ -14,8 +14,7 @@ import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { loadAddon, RECORD_HEADER_BYTES, type InputEnd } from '../../src/capture/addon.js';
-import { Daemon, type DaemonOptions } from '../../src/daemon.js';
-import { offlineOptions } from '../helpers/offlineoptions.js';
+import { startTestDaemon } from '../helpers/testdaemon.js';
 import { ethernetFrame, ipPacket } from '../helpers/frames.js';
 import { writeCapture, writePcapRecords, type SyntheticFlow } from '../helpers/pcapwrite.js';
 
@@ -25,7 +24,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 async function runOffline(readFiles: string[], datadir: string): Promise<string[]> {
   const logs: string[] = [];
-  const daemon = await Daemon.start(offlineOptions(readFiles, datadir), { log: (m) => logs.push(m) });
+  const daemon = await startTestDaemon(readFiles, datadir, { log: (m) => logs.push(m) });
   await daemon.captureEnded();
   await daemon.stop();
   assert.deepEqual(

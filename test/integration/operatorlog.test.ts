@@ -8,10 +8,9 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Daemon } from '../../src/daemon.js';
 import { walkFiles } from '../helpers/files.js';
 import { LineCollector, waitFor } from '../helpers/netns.js';
-import { offlineOptions } from '../helpers/offlineoptions.js';
+import { startTestDaemon } from '../helpers/testdaemon.js';
 
 const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');
 const work = mkdtempSync(join(tmpdir(), 'ph-oplog-'));
@@ -69,7 +68,7 @@ test('start-up names the data directory and the metrics URL; the shutdown line c
 test('a status line comes every statusLogMs with the files written since the last one', async () => {
   const datadir = join(work, 'status');
   const lines: string[] = [];
-  const daemon = await Daemon.start(offlineOptions([], datadir, { interfaces: ['lo'], flowTimeoutMs: 300, statusLogMs: 400 }), { log: (l) => lines.push(l) });
+  const daemon = await startTestDaemon([], datadir, { config: { interfaces: ['lo'], flowTimeoutMs: 300 }, statusLogMs: 400, log: (l) => lines.push(l) });
   try {
     await converse();
     // The packets are saved in one period and the file is written in a later one, when the flow times out.

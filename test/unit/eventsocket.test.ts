@@ -78,10 +78,12 @@ class Recorder {
   bad: BadEventReason[] = [];
   states: boolean[] = [];
   logs: string[] = [];
+  readonly emit = (e: FlowEvent): void => {
+    this.events.push(e);
+  };
   options(p: string, extra: Partial<EventSocketClientOptions> = {}): EventSocketClientOptions {
     return {
       path: p,
-      onEvent: (e) => this.events.push(e),
       onBadLine: (r) => this.bad.push(r),
       onConnectedChange: (c) => this.states.push(c),
       log: (m) => this.logs.push(m),
@@ -98,16 +100,16 @@ class Recorder {
   }
 }
 
-async function connectedPair(extra: Partial<EventSocketClientOptions> = {}) {
+async function connectedPair(extra: Partial<EventSocketClientOptions> = {}, emit?: (e: FlowEvent) => void) {
   const p = socketPath();
   const server = await TestServer.listen(p);
   const rec = new Recorder();
   const client = new EventSocketClient(rec.options(p, extra));
-  client.start();
+  void client.start(emit ?? rec.emit);
   const conn = await server.next();
   await waitFor(() => client.isConnected, 'connected');
   const done = async () => {
-    await client.close();
+    await client.stop();
     await server.close();
   };
   return { p, server, rec, client, conn, done };
@@ -262,8 +264,8 @@ test('the server not existing at start: retries until it appears, logging rarely
   const p = socketPath();
   const rec = new Recorder();
   const client = new EventSocketClient(rec.options(p, { initialBackoffMs: 1, maxBackoffMs: 2 }));
-  client.start();
-  client.start(); // idempotent
+  void client.start(rec.emit);
+  void client.start(rec.emit); // idempotent
   await waitFor(() => rec.logsMatching(/still cannot connect .* after 20 attempts/) === 1, '20 failed attempts');
   assert.equal(rec.logsMatching(/cannot connect to .*; retrying/), 1);
   assert.ok(rec.logs.length <= 3, rec.logs.join('\n'));
@@ -279,7 +281,7 @@ test('the server not existing at start: retries until it appears, logging rarely
     assert.equal(rec.events[0].uuid, 'late');
     assert.deepEqual(rec.states, [true]);
   } finally {
-    await client.close();
+    await client.stop();
     await server.close();
   }
 });
@@ -289,58 +291,57 @@ test('backoff doubles up to the ceiling, and a refused connect is retried too', 
   fs.writeFileSync(p, ''); // not a socket: connect fails with ECONNREFUSED rather than ENOENT
   const rec = new Recorder();
   const client = new EventSocketClient(rec.options(p, { initialBackoffMs: 20, maxBackoffMs: 40 }));
-  client.start();
+  void client.start(rec.emit);
   await waitFor(() => rec.logs.length >= 1, 'first failure');
   assert.match(rec.logs[0], /ECONNREFUSED/);
   const t0 = Date.now();
   await delay(200);
   const attempts = client.connectAttempts;
   const elapsed = Date.now() - t0;
-  await client.close();
+  await client.stop();
   // Delays 20, 40, 40, 40 ...: at most about 1 + 20/20 + 180/40 attempts in 200 ms.
   assert.ok(attempts >= 2 && attempts <= 2 + Math.ceil(elapsed / 40), `${attempts} attempts in ${elapsed} ms`);
   assert.equal(rec.logsMatching(/cannot connect/), 1);
   fs.rmSync(p);
 });
 
-test('close() stops everything: no reconnect, the connection ends, and it is idempotent', async () => {
+test('stop() stops everything: no reconnect, the connection ends, and it is idempotent', async () => {
   const { rec, server, client, conn } = await connectedPair();
   const ended = new Promise<void>((r) => conn.on('close', () => r()));
-  await client.close();
+  await client.stop();
   await ended;
   assert.ok(!client.isConnected);
   assert.deepEqual(rec.states, [true, false]);
   assert.match(rec.logs.at(-1) ?? '', /disconnected .*\(closing\)/);
   await delay(30); // several backoff periods
   assert.equal(server.accepted.length, 1);
-  await client.close();
-  client.start(); // a closed client stays closed
+  await client.stop();
+  void client.start(rec.emit); // a stopped client stays stopped
   await delay(10);
   assert.equal(server.accepted.length, 1);
   await server.close();
 
-  // close() while waiting to retry, and before start(), resolves at once.
+  // stop() while waiting to retry, and before start(), resolves at once.
   const idle = new EventSocketClient(new Recorder().options(socketPath(), { initialBackoffMs: 60_000 }));
-  idle.start();
+  void idle.start(() => {});
   await delay(20);
-  await idle.close();
-  await new EventSocketClient(new Recorder().options(socketPath())).close();
+  await idle.stop();
+  await new EventSocketClient(new Recorder().options(socketPath())).stop();
 });
 
 test('a throwing callback is logged and does not break the stream', async () => {
   let n = 0;
-  const { rec, conn, done } = await connectedPair({
-    onEvent: (e) => {
-      n++;
-      if (e.uuid === 'boom') throw new Error('kaboom');
-      rec.events.push(e);
-    },
+  const events: FlowEvent[] = [];
+  const { rec, conn, done } = await connectedPair({}, (e) => {
+    n++;
+    if (e.uuid === 'boom') throw new Error('kaboom');
+    events.push(e);
   });
   try {
     conn.write(openLine('a') + openLine('boom') + openLine('b'));
-    await waitFor(() => rec.events.length === 2, '2 events');
+    await waitFor(() => events.length === 2, '2 events');
     assert.equal(n, 3);
-    assert.deepEqual(rec.uuids(), ['a', 'b']);
+    assert.deepEqual(events.map((e) => e.uuid), ['a', 'b']);
     assert.equal(rec.logsMatching(/onEvent threw: kaboom/), 1);
   } finally {
     await done();

@@ -86,7 +86,7 @@ describe('Go flag syntax', () => {
 
   test('like Go, the next argument is the value even when it starts with a dash', () => {
     assert.equal(parse(['-datadir', '-weird']).datadir, '-weird');
-    assert.equal(parse(['-events', '--']).eventsFile, '--');
+    assert.equal(parse(['-read', 'a.pcap', '-events', '--']).eventsFile, '--');
   });
 
   test('a repeated scalar flag: the last one wins', () => {
@@ -106,6 +106,7 @@ describe('Go flag syntax', () => {
       '-anonymize.ip', 'netblock',
       '-maxflows=1000',
       '-prometheusx.listen-address', '127.0.0.1:9991',
+      '-read', 'trace.pcap',
       '-events', 'ev.jsonl',
     ]);
     assert.deepEqual(c, {
@@ -116,8 +117,13 @@ describe('Go flag syntax', () => {
       anonymizeIP: 'netblock',
       maxFlows: 1000,
       prometheusListenAddress: '127.0.0.1:9991',
+      readFiles: ['trace.pcap'],
       eventsFile: 'ev.jsonl',
     });
+  });
+
+  test('-events without -read is refused: live capture takes its events from the event socket', () => {
+    rejects(['-events', 'ev.jsonl'], /flag -events needs -read/);
   });
 
   test('parsing stops at "--"; nothing after it is allowed', () => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { BatchInputs } from '../../src/capture/batchinputs.js';
 import { hashFlowKey } from '../../src/decode/flowkey.js';
-import { OfflineNaming, offlineFlowName } from '../../src/demux/offlinenaming.js';
+import { EventListSource } from '../../src/flowevents/eventfile.js';
+import { OfflineNamingSource, offlineFlowName } from '../../src/flowevents/offlinenaming.js';
 import { makeFixture, openEvent, type Fixture } from '../helpers/demuxfixture.js';
 import { batchOf, ethernetFrame } from '../helpers/frames.js';
 
@@ -15,23 +16,22 @@ test('offlineFlowName: input without .pcap(.gz), endpoints, first packet time', 
   assert.equal(offlineFlowName('dir/a b.pcap', key, 1, 5), 'a_b_10.0.0.1_80_10.0.0.2_40000_1.000000005');
 });
 
-test('an expected -events Open names its flow once; without one, the naming rule or nothing', () => {
+test('an -events Open names its flow once; the naming rule names every flow from its input and first packet', () => {
   const key = openEvent('', '10.0.0.1', 80, '10.0.0.2', 40000).key;
   const hash = hashFlowKey(key);
+  const flow = (input: string, seconds: number, nanoseconds: number) => ({ key, hash, opening: false, input, seconds, nanoseconds });
   const event = openEvent('from-events', '10.0.0.2', 40000, '10.0.0.1', 80);
-  const withEvents = new OfflineNaming();
-  withEvents.expect(event, hash);
-  assert.equal(withEvents.eventFor(key, hash, 'x.pcap', 0, 1, 0), event);
-  assert.equal(withEvents.eventFor(key, hash, 'x.pcap', 0, 1, 0), null);
-  const auto = new OfflineNaming(offlineFlowName);
-  const inputs = new BatchInputs(['one.pcap', 'two.pcap'], Int32Array.of(0, 0, 5, 1));
-  assert.equal(auto.eventFor(key, hash, inputs, 4, 7, 8)?.uuid, 'one_10.0.0.1_80_10.0.0.2_40000_7.000000008');
-  assert.equal(auto.eventFor(key, hash, inputs, 5, 7, 9)?.uuid, 'two_10.0.0.1_80_10.0.0.2_40000_7.000000009');
-  assert.equal(auto.eventFor(key, hash, inputs, 5, 7, 9)?.timestampMs, 7000);
+  const fromEvents = new EventListSource([event]);
+  assert.equal(fromEvents.nameFlow(flow('x.pcap', 1, 0)), event);
+  assert.equal(fromEvents.nameFlow(flow('x.pcap', 1, 0)), null);
+  const auto = new OfflineNamingSource();
+  assert.equal(auto.nameFlow(flow('one.pcap', 7, 8)).uuid, 'one_10.0.0.1_80_10.0.0.2_40000_7.000000008');
+  assert.equal(auto.nameFlow(flow('/x/two.pcap.gz', 7, 9)).uuid, 'two_10.0.0.1_80_10.0.0.2_40000_7.000000009');
+  assert.equal(auto.nameFlow(flow('two.pcap', 7, 9)).timestampMs, 7000);
 });
 
 test('merged files: a flow is named after the file of its first packet, in packet time', async () => {
-  const f = (fixture = makeFixture({ packetTime: true, autoName: offlineFlowName }));
+  const f = (fixture = makeFixture({ packetTime: true }, { sources: [new OfflineNamingSource()] }));
   const at = (s: number) => BigInt(s) * 1_000_000_000n;
   const a = { src: '10.0.0.2', dst: '10.0.0.1', sport: 40000, dport: 80 };
   const b = { src: '10.0.0.3', dst: '10.0.0.1', sport: 40001, dport: 80 };

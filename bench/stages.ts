@@ -17,8 +17,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { D_STATUS, DESCRIPTION_WORDS, describeRecords } from '../src/decode/describe.js';
-import { DECODE_OK } from '../src/decode/packet.js';
+import { DECODE_OK, DESCRIPTION_WORDS, D_STATUS } from '../src/native/layout.js';
+import { describeRecords } from '../src/decode/describe.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { EventListSource, readEventFile } from '../src/flowevents/eventfile.js';
 import { Metrics } from '../src/metrics/metrics.js';

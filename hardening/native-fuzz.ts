@@ -14,9 +14,10 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADDON_PATH_ENV, loadAddon, type NativeAddon } from '../src/capture/addon.js';
+import { DESCRIPTION_WORDS } from '../src/native/layout.js';
+import { ADDON_PATH_ENV, loadAddon, type NativeAddon } from '../src/native/addon.js';
 import { OfflineNamingSource } from '../src/flowevents/offlinenaming.js';
-import { DESCRIPTION_WORDS, splitAddonBatch } from '../src/decode/describe.js';
+import { splitAddonBatch } from '../src/decode/describe.js';
 import { Demuxer } from '../src/demux/demuxer.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { Anonymizer } from '../src/demux/anonymize.js';

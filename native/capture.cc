@@ -32,6 +32,7 @@
 
 #include "bytes.h"
 #include "decode.h"
+#include "layout.h"
 #include "offline_merge.h"
 #include "options.h"
 #include "pcap_handle.h"
@@ -39,7 +40,6 @@
 namespace ph {
 namespace {
 
-constexpr size_t kRecordHeaderBytes = 16;
 constexpr size_t kDescriptionBytes = kDescriptionWords * sizeof(int32_t);
 // Batches are handed over once records and their descriptions take this much
 // (offline, one dispatch reads the whole file; live, a full ring), or live

@@ -5,28 +5,6 @@
 namespace ph {
 namespace {
 
-enum Status : int32_t {
-  kOk = 0,
-  kTruncated = 1,
-  kBadLinkType = 2,
-  kNotIp = 3,
-  kBadIpHeader = 4,
-  kNotTcp = 5,
-  kFragment = 6,
-  kBadTcpHeader = 7,
-};
-
-enum LinkType : int {
-  kNull = 0,
-  kEthernet = 1,
-  kRaw = 101,
-  kLoop = 108,
-  kLinuxSll = 113,
-  kIpv4 = 228,
-  kIpv6 = 229,
-  kLinuxSll2 = 276,
-};
-
 constexpr uint32_t kEthertypeIpv4 = 0x0800;
 constexpr uint32_t kEthertypeIpv6 = 0x86dd;
 constexpr uint32_t kMaxVlanTags = 8;
@@ -73,7 +51,7 @@ int32_t Describe(const uint8_t* frame, uint32_t caplen, int linkType, int32_t* o
   uint32_t offset = 0;
   uint32_t ethertype = 0;
   switch (linkType) {
-    case kEthernet: {
+    case kLinkTypeEthernet: {
       if (caplen < 14) return kTruncated;
       ethertype = U16(frame + 12);
       offset = 14;
@@ -85,26 +63,26 @@ int32_t Describe(const uint8_t* frame, uint32_t caplen, int linkType, int32_t* o
       }
       break;
     }
-    case kRaw:
-    case kIpv4:
-    case kIpv6: {
+    case kLinkTypeRaw:
+    case kLinkTypeIpv4:
+    case kLinkTypeIpv6: {
       if (caplen < 1) return kTruncated;
       const uint32_t version = frame[0] >> 4;
       ethertype = version == 4 ? kEthertypeIpv4 : version == 6 ? kEthertypeIpv6 : 0;
       break;
     }
-    case kLinuxSll:
+    case kLinkTypeLinuxSll:
       if (caplen < 16) return kTruncated;
       ethertype = U16(frame + 14);
       offset = 16;
       break;
-    case kLinuxSll2:
+    case kLinkTypeLinuxSll2:
       if (caplen < 20) return kTruncated;
       ethertype = U16(frame);
       offset = 20;
       break;
-    case kNull:
-    case kLoop: {
+    case kLinkTypeNull:
+    case kLinkTypeLoop: {
       if (caplen < 4) return kTruncated;
       // NULL is in the capturing host's byte order, LOOP in network order:
       // the family values are small, so whichever end holds a nonzero value is it.

@@ -51,13 +51,13 @@
 #include "decode.h"
 #include "deflate.h"
 #include "files.h"
+#include "layout.h"
 #include "options.h"
 #include "routes.h"
 
 namespace ph {
 namespace {
 
-constexpr size_t kRecordHeaderBytes = 16;
 constexpr size_t kPcapFileHeaderBytes = 24;
 constexpr size_t kPcapRecordHeaderBytes = 16;
 constexpr uint32_t kPcapMagicNanoseconds = 0xa1b23c4d;
@@ -71,9 +71,6 @@ constexpr uint32_t kMaxThreads = 64;
 // How many records ahead Route prefetches what the record will touch.
 constexpr size_t kPrefetchAhead = 8;
 constexpr size_t kLookahead = kPrefetchAhead + 1;
-// What AppendRecord masks of a record.
-constexpr int32_t kAnonymizeSource = 1;
-constexpr int32_t kAnonymizeDestination = 2;
 // A record that is a FIN or RST: the connection is ending, so the chunk will
 // not grow much more. If it already holds kEarlyCompressBytes it is compressed
 // now, while the flow waits for its timeout (a quarter of the memory, and
@@ -83,29 +80,12 @@ constexpr size_t kEarlyCompressBytes = 16 * 1024;
 // The largest TCP header, 15 words of 4 bytes: with what comes before it, the
 // bytes kept of every packet of a flow.
 constexpr uint32_t kMaxTcpHeaderBytes = 60;
-// Words of route()'s tallies: records saved, then missed by flow state, then bad by decode status.
-constexpr size_t kTallySaved = 0;
-constexpr size_t kTallyMissed = 1;
-constexpr size_t kTallyBad = kTallyMissed + kStateCount;
-
-// Event words: kind, file serial, then two kind-specific words.
-constexpr int kEventWords = 4;
-constexpr int32_t kEventFinished = 0;  // a: 0 written, 1 empty, 2 failed
-constexpr int32_t kEventFailed = 1;    // a: stage (0 compress, 1 write), b: errno
-// The file's name was taken: it was published as <UUID>.N.pcap.gz (b: N).
-// A file once published is never written again (docs/output.md).
-constexpr int32_t kEventNumbered = 2;
 // What Finish's helpers return for a file with nothing in it (not an errno).
 constexpr int kNothingWritten = -1;
 // A store thread that never runs out of work still fsyncs its directories
 // (and reports those files finished) after this many files or this long.
 constexpr size_t kMaxUnsyncedFiles = 256;
 constexpr std::chrono::milliseconds kMaxUnsyncedTime{100};
-constexpr int32_t kFinishedWritten = 0;
-constexpr int32_t kFinishedEmpty = 1;
-constexpr int32_t kFinishedFailed = 2;
-constexpr int32_t kStageCompress = 0;
-constexpr int32_t kStageWrite = 1;
 
 // What a file's thread knows of it.
 struct FileState {
@@ -877,19 +857,20 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
         continue;
       }
       const bool ending = (flags & (kFlagFin | kFlagRst)) != 0;
-      int32_t mask = 0;
+      bool maskSource = false;
+      bool maskDestination = false;
       if (r.anonymize != 0) {
         // The packet's source is endpoint A unless the decoder swapped it.
         const uint8_t source = swapped ? kAnonymizeB : kAnonymizeA;
         const uint8_t destination = swapped ? kAnonymizeA : kAnonymizeB;
-        if ((r.anonymize & source) != 0) mask |= kAnonymizeSource;
-        if ((r.anonymize & destination) != 0) mask |= kAnonymizeDestination;
+        maskSource = (r.anonymize & source) != 0;
+        maskDestination = (r.anonymize & destination) != 0;
       }
       r.packetsSaved++;
       tallies[kTallySaved]++;
       if (closed_) continue;  // after close(): nothing is written any more
       Slot& s = slots_[static_cast<size_t>(r.slot)];
-      AppendRecord(env, s, bytes, end, desc, r.headerLength, mask, linkType);
+      AppendRecord(env, s, bytes, end, desc, r.headerLength, maskSource, maskDestination, linkType);
       if (ending && s.chunk.size() >= kEarlyCompressBytes) Seal(s, false);
       if (stream_ && r.state == kStateSaving) List(id, r);
     }
@@ -1089,7 +1070,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   // One capture record as a pcap record of at most headerLength bytes: headers
   // copied, every byte after the TCP header zero, chosen addresses masked.
   void AppendRecord(Napi::Env env, Slot& s, const uint8_t* batch, size_t batchLength, const int32_t* d,
-                    uint32_t headerLength, int32_t anonymize, uint32_t linkType) {
+                    uint32_t headerLength, bool maskSource, bool maskDestination, uint32_t linkType) {
     const int64_t record = d[kDRecord];
     if (record < 0 || static_cast<size_t>(record) + kRecordHeaderBytes > batchLength) {
       throw Napi::RangeError::New(env, "append: record outside the batch");
@@ -1126,10 +1107,10 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     const size_t headers = static_cast<size_t>(std::clamp<int64_t>(payloadStart, 0, included));
     std::memcpy(frame, header + kRecordHeaderBytes, headers);
     std::memset(frame + headers, 0, included - headers);
-    if (anonymize != 0) {
+    if (maskSource || maskDestination) {
       const bool v6 = (d[kDFlags] & kFlagIpv6) != 0;
-      if ((anonymize & kAnonymizeSource) != 0) MaskAddress(frame, included, d[kDSourceAddress], v6);
-      if ((anonymize & kAnonymizeDestination) != 0) MaskAddress(frame, included, d[kDDestinationAddress], v6);
+      if (maskSource) MaskAddress(frame, included, d[kDSourceAddress], v6);
+      if (maskDestination) MaskAddress(frame, included, d[kDDestinationAddress], v6);
     }
   }
 

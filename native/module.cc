@@ -1,5 +1,6 @@
 // Module entry point and the stateless helpers: listInterfaces, mallocTrim,
-// libVersion (socket diagnostics live in sockdiag.cc). The module keeps no
+// libVersion, publishStaged, and the `layout` object of layout.h's constants
+// (socket diagnostics live in sockdiag.cc). The module keeps no
 // global state, so it is safe to load in several environments (worker threads).
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -15,6 +16,7 @@
 #include "capture.h"
 #include "files.h"
 #include "flowstore.h"
+#include "layout.h"
 #include "sockdiag.h"
 
 namespace ph {
@@ -112,6 +114,68 @@ Napi::Value PublishStagedFile(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The addon's `layout`: every constant of layout.h, under the name that
+// src/native/layout.ts gives it, so that loadAddon() can refuse a build made
+// from other sources than the TypeScript it is loaded by.
+Napi::Object Layout(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* name, double value) { o.Set(name, Napi::Number::New(env, value)); };
+  set("RECORD_HEADER_BYTES", kRecordHeaderBytes);
+  set("DESCRIPTION_WORDS", kDescriptionWords);
+  set("D_RECORD", kDRecord);
+  set("D_STATUS", kDStatus);
+  set("D_TCP_OFFSET", kDTcpOffset);
+  set("D_TCP_HEADER_LENGTH", kDTcpHeaderLength);
+  set("D_FLAGS", kDFlags);
+  set("D_SEQ", kDSeq);
+  set("D_SRC_ADDRESS", kDSourceAddress);
+  set("D_DST_ADDRESS", kDDestinationAddress);
+  set("D_KEY", kDKey);
+  set("D_HASH", kDHash);
+  set("FLAG_SWAPPED", kFlagSwapped);
+  set("FLAG_IPV6", kFlagIpv6);
+  set("FLAG_OPENING_SYN", kFlagOpeningSyn);
+  set("FLAG_FIN", kFlagFin);
+  set("FLAG_RST", kFlagRst);
+  set("DECODE_OK", kOk);
+  set("BAD_TRUNCATED", kTruncated);
+  set("BAD_LINKTYPE", kBadLinkType);
+  set("BAD_NOT_IP", kNotIp);
+  set("BAD_IP_HEADER", kBadIpHeader);
+  set("BAD_NOT_TCP", kNotTcp);
+  set("BAD_FRAGMENT", kFragment);
+  set("BAD_TCP_HEADER", kBadTcpHeader);
+  set("DECODE_STATUS_COUNT", kStatusCount);
+  set("LINKTYPE_NULL", kLinkTypeNull);
+  set("LINKTYPE_ETHERNET", kLinkTypeEthernet);
+  set("LINKTYPE_RAW", kLinkTypeRaw);
+  set("LINKTYPE_LOOP", kLinkTypeLoop);
+  set("LINKTYPE_LINUX_SLL", kLinkTypeLinuxSll);
+  set("LINKTYPE_IPV4", kLinkTypeIpv4);
+  set("LINKTYPE_IPV6", kLinkTypeIpv6);
+  set("LINKTYPE_LINUX_SLL2", kLinkTypeLinuxSll2);
+  set("SAVER_STATE_UUID_WAIT", kStateUuidWait);
+  set("SAVER_STATE_SAVING", kStateSaving);
+  set("SAVER_STATE_COUNT", kStateCount);
+  set("ANONYMIZE_A", kAnonymizeA);
+  set("ANONYMIZE_B", kAnonymizeB);
+  set("TALLY_SAVED", kTallySaved);
+  set("TALLY_MISSED", kTallyMissed);
+  set("TALLY_BAD", kTallyBad);
+  set("EVENT_WORDS", kEventWords);
+  set("EVENT_FINISHED", kEventFinished);
+  set("EVENT_FAILED", kEventFailed);
+  set("EVENT_NUMBERED", kEventNumbered);
+  set("FINISHED_WRITTEN", kFinishedWritten);
+  set("FINISHED_EMPTY", kFinishedEmpty);
+  set("FINISHED_FAILED", kFinishedFailed);
+  set("STAGE_COMPRESS", kStageCompress);
+  set("STAGE_WRITE", kStageWrite);
+  set("SOCKET_RECORD_BYTES", kSocketRecordBytes);
+  set("SOCKET_QUERY_BYTES", kSocketQueryBytes);
+  return o;
+}
+
 }  // namespace
 }  // namespace ph
 
@@ -127,6 +191,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("sockDiagLookup", Napi::Function::New<SockDiagLookup>(env, "sockDiagLookup"));
   exports.Set("SocketWatch", DefineSocketWatchClass(env));
   exports.Set("FlowStore", DefineFlowStoreClass(env));
+  exports.Set("layout", Layout(env));
   return exports;
 }
 

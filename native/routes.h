@@ -14,18 +14,13 @@
 #include <cstring>
 #include <vector>
 
+#include "layout.h"
+
 namespace ph {
 
 constexpr int kKeyWords = 9;
 
-// Flow states, as src/demux/flow.ts FlowState: only the first two take packets.
-constexpr uint8_t kStateUuidWait = 0;
-constexpr uint8_t kStateSaving = 1;
-constexpr uint8_t kStateCount = 5;
-
-// Anonymize bits of a route: mask endpoint A's or B's address.
-constexpr uint8_t kAnonymizeA = 1;
-constexpr uint8_t kAnonymizeB = 2;
+// The flow states (kState*) and anonymize bits (kAnonymize*) of a route are in layout.h.
 
 struct Route {
   int32_t key[kKeyWords];

@@ -9,9 +9,10 @@
 //    multicast groups, where the kernel reports every full TCP socket it frees,
 //    and hands the reports to JS in batches.
 //
-// All three produce the same 48-byte records (see native/README.md):
+// All three produce the same kSocketRecordBytes (48) records (layout.h, README.md):
 //   0 u32 LE cookie low | 4 u32 LE cookie high | 8 u16 LE local port |
-//   10 u16 LE remote port | 12 u8 TCP state | 13 u8 family | 14 u16 zero |
+//   10 u16 LE remote port | 12 u8 TCP state | 13 u8 family |
+//   14 u8 inet_diag timer | 15 u8 zero |
 //   16 local address (16 bytes) | 32 remote address (16 bytes)
 // Addresses are in network byte order, IPv4 as IPv4-mapped IPv6.
 #include "sockdiag.h"
@@ -38,12 +39,11 @@
 #include <vector>
 
 #include "bytes.h"
+#include "layout.h"
 
 namespace ph {
 namespace {
 
-constexpr size_t kRecordBytes = 48;
-constexpr size_t kQueryBytes = 36;
 // The kernel builds dump replies of at most ~32 KiB; 64 KiB never truncates.
 constexpr size_t kRecvBytes = 64u << 10;
 // Destroy reports can come in bursts; a large receive buffer absorbs them
@@ -87,7 +87,7 @@ void Address16(uint8_t family, const __be32 words[4], uint8_t out[16]) {
 }
 
 void FillRecord(const inet_diag_msg* m, uint8_t* r) {
-  std::memset(r, 0, kRecordBytes);
+  std::memset(r, 0, kSocketRecordBytes);
   PutU32LE(r, m->id.idiag_cookie[0]);
   PutU32LE(r + 4, m->id.idiag_cookie[1]);
   PutU16LE(r + 8, ntohs(m->id.idiag_sport));
@@ -103,7 +103,7 @@ void FillRecord(const inet_diag_msg* m, uint8_t* r) {
 
 void AppendRecord(Bytes& out, const inet_diag_msg* m) {
   size_t at = out.size();
-  out.resize(at + kRecordBytes);
+  out.resize(at + kSocketRecordBytes);
   FillRecord(m, out.data() + at);
 }
 
@@ -242,7 +242,7 @@ bool LookupOne(NetlinkSocket& nl, const uint8_t local[16], uint16_t lport, const
       const bool same = GetU16LE(record + 8) == lport && GetU16LE(record + 10) == rport &&
                         std::memcmp(record + 16, local, 16) == 0 && std::memcmp(record + 32, remote, 16) == 0;
       if (same && record[12] != kTcpListen) return true;
-      std::memset(record, 0, kRecordBytes);
+      std::memset(record, 0, kSocketRecordBytes);
       return false;
     }
   }
@@ -292,7 +292,7 @@ class DumpWorker : public PromiseWorker {
     timeval timeout{5, 0};  // a dump never stalls the thread pool for long
     setsockopt(nl.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     Bytes buf(kRecvBytes);
-    out_.reserve(1024 * kRecordBytes);
+    out_.reserve(1024 * kSocketRecordBytes);
     DumpFamily(nl, AF_INET, 1, out_, buf);
     DumpFamily(nl, AF_INET6, 2, out_, buf);
   }
@@ -308,16 +308,16 @@ class LookupWorker : public PromiseWorker {
     timeval timeout{1, 0};
     setsockopt(nl.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     Bytes buf(kRecvBytes);
-    const size_t count = queries_.size() / kQueryBytes;
-    out_.assign(count * kRecordBytes, 0);
+    const size_t count = queries_.size() / kSocketQueryBytes;
+    out_.assign(count * kSocketRecordBytes, 0);
     uint32_t seq = 0;
     for (size_t i = 0; i < count; i++) {
-      const uint8_t* q = queries_.data() + i * kQueryBytes;
+      const uint8_t* q = queries_.data() + i * kSocketQueryBytes;
       const uint8_t* a = q;
       const uint8_t* b = q + 16;
       const uint16_t portA = GetU16LE(q + 32);
       const uint16_t portB = GetU16LE(q + 34);
-      uint8_t* record = out_.data() + i * kRecordBytes;
+      uint8_t* record = out_.data() + i * kSocketRecordBytes;
       // Which end is local is not known: try A as the local end, then B.
       if (LookupOne(nl, a, portA, b, portB, ++seq, buf, record)) continue;
       LookupOne(nl, b, portB, a, portA, ++seq, buf, record);
@@ -416,7 +416,7 @@ class WatchSession {
           if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
           AppendRecord(pending.records, static_cast<const inet_diag_msg*>(NLMSG_DATA(h)));
         }
-        if (pending.records.size() >= kWatchFlushRecords * kRecordBytes && !Flush(pending)) return Finish();
+        if (pending.records.size() >= kWatchFlushRecords * kSocketRecordBytes && !Flush(pending)) return Finish();
       }
       if (!Flush(pending) || broken) break;
     }
@@ -502,8 +502,8 @@ Napi::Value SockDiagLookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "sockDiagLookup(queries) needs a Buffer");
   auto queries = info[0].As<Napi::Buffer<uint8_t>>();
-  if (queries.Length() % kQueryBytes != 0) {
-    throw Napi::RangeError::New(env, "sockDiagLookup: the queries' length must be a multiple of 36");
+  if (queries.Length() % kSocketQueryBytes != 0) {
+    throw Napi::RangeError::New(env, "sockDiagLookup: the queries' length must be a multiple of " + std::to_string(kSocketQueryBytes));
   }
   auto* worker = new LookupWorker(env, Bytes(queries.Data(), queries.Data() + queries.Length()));
   Napi::Promise promise = worker->Promise();

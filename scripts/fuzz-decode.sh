@@ -18,7 +18,7 @@ done
 out=build-sanitize/fuzz
 mkdir -p "$out/corpus"
 bin=$out/decode_fuzzer
-if [ ! -x "$bin" ] || [ -n "$(find native/decode.cc native/decode.h native/bytes.h native/fuzz -newer "$bin" | head -1)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find native/decode.cc native/decode.h native/layout.h native/bytes.h native/fuzz -newer "$bin" | head -1)" ]; then
   echo "fuzz-decode: building $bin" >&2
   clang++-14 -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     native/fuzz/decode_fuzzer.cc native/decode.cc -o "$bin"

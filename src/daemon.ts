@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { formatDuration } from './config/units.js';
-import { loadAddon, type NativeAddon } from './capture/addon.js';
+import { loadAddon, type NativeAddon } from './native/addon.js';
 import { CaptureSet, type CaptureSource } from './capture/captureset.js';
 import { describeGzipFault, inputReports, type InputReport } from './capture/inputreport.js';
 import { prepareOfflineInput, type OfflineInput } from './capture/offlinefile.js';

@@ -14,7 +14,9 @@
 namespace {
 
 // Every LINKTYPE the decoder knows, and two it does not (802.11, USER0).
-constexpr int kLinkTypes[] = {0, 1, 101, 108, 113, 228, 229, 276, 105, 147};
+constexpr int kLinkTypes[] = {ph::kLinkTypeNull,  ph::kLinkTypeEthernet, ph::kLinkTypeRaw,      ph::kLinkTypeLoop,
+                              ph::kLinkTypeLinuxSll, ph::kLinkTypeIpv4, ph::kLinkTypeIpv6, ph::kLinkTypeLinuxSll2,
+                              105, 147};
 
 void Require(bool ok) {
   if (!ok) abort();

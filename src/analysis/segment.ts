@@ -2,7 +2,8 @@
 // once from the frame. Sequence and acknowledgement numbers are unsigned 32-bit
 // values held in numbers; lengths come from the IP header, because payload is
 // cut from the stored frames.
-import { DECODE_OK, DecodedPacket, decodeFrame } from '../decode/packet.js';
+import { DECODE_OK } from '../native/layout.js';
+import { DecodedPacket, decodeFrame } from '../decode/packet.js';
 
 export const TH_FIN = 0x01;
 export const TH_SYN = 0x02;

@@ -4,7 +4,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { splitAddonBatch } from '../decode/describe.js';
 import { isSupportedLinkType } from '../decode/linktype.js';
-import type { CaptureOptions, CaptureStats, InputEnd, NativeAddon, NativeCapture } from './addon.js';
+import type { CaptureOptions, CaptureStats, InputEnd, NativeAddon, NativeCapture } from '../native/addon.js';
 import { BatchInputs } from './batchinputs.js';
 
 export interface CaptureSource {

@@ -1,7 +1,7 @@
 // Which interfaces to capture on, and the BPF filter that keeps only TCP to or
 // from this host's own addresses.
 import { PacketHeadersError } from '../errors.js';
-import type { InterfaceInfo } from './addon.js';
+import type { InterfaceInfo } from '../native/addon.js';
 
 /** The requested interfaces, or every interface that is up when none is requested. */
 export function selectInterfaces(requested: readonly string[], available: readonly InterfaceInfo[]): InterfaceInfo[] {

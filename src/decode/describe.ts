@@ -1,33 +1,31 @@
 // Record descriptions: for every capture record, where its headers are and
-// its flow key, as DESCRIPTION_WORDS int32 words. The addon writes them on the
+// its flow key, as DESCRIPTION_WORDS int32 words (the layout is in
+// src/native/layout.ts, D_* and FLAG_*). The addon writes them on the
 // capture thread (native/decode.cc), after the records of each batch, so the
 // JS thread does no decoding; describeRecords computes the same words in JS
 // for batches made elsewhere (tests, tools). A unit test holds the two equal.
-import { RECORD_HEADER_BYTES } from '../capture/addon.js';
+import {
+  D_DST_ADDRESS,
+  D_FLAGS,
+  D_HASH,
+  D_KEY,
+  D_RECORD,
+  D_SEQ,
+  D_SRC_ADDRESS,
+  D_STATUS,
+  D_TCP_HEADER_LENGTH,
+  D_TCP_OFFSET,
+  DECODE_OK,
+  DESCRIPTION_WORDS,
+  FLAG_FIN,
+  FLAG_IPV6,
+  FLAG_OPENING_SYN,
+  FLAG_RST,
+  FLAG_SWAPPED,
+  RECORD_HEADER_BYTES,
+} from '../native/layout.js';
 import { hashFlowKey } from './flowkey.js';
-import { DECODE_OK, DecodedPacket, decodeFrame } from './packet.js';
-
-export const DESCRIPTION_WORDS = 18;
-/** Word offsets inside one description. */
-export const D_RECORD = 0;
-export const D_STATUS = 1;
-export const D_TCP_OFFSET = 2;
-export const D_TCP_HEADER_LENGTH = 3;
-export const D_FLAGS = 4;
-export const D_SEQ = 5;
-export const D_SRC_ADDRESS = 6;
-export const D_DST_ADDRESS = 7;
-export const D_KEY = 8;
-export const D_HASH = 17;
-
-/** D_FLAGS bits. */
-export const FLAG_SWAPPED = 1;
-export const FLAG_IPV6 = 2;
-/** SYN without ACK: a connection-opening SYN. */
-export const FLAG_OPENING_SYN = 4;
-/** The segment carries FIN, or RST: the connection is ending. */
-export const FLAG_FIN = 8;
-export const FLAG_RST = 16;
+import { DecodedPacket, decodeFrame } from './packet.js';
 
 const TCP_SYN_ACK_MASK = 0x12;
 const TCP_SYN = 0x02;

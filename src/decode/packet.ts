@@ -4,6 +4,14 @@
 // segment, otherwise the reason it was not one.
 import { canonicalize, newFlowKey, type FlowKey } from './flowkey.js';
 import {
+  BAD_FRAGMENT,
+  BAD_IP_HEADER,
+  BAD_LINKTYPE,
+  BAD_NOT_IP,
+  BAD_NOT_TCP,
+  BAD_TCP_HEADER,
+  BAD_TRUNCATED,
+  DECODE_OK,
   LINKTYPE_ETHERNET,
   LINKTYPE_IPV4,
   LINKTYPE_IPV6,
@@ -12,18 +20,12 @@ import {
   LINKTYPE_LOOP,
   LINKTYPE_NULL,
   LINKTYPE_RAW,
-} from './linktype.js';
+} from '../native/layout.js';
 
-export const DECODE_OK = 0;
-export const BAD_TRUNCATED = 1;
-export const BAD_LINKTYPE = 2;
-export const BAD_NOT_IP = 3;
-export const BAD_IP_HEADER = 4;
-export const BAD_NOT_TCP = 5;
-export const BAD_FRAGMENT = 6;
-export const BAD_TCP_HEADER = 7;
+// The statuses (DECODE_OK, BAD_*) are numbered in src/native/layout.ts, as
+// the addon's decoder (native/decode.cc) numbers them.
 
-/** Label values for the bad-packet metric, indexed by status. */
+/** Label values for the bad-packet metric, indexed by status (DECODE_STATUS_COUNT of them). */
 export const DECODE_STATUS_NAMES = [
   'ok',
   'truncated',

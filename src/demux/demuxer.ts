@@ -6,19 +6,34 @@
 // clock so tests need no sleeping.
 import type { BatchInputs } from '../capture/batchinputs.js';
 import type { Config } from '../config/config.js';
-import { D_FLAGS, D_HASH, D_KEY, D_RECORD, D_SEQ, DESCRIPTION_WORDS, describeRecords, FLAG_OPENING_SYN } from '../decode/describe.js';
+import { describeRecords } from '../decode/describe.js';
 import { hashFlowKey, KEY_WORDS, type FlowKey } from '../decode/flowkey.js';
 import { DECODE_STATUS_NAMES } from '../decode/packet.js';
 import type { UnnamedFlow } from '../flowevents/flowsource.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
+import {
+  ANONYMIZE_A,
+  ANONYMIZE_B,
+  D_FLAGS,
+  D_HASH,
+  D_KEY,
+  D_RECORD,
+  D_SEQ,
+  DESCRIPTION_WORDS,
+  FLAG_OPENING_SYN,
+  SaverState,
+  TALLY_BAD,
+  TALLY_MISSED,
+  TALLY_SAVED,
+} from '../native/layout.js';
 import type { Anonymizer } from './anonymize.js';
 import type { WriteErrorReason } from '../saver/flowfile.js';
 import { OutputLayout } from '../saver/outputlayout.js';
 import { WriteErrorLog } from '../saver/writeerrorlog.js';
-import { ANONYMIZE_A, ANONYMIZE_B, TALLY_BAD, TALLY_MISSED, TALLY_SAVED, type FlowStore } from '../saver/flowstore.js';
+import type { FlowStore } from '../saver/flowstore.js';
 import { ConnectionMemory, type NamedConnection } from './connections.js';
-import { Flow, SAVER_STATE_NAMES, SaverState } from './flow.js';
+import { Flow, SAVER_STATE_NAMES } from './flow.js';
 import { DeadlineQueue } from './deadlines.js';
 import { FlowTable } from './flowtable.js';
 import { PacketClock } from './packetclock.js';

@@ -5,27 +5,11 @@
 // addresses anonymized, and keeps the per-packet facts (packets seen and
 // saved, the opening SYN, seen since the last sweep) on the flow's route.
 import type { FlowKey } from '../decode/flowkey.js';
+import { SaverState } from '../native/layout.js';
 import type { FlowFile } from '../saver/flowfile.js';
 import type { NamedConnection } from './connections.js';
 
-export const enum SaverState {
-  /** Packets are buffered until the UUID arrives. */
-  UuidWait = 0,
-  /** The UUID is known; packets go to the file. */
-  Saving = 1,
-  /** The UUID never came: packets are dropped until the flow times out. */
-  Discarding = 2,
-  /**
-   * -captureduration is over and the file is written: later packets are not
-   * wanted, and are dropped until the flow times out. Its own state, so that
-   * no operator reads these flows as losing packets.
-   */
-  Written = 3,
-  /** Removed from the flow table. */
-  Closed = 4,
-}
-
-/** Label values of pcap_saver_states and pcap_missed_*_total{saverstate}, indexed by SaverState. */
+/** Label values of pcap_saver_states and pcap_missed_*_total{saverstate}, indexed by SaverState (src/native/layout.ts). */
 export const SAVER_STATE_NAMES = ['uuidwait', 'saving', 'discardingpackets', 'filewritten', 'closed'] as const;
 
 export class Flow {

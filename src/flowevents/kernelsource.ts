@@ -20,12 +20,8 @@
 // has not sent its FIN yet is reported in FIN_WAIT2, like a full socket.
 // Sockets are remembered by cookie until a poll no longer finds them, so
 // memory follows the size of the table.
-import {
-  SOCKET_QUERY_BYTES,
-  SOCKET_RECORD_BYTES,
-  type NativeAddon,
-  type NativeSocketWatch,
-} from '../capture/addon.js';
+import type { NativeAddon, NativeSocketWatch } from '../native/addon.js';
+import { SOCKET_QUERY_BYTES, SOCKET_RECORD_BYTES } from '../native/layout.js';
 import { addressText, canonicalize, flowKeysEqual, hashFlowKey, newFlowKey, portOf, type FlowKey } from '../decode/flowkey.js';
 import { endianness } from 'node:os';
 import type { Log } from '../log.js';

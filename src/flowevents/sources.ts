@@ -6,7 +6,7 @@
 //    (tcp-info announced them to the run before and will not again), with
 //    the UUID prefix tcp-info's own UUIDs show;
 //  - live without it: the kernel's socket table for every flow.
-import type { NativeAddon } from '../capture/addon.js';
+import type { NativeAddon } from '../native/addon.js';
 import type { Config } from '../config/config.js';
 import type { Log } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';

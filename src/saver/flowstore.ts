@@ -8,9 +8,18 @@
 // (a record of a flow it does not know, a SYN that opens a new connection on
 // a known 4-tuple, packet time reaching the next deadline check).
 import { availableParallelism } from 'node:os';
-import { loadAddon, type NativeFlowStore } from '../capture/addon.js';
 import type { FlowKey } from '../decode/flowkey.js';
-import { DECODE_STATUS_NAMES } from '../decode/packet.js';
+import { loadAddon, type NativeFlowStore } from '../native/addon.js';
+import {
+  EVENT_FAILED,
+  EVENT_FINISHED,
+  EVENT_NUMBERED,
+  EVENT_WORDS,
+  FINISHED_EMPTY,
+  FINISHED_WRITTEN,
+  STAGE_COMPRESS,
+  TALLY_WORDS,
+} from '../native/layout.js';
 import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type FinishResult, type WriteErrorListener } from './flowfile.js';
 
 /**
@@ -18,17 +27,6 @@ import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type FinishResult, type Wr
  * the file went to `path`, the first free `<UUID>.N.pcap.gz` beside `requested`.
  */
 export type NumberedFileListener = (requested: string, path: string) => void;
-
-/** Route anonymize bits: mask the address of the flow's endpoint A, or B (src/decode/flowkey.ts). */
-export const ANONYMIZE_A = 1;
-export const ANONYMIZE_B = 2;
-
-/** Word offsets of the route tallies (FlowStore.tallies). */
-export const TALLY_SAVED = 0;
-/** Then one word per flow state (src/demux/flow.ts SaverState): records of flows in it that were not wanted. */
-export const TALLY_MISSED = 1;
-/** Then one word per decode status (src/decode/packet.ts): records that did not decode. */
-export const TALLY_BAD = TALLY_MISSED + 5;
 
 /**
  * What the store asks while routing a batch (FlowStore.route), at the record
@@ -46,17 +44,13 @@ export interface Router {
   tick(): void;
 }
 
-/** Words per event from the store: kind, file serial, two kind-specific words. */
-const EVENT_WORDS = 4;
-const EVENT_FINISHED = 0;
-const EVENT_FAILED = 1;
-const EVENT_NUMBERED = 2;
-const STAGE_COMPRESS = 0;
-
 /** libdeflate's fastest level: header-only records compress well even so. */
 const FASTEST_LEVEL = 1;
 
-const FINISH_RESULTS: readonly FinishResult[] = ['written', 'empty', 'failed'];
+/** A FINISHED_* result of the store as FlowFile takes it; anything else is a failure. */
+function finishResult(code: number): FinishResult {
+  return code === FINISHED_WRITTEN ? 'written' : code === FINISHED_EMPTY ? 'empty' : 'failed';
+}
 
 export interface FlowStoreOptions {
   /** Compression and file threads; default one per core, at most four. */
@@ -79,8 +73,8 @@ export class FlowStore {
   /** Open files by serial, for the events that name them. */
   private readonly files = new Map<number, FlowFile>();
   private nextSerial = 1;
-  /** Added to by every route(): see TALLY_SAVED. Whoever reads them zeroes them. */
-  readonly tallies = new Int32Array(TALLY_BAD + DECODE_STATUS_NAMES.length);
+  /** Added to by every route(): TALLY_SAVED, TALLY_MISSED, TALLY_BAD (src/native/layout.ts). Whoever reads them zeroes them. */
+  readonly tallies = new Int32Array(TALLY_WORDS);
   /** Held here: the native store holds its callbacks weakly. */
   private router: { flowFor: (at: number, replaced: number) => number; tick: () => void } | null = null;
   private closed = false;
@@ -152,7 +146,7 @@ export class FlowStore {
     return this.native.bindFlow(file.isOpen ? file.slot : -1, key, hash, anonymize, headerLength);
   }
 
-  /** The flow's state changed (src/demux/flow.ts SaverState): only UuidWait and Saving take packets. */
+  /** The flow's state changed (SaverState, src/native/layout.ts): only UuidWait and Saving take packets. */
   setFlowState(route: number, state: number): void {
     this.native.setFlowState(route, state);
   }
@@ -240,7 +234,7 @@ export class FlowStore {
         file.failed(events[at + 2] === STAGE_COMPRESS, events[at + 3]);
       } else if (events[at] === EVENT_FINISHED) {
         this.files.delete(serial);
-        file.finished(FINISH_RESULTS[events[at + 2]] ?? 'failed');
+        file.finished(finishResult(events[at + 2]));
       }
     }
   }

@@ -10,7 +10,7 @@
 // pusher watches (<directory>/<datatype>).
 import { accessSync, constants as fsConstants, existsSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { NativeAddon } from '../capture/addon.js';
+import type { NativeAddon } from '../native/addon.js';
 import { errorWords, PacketHeadersError } from '../errors.js';
 import { DIR_MODE } from './flowfile.js';
 import { dayFiles, entries, TEMPORARY_NAME } from './leftovers.js';

@@ -1,7 +1,8 @@
 // The flow store on its own, without a demuxer: every record of a batch goes
 // to one file, through the store's route() as the demuxer's records do, the
 // flow's header length and anonymize bits chosen by the test.
-import { D_HASH, D_KEY, describeRecords } from '../../src/decode/describe.js';
+import { D_HASH, D_KEY } from '../../src/native/layout.js';
+import { describeRecords } from '../../src/decode/describe.js';
 import { KEY_WORDS } from '../../src/decode/flowkey.js';
 import type { FlowFile } from '../../src/saver/flowfile.js';
 import type { FlowStore } from '../../src/saver/flowstore.js';

@@ -8,9 +8,9 @@ import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { loadAddon, RECORD_HEADER_BYTES, type CaptureOptions, type NativeCapture } from '../../src/capture/addon.js';
+import { DESCRIPTION_WORDS, RECORD_HEADER_BYTES } from '../../src/native/layout.js';
+import { loadAddon, type CaptureOptions, type NativeCapture } from '../../src/native/addon.js';
 import { CaptureSet } from '../../src/capture/captureset.js';
-import { DESCRIPTION_WORDS } from '../../src/decode/describe.js';
 import { fixture, fixturePackets } from '../helpers/fixtures.js';
 import { ethernetFrame } from '../helpers/frames.js';
 
@@ -465,7 +465,7 @@ describe('live on lo', () => {
       return;
     }
     const script = `
-      import { loadAddon } from ${JSON.stringify(new URL('../../src/capture/addon.js', import.meta.url).href)};
+      import { loadAddon } from ${JSON.stringify(new URL('../../src/native/addon.js', import.meta.url).href)};
       import { execFileSync } from 'node:child_process';
       execFileSync('ip', ['link', 'add', 'pha', 'type', 'veth', 'peer', 'name', 'phb']);
       execFileSync('ip', ['link', 'set', 'pha', 'up']);
@@ -490,7 +490,7 @@ describe('live on lo', () => {
 });
 
 describe('process exit while capturing', () => {
-  const addonUrl = new URL('../../src/capture/addon.js', import.meta.url).href;
+  const addonUrl = new URL('../../src/native/addon.js', import.meta.url).href;
   // Live capture on lo with traffic flowing, so the thread is busy dispatching.
   const prelude = `
     import { loadAddon } from ${JSON.stringify(addonUrl)};

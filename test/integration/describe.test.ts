@@ -7,8 +7,9 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { loadAddon } from '../../src/capture/addon.js';
-import { describeRecords, DESCRIPTION_WORDS, splitAddonBatch } from '../../src/decode/describe.js';
+import { DESCRIPTION_WORDS } from '../../src/native/layout.js';
+import { loadAddon } from '../../src/native/addon.js';
+import { describeRecords, splitAddonBatch } from '../../src/decode/describe.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 import { FrameMutator } from '../helpers/mutate.js';
 

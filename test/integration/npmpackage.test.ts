@@ -39,7 +39,7 @@ test('the package holds the built JavaScript, the prebuilt addon and its sources
   const list = run(['tar', 'tzf', tarball], work);
   assert.equal(list.code, 0, list.out);
   const files = list.out.trim().split('\n').map((f) => f.replace(/^package\//, ''));
-  for (const needed of ['bin/packet-headers.js', 'dist/src/cli.js', 'dist/src/capture/addon.js', 'prebuilds/linux-x64/node.napi.glibc.node', 'binding.gyp', 'native/capture.cc', 'deploy/systemd/packet-headers.service', 'README.md', 'package.json']) {
+  for (const needed of ['bin/packet-headers.js', 'dist/src/cli.js', 'dist/src/native/addon.js', 'prebuilds/linux-x64/node.napi.glibc.node', 'binding.gyp', 'native/capture.cc', 'deploy/systemd/packet-headers.service', 'README.md', 'package.json']) {
     assert.ok(files.includes(needed), `${needed} is in the package`);
   }
   const unwanted = files.filter((f) => /^(test|bench|hardening|scripts|build|dist\/(test|bench|hardening)|native\/fuzz|node_modules)\//.test(f));

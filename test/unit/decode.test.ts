@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { addressText, portOf } from '../../src/decode/flowkey.js';
-import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW } from '../../src/decode/linktype.js';
 import {
   BAD_FRAGMENT,
   BAD_IP_HEADER,
@@ -11,10 +10,19 @@ import {
   BAD_TCP_HEADER,
   BAD_TRUNCATED,
   DECODE_OK,
-  DecodedPacket,
-  decodeFrame,
-} from '../../src/decode/packet.js';
-import { D_FLAGS, DESCRIPTION_WORDS, describeRecords, FLAG_FIN, FLAG_OPENING_SYN, FLAG_RST } from '../../src/decode/describe.js';
+  DESCRIPTION_WORDS,
+  D_FLAGS,
+  FLAG_FIN,
+  FLAG_OPENING_SYN,
+  FLAG_RST,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_LINUX_SLL2,
+  LINKTYPE_NULL,
+  LINKTYPE_RAW,
+} from '../../src/native/layout.js';
+import { DecodedPacket, decodeFrame } from '../../src/decode/packet.js';
+import { describeRecords } from '../../src/decode/describe.js';
 import { batchOf, ethernetFrame, ipPacket, type TcpSpec } from '../helpers/frames.js';
 
 const v4: TcpSpec = { src: '10.1.2.3', dst: '10.9.8.7', sport: 40000, dport: 443 };

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { loadAddon } from '../../src/capture/addon.js';
+import { loadAddon } from '../../src/native/addon.js';
 import { FlowStore } from '../../src/saver/flowstore.js';
 import { publishStagedLeftovers, removeStagingDir, saveNamedConnections, takeNamedConnections } from '../../src/saver/staging.js';
 import { batchOf, ethernetFrame } from '../helpers/frames.js';

@@ -7,15 +7,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
-import { D_HASH, D_KEY, describeRecords } from '../../src/decode/describe.js';
+import { ANONYMIZE_A, ANONYMIZE_B, D_HASH, D_KEY, LINKTYPE_ETHERNET, TALLY_MISSED, TALLY_SAVED } from '../../src/native/layout.js';
+import { describeRecords } from '../../src/decode/describe.js';
 import { KEY_WORDS } from '../../src/decode/flowkey.js';
 import type { FinishResult, FlowFile, WriteErrorReason } from '../../src/saver/flowfile.js';
-import { ANONYMIZE_A, ANONYMIZE_B, FlowStore, TALLY_MISSED, TALLY_SAVED } from '../../src/saver/flowstore.js';
+import { FlowStore } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 import { routeToFile } from '../helpers/routefile.js';
 
-const LINKTYPE_ETHERNET = 1;
 let dir = '';
 const stores: FlowStore[] = [];
 beforeEach(() => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { InterfaceInfo } from '../../src/capture/addon.js';
+import type { InterfaceInfo } from '../../src/native/addon.js';
 import { buildFilter, selectInterfaces, TCP_FILTER } from '../../src/capture/interfaces.js';
 import { PacketHeadersError } from '../../src/errors.js';
 

@@ -3,7 +3,8 @@
 // the accepted socket never had; naming a flow with it split the connection.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SOCKET_RECORD_BYTES, type NativeAddon, type NativeSocketWatch } from '../../src/capture/addon.js';
+import { SOCKET_RECORD_BYTES } from '../../src/native/layout.js';
+import type { NativeAddon, NativeSocketWatch } from '../../src/native/addon.js';
 import { flowKeyFromText, newFlowKey } from '../../src/decode/flowkey.js';
 import { KernelFlowSource } from '../../src/flowevents/kernelsource.js';
 import type { FlowOpenEvent } from '../../src/flowevents/types.js';

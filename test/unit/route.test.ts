@@ -6,22 +6,28 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
-import { D_HASH, D_KEY, D_STATUS, DESCRIPTION_WORDS, describeRecords } from '../../src/decode/describe.js';
+import {
+  DECODE_OK,
+  DESCRIPTION_WORDS,
+  D_HASH,
+  D_KEY,
+  D_STATUS,
+  LINKTYPE_ETHERNET,
+  SaverState,
+  TALLY_BAD,
+  TALLY_MISSED,
+  TALLY_SAVED,
+} from '../../src/native/layout.js';
+import { describeRecords } from '../../src/decode/describe.js';
 import { KEY_WORDS } from '../../src/decode/flowkey.js';
-import { DECODE_OK } from '../../src/decode/packet.js';
 import { PacketClock } from '../../src/demux/packetclock.js';
 import type { FlowFile } from '../../src/saver/flowfile.js';
-import { FlowStore, TALLY_BAD, TALLY_MISSED, TALLY_SAVED } from '../../src/saver/flowstore.js';
+import { FlowStore } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 
-const LINKTYPE_ETHERNET = 1;
 const SYN = 0x02;
 const ACK = 0x10;
-const UUID_WAIT = 0;
-const SAVING = 1;
-const DISCARDING = 2;
-const WRITTEN = 3;
 
 let dir = '';
 let store: FlowStore;
@@ -143,9 +149,9 @@ test('records of a flow that takes no packets are counted as missed by its state
   const discarding = bound(r, 0, 'discarding');
   const written = bound(r, DESCRIPTION_WORDS, 'written');
   const saving = bound(r, 4 * DESCRIPTION_WORDS, 'saving');
-  store.setFlowState(discarding.route, DISCARDING);
-  store.setFlowState(written.route, WRITTEN);
-  store.setFlowState(saving.route, SAVING);
+  store.setFlowState(discarding.route, SaverState.Discarding);
+  store.setFlowState(written.route, SaverState.Written);
+  store.setFlowState(saving.route, SaverState.Saving);
   store.setRouter({ flowFor: () => assert.fail('every flow is known'), tick: () => {} });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   const t = store.tallies;
@@ -155,7 +161,7 @@ test('records of a flow that takes no packets are counted as missed by its state
   assert.equal(store.flowCounts(discarding.route).seen, 2);
   assert.equal(store.flowCounts(discarding.route).saved, 0);
   // Back to taking packets (only UuidWait and Saving do).
-  store.setFlowState(discarding.route, UUID_WAIT);
+  store.setFlowState(discarding.route, SaverState.UuidWait);
   store.tallies.fill(0);
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   assert.equal(store.flowCounts(discarding.route).saved, 2);
@@ -167,7 +173,7 @@ test('a record of another link type than the flow\'s first is missed', () => {
   store.setRouter({ flowFor: () => -1, tick: () => {} });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   store.route(r.batch, r.d, 113, null);
-  assert.deepEqual([store.tallies[TALLY_SAVED], store.tallies[TALLY_MISSED + UUID_WAIT]], [1, 1]);
+  assert.deepEqual([store.tallies[TALLY_SAVED], store.tallies[TALLY_MISSED + SaverState.UuidWait]], [1, 1]);
   assert.equal(store.flowCounts(flow.route).seen, 2);
 });
 
@@ -222,7 +228,7 @@ test('a route ends with its flow: the key is unknown again, and its file can be 
   // Finished but still routed (-captureduration): packets are missed, not written.
   store.tallies.fill(0);
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  assert.deepEqual([store.tallies[TALLY_SAVED], store.tallies[TALLY_MISSED + UUID_WAIT]], [0, 2]);
+  assert.deepEqual([store.tallies[TALLY_SAVED], store.tallies[TALLY_MISSED + SaverState.UuidWait]], [0, 2]);
   store.unbindFlow(flow.route);
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   assert.deepEqual(asked, [0, 1]);

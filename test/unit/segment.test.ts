@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readSegment, Segment, TH_ACK, TH_SYN } from '../../src/analysis/segment.js';
 import { DecodedPacket } from '../../src/decode/packet.js';
-import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/decode/linktype.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/native/layout.js';
 import { ethernetFrame, ipPacket } from '../helpers/frames.js';
 
 const options = Buffer.from([

@@ -1,14 +1,15 @@
-// Typed face of the native capture addon (native/capture.cc). The addon owns
-// everything that touches libpcap; this module only loads it and describes it.
+// Typed face of the whole native addon (native/, built from binding.gyp):
+// capture, socket diagnostics, the flow store and the module functions. The
+// addon owns everything that touches libpcap, netlink and the flows' files;
+// this module only loads it, checks that it was built from the sources beside
+// it (the constants of ./layout.ts), and describes it. Like ./layout.ts it
+// imports nothing from the rest of src/.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { layoutMismatches } from './layout.js';
 
-/**
- * A batch is one Buffer holding consecutive records, each:
- *   u32 LE seconds, u32 LE nanoseconds, u32 LE caplen, u32 LE origlen, then caplen bytes.
- * No padding between records. Timestamps are always nanosecond resolution.
- */
-export const RECORD_HEADER_BYTES = 16;
+// A batch is one Buffer holding consecutive records, each a RECORD_HEADER_BYTES
+// header (./layout.ts) and its caplen bytes of frame.
 
 export interface CaptureOptions {
   /** Live capture on this interface ... */
@@ -93,19 +94,6 @@ export interface InterfaceInfo {
   addresses: string[];
 }
 
-/**
- * Socket-diagnostics records (sockDiagDump, sockDiagLookup, SocketWatch), SOCKET_RECORD_BYTES each:
- *   0 u32 LE cookie low | 4 u32 LE cookie high | 8 u16 LE local port | 10 u16 LE remote port |
- *   12 u8 TCP state | 13 u8 family (2 or 10; 0 = not found) |
- *   14 u8 inet_diag timer (3: a time-wait socket, even when its state is FIN_WAIT2) | 15 u8 zero |
- *   16 local address, 16 bytes | 32 remote address, 16 bytes
- * Addresses are in network byte order, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d),
- * so each 4-byte group read big-endian is a flow-key word.
- */
-export const SOCKET_RECORD_BYTES = 48;
-/** A lookup query: address A (16 bytes) | address B (16 bytes) | u16 LE port A | u16 LE port B. */
-export const SOCKET_QUERY_BYTES = 36;
-
 export interface NativeSocketWatch {
   /**
    * Starts the watch thread: onBatch gets the records of TCP sockets the kernel
@@ -144,6 +132,8 @@ export interface NativeAddon {
   SocketWatch: new () => NativeSocketWatch;
   /** Per-flow record chunks, their compression and their files, on threads of the store (src/saver/flowstore.ts). */
   FlowStore: new (options: NativeFlowStoreOptions, onEvents: () => void) => NativeFlowStore;
+  /** The constants of native/layout.h, named as in ./layout.ts LAYOUT; absent in builds older than it. */
+  readonly layout?: Readonly<Record<string, number>>;
 }
 
 export interface NativeFlowStoreOptions {
@@ -183,14 +173,15 @@ export interface NativeFlowStore {
    * flow's header length (a file's first record is preceded by the pcap file
    * header, whose snaplen that is), every byte after the TCP header zero, the
    * addresses the route anonymizes masked; a FIN or RST compresses a chunk of
-   * 16 KiB or more at once. Adds to tallies: [0] saved, [1 + state] not wanted
-   * by a flow in that state, [6 + status] not decoded. clock, packet-time
-   * mode: [0] now (ms), [1] next tick, [2] tick interval, moved by each record.
+   * 16 KiB or more at once. Adds to tallies (TALLY_WORDS words, ./layout.ts):
+   * [TALLY_SAVED] saved, [TALLY_MISSED + state] not wanted by a flow in that
+   * state, [TALLY_BAD + status] not decoded. clock, packet-time mode: [0] now
+   * (ms), [1] next tick, [2] tick interval, moved by each record.
    */
   route(batch: Uint8Array, described: Int32Array, linkType: number, tallies: Int32Array, clock: Float64Array | null): void;
-  /** A new route (returned) for key/hash to `slot` (-1 none); anonymize 1 masks endpoint A, 2 B; headerLength 0: fixed by the first packet. */
+  /** A new route (returned) for key/hash to `slot` (-1 none); anonymize: ANONYMIZE_A and ANONYMIZE_B bits; headerLength 0: fixed by the first packet. */
   bindFlow(slot: number, key: Int32Array, hash: number, anonymize: number, headerLength: number): number;
-  /** The route's flow state: 0 and 1 take packets. */
+  /** The route's flow state (SaverState): UuidWait and Saving take packets. */
   setFlowState(route: number, state: number): void;
   unbindFlow(route: number): void;
   /** [packets seen, packets saved] of the route. */
@@ -208,13 +199,11 @@ export interface NativeFlowStore {
   /** Drops the file and closes the slot. */
   discard(slot: number): void;
   /**
-   * Events since the last call, 4 words each: kind (0 finished: word 2 is
-   * 0 written, 1 empty, 2 failed; 1 failed: word 2 is the stage, 0 compress or
-   * 1 write, word 3 the errno; 2 existing: the file's name was taken, word 2
-   * is 0 appended (word 3: bytes of a partial member cut off its end first)
-   * or 1 separate (word 3: N of the name <UUID>.N.pcap.gz used instead)),
-   * then the file's serial. `onEvents` is called
-   * when there are some.
+   * Events since the last call, EVENT_WORDS words each (./layout.ts): kind,
+   * the file's serial, then two words of the kind: EVENT_FINISHED, a
+   * FINISHED_* result; EVENT_FAILED, the STAGE_* and the errno;
+   * EVENT_NUMBERED (the file's name was taken), N of the name
+   * <UUID>.N.pcap.gz used instead. `onEvents` is called when there are some.
    */
   takeEvents(): Int32Array;
   /** Jobs queued or running. */
@@ -238,24 +227,42 @@ let loaded: NativeAddon | undefined;
  */
 export const ADDON_PATH_ENV = 'PACKET_HEADERS_ADDON';
 
-/** The package's root: dist/src/capture/ is three levels below it. */
+/** The package's root: dist/src/native/ is three levels below it. */
 const PACKAGE_ROOT = join(import.meta.dirname, '../../..');
 
 /**
  * The addon: a local build (build/Release, made by scripts/setup.sh or by
  * the package's install script) or else the prebuilt one shipped in the npm
- * package (prebuilds/linux-x64/), as node-gyp-build finds them.
+ * package (prebuilds/linux-x64/), as node-gyp-build finds them. Throws when
+ * its layout differs from ./layout.ts (checkAddonLayout).
  */
 export function loadAddon(): NativeAddon {
   if (loaded === undefined) {
     const require = createRequire(import.meta.url);
     const alternative = process.env[ADDON_PATH_ENV];
+    let path: string;
     if (alternative !== undefined && alternative !== '') {
-      loaded = require(alternative) as NativeAddon;
+      path = require.resolve(alternative);
     } else {
-      const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
-      loaded = nodeGypBuild(PACKAGE_ROOT) as NativeAddon;
+      const nodeGypBuild = require('node-gyp-build') as { resolve(root: string): string };
+      path = nodeGypBuild.resolve(PACKAGE_ROOT);
     }
+    const addon = require(path) as NativeAddon;
+    checkAddonLayout(addon, path);
+    loaded = addon;
   }
   return loaded;
+}
+
+/**
+ * Throws unless the addon's `layout` equals ./layout.ts LAYOUT: an addon
+ * built from other sources than this TypeScript (an old build/Release after a
+ * pull, a stale prebuild) would misread every batch, tally and event.
+ */
+export function checkAddonLayout(addon: Pick<NativeAddon, 'layout'>, path: string): void {
+  const mismatches = layoutMismatches(addon.layout);
+  if (mismatches.length === 0) return;
+  throw new Error(
+    `the native addon ${path} was built from other sources: ${mismatches.join('; ')}; rebuild it (npm run build:native)`,
+  );
 }

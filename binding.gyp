@@ -16,7 +16,10 @@
         "native/decode.cc",
         "native/files.cc",
         "native/options.cc",
-        "native/flowstore.cc"
+        "native/flowstore_napi.cc",
+        "native/router.cc",
+        "native/store_threads.cc",
+        "native/file_jobs.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -2,7 +2,7 @@
 // capture reads generated pcap files and describes every record on its capture
 // thread (native/decode.cc), the demuxer routes them with every flow named (as
 // `-read` does), and the native flow store copies, trims, zeroes, compresses
-// and writes them (native/flowstore.cc). Meant to run under the
+// and writes them (native/router.cc, native/file_jobs.cc). Meant to run under the
 // AddressSanitizer/UBSan build (scripts/build-sanitize.sh): any report aborts
 // the process, and every frame written must be counted exactly once (bad by
 // reason, saved, missed or shed).

@@ -1,4 +1,5 @@
-// Memory for a flow's raw records before compression (flowstore.cc).
+// Memory for a flow's raw records before compression: filled by router.cc,
+// compressed by file_jobs.cc.
 #pragma once
 
 #include <cstddef>

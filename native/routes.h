@@ -1,4 +1,4 @@
-// The flows the flow store routes packets to (flowstore.cc Route): every flow
+// The flows the flow store routes packets to (router.cc RouteBatch): every flow
 // the demuxer has (src/demux/demuxer.ts), by key, with what routing a packet
 // to it needs to know. JS registers a flow when it starts and removes it when
 // it ends; in between, every per-packet change (packets seen and saved, the

@@ -1,7 +1,7 @@
 // IP anonymization (-anonymize.ip; docs/output.md, Content). `netblock` keeps an IPv4 address's /24 and an
 // IPv6 address's /48; addresses of this host are never anonymized, so a file
 // still says which side was the server. This decides which endpoints are
-// masked; the flow store (native/flowstore.cc) masks the stored packets.
+// masked; the flow store (native/router.cc) masks the stored packets.
 import { parseAddressWords, type FlowKey } from '../decode/flowkey.js';
 
 export type AnonymizationMode = 'none' | 'netblock';

@@ -1,6 +1,6 @@
 // The state of one TCP flow, from its first packet or UUID to its file, as
 // the demuxer decides it. Its packets never pass through here: the flow store
-// routes them (native/flowstore.cc route(), native/routes.h) to the flow's
+// routes them (native/router.cc RouteBatch, native/routes.h) to the flow's
 // file, cut to the flow's header length, their payload zeroed and their
 // addresses anonymized, and keeps the per-packet facts (packets seen and
 // saved, the opening SYN, seen since the last sweep) on the flow's route.

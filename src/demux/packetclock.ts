@@ -13,7 +13,7 @@ export const PACKET_TIME_TICK_MS = 100;
 export class PacketClock {
   /**
    * [0] now, [1] when deadlines are next checked, [2] PACKET_TIME_TICK_MS:
-   * moved per record by the flow store's route() (native/flowstore.cc) as by
+   * moved per record by the flow store's route() (native/router.cc) as by
    * advance(), so a batch is routed without a call per record.
    */
   readonly state = new Float64Array([0, -Infinity, PACKET_TIME_TICK_MS]);

@@ -1,4 +1,4 @@
-// Where the bytes of every flow go: the native flow store (native/flowstore.cc)
+// Where the bytes of every flow go: the native flow store (native/README.md)
 // routes each captured record to its flow's file, keeps each flow's records in
 // chunks, compresses full chunks into gzip members and writes files, the last
 // two on threads of its own. The demuxer tells it about flows, not packets: a

@@ -4,7 +4,7 @@
 // the datadir, so nothing may be written there but finished files: a buffered
 // file is an unnamed file in the staging directory until it is linked to its
 // name, and a stream file grows there until it is moved in at its end
-// (native/flowstore.cc). The directory must be on the datadir's filesystem
+// (native/file_jobs.cc). The directory must be on the datadir's filesystem
 // (a link or a rename cannot cross filesystems) and outside it; by default it
 // is `.<datadir name>.staging` beside the datadir, which is outside what
 // pusher watches (<directory>/<datatype>).

@@ -1,7 +1,8 @@
 // A slice of the native fuzz run (the full 10 million frames run with
 // `npm run hardening`): seeded malformed frames in pcap files of every link
 // type, read by the addon built with AddressSanitizer and UBSan, decoded by
-// native/decode.cc and stored by native/flowstore.cc, every flow named.
+// native/decode.cc and stored by the flow store (native/router.cc,
+// native/file_jobs.cc), every flow named.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { problemsOf, runUnderSanitizer } from '../../hardening/native-fuzz.js';

@@ -1,4 +1,4 @@
-// The flow store's routing on its own (FlowStore.route, native/flowstore.cc
+// The flow store's routing on its own (FlowStore.route, native/router.cc
 // and native/routes.h): which records go where without asking, which are
 // asked about, and that every flow's records keep capture order.
 import assert from 'node:assert/strict';

@@ -1,0 +1,259 @@
+// The jobs of the flow store's threads on files (file_jobs.h): compression
+// of chunks into gzip members, and the life of a file on disk, buffered
+// (written whole at its end) or streamed (written member by member).
+#include "file_jobs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <new>
+
+#include "layout.h"
+#include "store_threads.h"
+
+namespace ph {
+namespace {
+
+// What Finish's helpers return for a file with nothing in it (not an errno).
+constexpr int kNothingWritten = -1;
+// A store thread that never runs out of work still fsyncs its directories
+// (and reports those files finished) after this many files or this long.
+constexpr size_t kMaxUnsyncedFiles = 256;
+constexpr std::chrono::milliseconds kMaxUnsyncedTime{100};
+
+}  // namespace
+
+void FileJobs::Run(Job& job) {
+  try {
+    Execute(job);
+  } catch (const std::bad_alloc&) {
+    Fail(*job.file, job.kind == JobKind::Compress ? kStageCompress : kStageWrite, ENOMEM);
+    if (job.kind == JobKind::Finish) outbox_->Post(kEventFinished, job.file->serial, kFinishedFailed, 0);
+  }
+}
+
+void FileJobs::AfterJob(bool idle) {
+  if (!finished_.empty() && (idle || finished_.size() >= kMaxUnsyncedFiles ||
+                             std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime)) {
+    SyncDirectories();
+  }
+}
+
+// Durability, batched: the directories of the files finished since the
+// thread last ran out of work (or since kMaxUnsyncedFiles files or
+// kMaxUnsyncedTime, under load that never lets it) are fsynced once each,
+// and only then are those files reported finished.
+void FileJobs::SyncDirectories() {
+  std::sort(dirsToSync_.begin(), dirsToSync_.end());
+  dirsToSync_.erase(std::unique(dirsToSync_.begin(), dirsToSync_.end()), dirsToSync_.end());
+  for (const std::string& dir : dirsToSync_) SyncDirectory(dir);
+  dirsToSync_.clear();
+  for (const auto& f : finished_) outbox_->Post(kEventFinished, f.first, f.second, 0);
+  finished_.clear();
+}
+
+void FileJobs::Execute(Job& job) {
+  FileState& file = *job.file;
+  switch (job.kind) {
+    case JobKind::Compress: {
+      if (file.failed || file.discarded) return;
+      Bytes member;
+      if (!Compress(job.data, &member)) {
+        Fail(file, kStageCompress, ENOMEM);
+        return;
+      }
+      chunks_->Give(std::move(job.data));  // the raw chunk is not needed while writing
+      file.members.push_back(std::move(member));
+      if (file.stream && !file.path.empty()) AppendMembers(file);
+      return;
+    }
+    case JobKind::Target:
+      file.path = std::move(job.path);
+      file.writePath = job.writePath.empty() ? file.path : std::move(job.writePath);
+      file.stream = job.stream;
+      if (file.stream && !file.failed && !file.discarded) AppendMembers(file);
+      return;
+    case JobKind::Discard:
+      file.discarded = true;
+      file.members = std::vector<Bytes>();
+      return;
+    case JobKind::Finish: {
+      const int32_t result = Finish(file);
+      if (sync_ && result == kFinishedWritten) {
+        if (finished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
+        dirsToSync_.push_back(DirectoryOf(file.path));
+        finished_.emplace_back(file.serial, result);
+      } else {
+        outbox_->Post(kEventFinished, file.serial, result, 0);
+      }
+      return;
+    }
+  }
+}
+
+int32_t FileJobs::Finish(FileState& file) {
+  if (file.failed) return kFinishedFailed;
+  if (file.discarded || file.path.empty()) return kFinishedEmpty;
+  const int error = file.stream ? FinishStream(file) : PublishWhole(file);
+  file.members = std::vector<Bytes>();
+  if (error == kNothingWritten) return kFinishedEmpty;
+  if (error != 0) {
+    if (file.stream) {
+      StreamFailed(file, error);
+    } else {
+      Fail(file, kStageWrite, error);
+    }
+    return kFinishedFailed;
+  }
+  return kFinishedWritten;
+}
+
+// Buffered mode. The uploader beside the daemon ships every file it hears
+// closed after a write or moved into the datadir, so the file is written
+// where no name of the tree shows it and appears under its name once,
+// whole: written to an unnamed file (O_TMPFILE) in the staging directory
+// (outside the tree, where the descriptor's close is heard by nobody),
+// made durable, linked to its name, which is then opened for writing and
+// closed, the one close the uploader hears. Without a staging directory the
+// unnamed file is made in the day directory, whose watchers also hear the
+// close of an unnamed "#<inode>" that they cannot open. Where unnamed
+// files cannot be made, a temporary file in the staging directory is
+// renamed into the tree (the move is what the uploader hears).
+int FileJobs::PublishWhole(FileState& file) {
+  if (file.members.empty()) return kNothingWritten;
+  const Pieces pieces = PiecesOf(file.members, 0);
+  const std::string& dir = stagingDir_.empty() ? DirectoryOf(file.path) : stagingDir_;
+  if (unnamedFiles_) {
+    int fd = -1;
+    int error = WriteUnnamed(dir, pieces, fileMode_, dirMode_, sync_, &fd);
+    if (error == 0) {
+      error = LinkFirstFree(fd, file);
+      close(fd);
+      if (error == 0) AnnounceWritten(file.path);
+    }
+    if (error != EOPNOTSUPP) return error;
+    unnamedFiles_ = false;
+  }
+  const std::string temporary = TemporaryPathFor(file.path, stagingDir_);
+  int error = WriteTemporary(temporary, pieces, fileMode_, dirMode_, sync_);
+  if (error == 0) error = MoveFirstFree(temporary, file);
+  if (error != 0) unlink(temporary.c_str());
+  return error;
+}
+
+// The unnamed file open on `fd` linked to the file's name, or where that is
+// taken to the first free <UUID>.N.pcap.gz (a file published is never
+// replaced). EOPNOTSUPP: no /proc to link through.
+int FileJobs::LinkFirstFree(int fd, FileState& file) {
+  int error = LinkUnnamed(fd, file.path);
+  if (error == ENOENT) {
+    // The day's directory is made ahead (src/saver/daydirectories.ts); made here only if it went.
+    error = MakeDirectories(DirectoryOf(file.path), dirMode_);
+    if (error != 0) return error;
+    error = LinkUnnamed(fd, file.path);
+    if (error == ENOENT) return EOPNOTSUPP;
+  }
+  for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
+    const std::string candidate = NumberedPath(file.path, n);
+    error = LinkUnnamed(fd, candidate);
+    if (error == 0) Numbered(file, candidate, n);
+  }
+  return error;
+}
+
+// rename(2) of `from` to the file's name, or where that is taken to the
+// first free <UUID>.N.pcap.gz; never replaces.
+int FileJobs::MoveFirstFree(const std::string& from, FileState& file) {
+  int error = MoveNoReplace(from, file.path, dirMode_);
+  for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
+    const std::string candidate = NumberedPath(file.path, n);
+    error = MoveNoReplace(from, candidate, dirMode_);
+    if (error == 0) Numbered(file, candidate, n);
+  }
+  return error;
+}
+
+void FileJobs::Numbered(FileState& file, const std::string& path, int n) {
+  file.path = path;
+  outbox_->Post(kEventNumbered, file.serial, n, 0);
+}
+
+// Stream mode: members are written as they are made to the file's write
+// path, through one descriptor held from the first member to the end.
+void FileJobs::AppendMembers(FileState& file) {
+  if (file.members.empty()) return;
+  int error = file.fd < 0 ? StartStream(file) : 0;
+  if (error == 0) error = WritePieces(file.fd, PiecesOf(file.members, 0));
+  file.members.clear();
+  if (error != 0) StreamFailed(file, error);
+}
+
+// The stream file made exclusively: in the staging directory (a name taken
+// there is a second writer's: the next free number is taken), or without
+// one under the file's name (the first free <UUID>.N.pcap.gz where that is
+// taken).
+int FileJobs::StartStream(FileState& file) {
+  const bool staged = file.writePath != file.path;
+  const std::string first = file.writePath;
+  int error = CreateExclusive(first, fileMode_, dirMode_, &file.fd);
+  for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
+    file.writePath = NumberedPath(first, n);
+    error = CreateExclusive(file.writePath, fileMode_, dirMode_, &file.fd);
+    if (error == 0 && !staged) Numbered(file, file.writePath, n);
+  }
+  return error;
+}
+
+// The end of a stream file: made durable and closed (the one close of its
+// life); from the staging directory it is then moved into the tree.
+int FileJobs::FinishStream(FileState& file) {
+  if (!file.members.empty()) AppendMembers(file);
+  if (file.failed) return EIO;  // reported by AppendMembers
+  if (file.fd < 0) return kNothingWritten;
+  int error = sync_ && fdatasync(file.fd) != 0 ? errno : 0;
+  if (close(file.fd) != 0 && error == 0) error = errno;
+  file.fd = -1;
+  if (error == 0 && file.writePath != file.path) error = MoveFirstFree(file.writePath, file);
+  return error;
+}
+
+// A stream file that lost a member is not a faithful record: it is removed.
+void FileJobs::StreamFailed(FileState& file, int error) {
+  if (file.fd >= 0) {
+    close(file.fd);
+    file.fd = -1;
+    unlink(file.writePath.c_str());
+  }
+  Fail(file, kStageWrite, error);
+}
+
+Pieces FileJobs::PiecesOf(const std::vector<Bytes>& members, size_t from) {
+  Pieces pieces;
+  for (size_t i = from; i < members.size(); i++) pieces.emplace_back(members[i].data(), members[i].size());
+  return pieces;
+}
+
+void FileJobs::Fail(FileState& file, int32_t stage, int error) {
+  if (file.failed) return;
+  file.failed = true;
+  file.members = std::vector<Bytes>();
+  outbox_->Post(kEventFailed, file.serial, stage, error);
+}
+
+bool FileJobs::Compress(const uint8_t* raw, size_t size, Bytes* member) {
+  if (!deflater_) {
+    deflater_.reset(libdeflate_alloc_compressor(level_));
+    if (!deflater_) return false;
+  }
+  const size_t bound = libdeflate_gzip_compress_bound(deflater_.get(), size);
+  if (scratch_.size() < bound) scratch_.resize(bound);
+  const size_t written = libdeflate_gzip_compress(deflater_.get(), raw, size, scratch_.data(), bound);
+  if (written == 0) return false;
+  member->assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(written));
+  return true;
+}
+
+}  // namespace ph

@@ -1,0 +1,396 @@
+// The FlowStore class that JS sees (src/native/addon.ts NativeFlowStore,
+// src/saver/flowstore.ts): its methods check their arguments and hand the
+// work to the router (router.h: slots, routes, route()) and to the store's
+// threads (store_threads.h, file_jobs.h). It also owns the lifetime: the
+// threads, the thread-safe function that announces events (referenced only
+// while a finish is outstanding), close() and abort().
+#include "flowstore.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "chunk.h"
+#include "file_jobs.h"
+#include "layout.h"
+#include "options.h"
+#include "router.h"
+#include "routes.h"
+#include "store_threads.h"
+
+namespace ph {
+namespace {
+
+constexpr uint32_t kMinChunkBytes = 1024;
+constexpr uint32_t kMaxChunkBytes = 16u << 20;
+constexpr uint32_t kMaxThreads = 64;
+
+class FlowStore : public Napi::ObjectWrap<FlowStore> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FlowStore",
+                       {
+                           InstanceMethod<&FlowStore::Open>("open"),
+                           InstanceMethod<&FlowStore::SetRouter>("setRouter"),
+                           InstanceMethod<&FlowStore::BindFlow>("bindFlow"),
+                           InstanceMethod<&FlowStore::SetFlowState>("setFlowState"),
+                           InstanceMethod<&FlowStore::UnbindFlow>("unbindFlow"),
+                           InstanceMethod<&FlowStore::FlowCounts>("flowCounts"),
+                           InstanceMethod<&FlowStore::TakeSeen>("takeSeen"),
+                           InstanceMethod<&FlowStore::FlushStreams>("flushStreams"),
+                           InstanceMethod<&FlowStore::RouteBatch>("route"),
+                           InstanceMethod<&FlowStore::Flush>("flush"),
+                           InstanceMethod<&FlowStore::Target>("target"),
+                           InstanceMethod<&FlowStore::FinishFile>("finish"),
+                           InstanceMethod<&FlowStore::Discard>("discard"),
+                           InstanceMethod<&FlowStore::TakeEvents>("takeEvents"),
+                           InstanceMethod<&FlowStore::Pending>("pending"),
+                           InstanceMethod<&FlowStore::Close>("close"),
+                           InstanceMethod<&FlowStore::Abort>("abort"),
+                       });
+  }
+
+  FlowStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FlowStore>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "new FlowStore(options, onEvents)");
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    const uint32_t threads = IntegerOption(o, "threads", false, 1, 1, kMaxThreads);
+    const int level = static_cast<int>(IntegerOption(o, "level", false, 1, 0, 12));
+    const size_t chunkBytes = IntegerOption(o, "chunkBytes", false, 64 * 1024, kMinChunkBytes, kMaxChunkBytes);
+    const auto fileMode = static_cast<mode_t>(IntegerOption(o, "fileMode", false, 0664, 0, 07777));
+    const auto dirMode = static_cast<mode_t>(IntegerOption(o, "dirMode", false, 0775, 0, 07777));
+    // 1: files are fdatasynced before they are renamed into place and their
+    // directories fsynced after (docs/output.md, Durability).
+    const bool sync = IntegerOption(o, "sync", false, 1, 0, 1) != 0;
+    // Where files are written before they appear in the datadir's tree: the
+    // same filesystem, outside the tree ('' none; src/saver/staging.ts).
+    std::string stagingDir;
+    const Napi::Value staging = o.Get("stagingDir");
+    if (staging.IsString()) {
+      stagingDir = staging.As<Napi::String>().Utf8Value();
+    } else if (!staging.IsUndefined() && !staging.IsNull()) {
+      throw Napi::TypeError::New(env, "option stagingDir must be a string");
+    }
+    // 1: stream mode; route() lists the flows for flushStreams().
+    const bool stream = IntegerOption(o, "stream", false, 0, 0, 1) != 0;
+
+    shared_ = std::make_shared<StoreShared>();
+    shared_->chunks = std::make_unique<ChunkPool>(chunkBytes);
+    for (uint32_t i = 0; i < threads; i++) {
+      shared_->threads.push_back(std::make_unique<StoreThread>(shared_.get(), level, fileMode, dirMode, sync, stagingDir));
+    }
+    router_.Init(shared_.get(), chunkBytes, stream);
+    auto* held = new std::shared_ptr<StoreShared>(shared_);
+    shared_->tsfn = Napi::ThreadSafeFunction::New(
+        env, info[1].As<Napi::Function>(), "packet-headers flow store", 0, 1,
+        [](Napi::Env, std::shared_ptr<StoreShared>* s) {
+          (*s)->StopThreads();
+          (*s)->tsfnFinalized = true;
+          delete s;
+        },
+        held);
+    shared_->tsfn.Unref(env);
+    try {
+      for (auto& t : shared_->threads) t->Start();
+    } catch (const std::system_error& e) {
+      Shutdown();
+      throw Napi::Error::New(env, std::string("cannot start flow store threads: ") + e.what());
+    }
+  }
+
+  ~FlowStore() override { Shutdown(); }
+
+ private:
+  // open(serial): a slot for a new file; serial names it in events.
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireRunning(env);
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "open(serial: number)");
+    const int32_t serial = info[0].As<Napi::Number>().Int32Value();
+    return Napi::Number::New(env, router_.Open(serial));
+  }
+
+  // setRouter(onFlow, onTick): the JS side of route(). onFlow(at, replaced)
+  // is called for a TCP record (description word index `at`) whose flow has
+  // no route, or whose connection-opening SYN starts a new connection on the
+  // 4-tuple of route `replaced` (else -1); it returns the route the record
+  // goes to now (a flow it started), or -1 to drop the record. onTick() is
+  // called in packet-time mode when deadlines are due (src/demux/packetclock.ts).
+  Napi::Value SetRouter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "setRouter(onFlow: function, onTick: function)");
+    }
+    // Weak: the JS store holds them as long as it can call route(), and a
+    // strong reference here would keep the store (which they reach) forever.
+    router_.SetCallbacks(info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
+    return env.Undefined();
+  }
+
+  // bindFlow(slot, key: Int32Array, hash, anonymize, headerLength): a route
+  // for a flow just started, to the file in `slot` (-1: none, its packets are
+  // missed). anonymize: 1 masks endpoint A's address, 2 endpoint B's.
+  // headerLength: bytes kept per packet, 0 to have the first packet fix it
+  // (its TCP offset plus the largest TCP header). Returns the route.
+  Napi::Value BindFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
+        !info[3].IsNumber() || !info[4].IsNumber()) {
+      throw Napi::TypeError::New(env, "bindFlow(slot, key: Int32Array, hash, anonymize, headerLength)");
+    }
+    const int64_t slot = info[0].As<Napi::Number>().Int64Value();
+    Napi::TypedArray k = info[1].As<Napi::TypedArray>();
+    if (k.TypedArrayType() != napi_int32_array || k.ElementLength() != kKeyWords) {
+      throw Napi::TypeError::New(env, "bindFlow: key must be an Int32Array of 9 words");
+    }
+    const int32_t* key = k.As<Napi::Int32Array>().Data();
+    const int32_t hash = info[2].As<Napi::Number>().Int32Value();
+    if (router_.routes().Find(hash, key) >= 0) throw Napi::Error::New(env, "bindFlow: the flow has a route already");
+    if (slot >= 0) SlotAt(env, slot);
+    const int32_t id = router_.Bind(slot, key, hash, info[3].As<Napi::Number>().Uint32Value(),
+                                    info[4].As<Napi::Number>().Uint32Value());
+    return Napi::Number::New(env, id);
+  }
+
+  // setFlowState(route, state): the flow's new state (src/demux/flow.ts); only
+  // UuidWait and Saving take packets. In stream mode a flow that starts saving
+  // with records held is flushed at the next flushStreams().
+  Napi::Value SetFlowState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RouteArg(info);
+    if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(env, "setFlowState(route, state)");
+    const uint32_t state = info[1].As<Napi::Number>().Uint32Value();
+    if (state >= kStateCount) throw Napi::RangeError::New(env, "setFlowState: no such state");
+    router_.SetState(info[0].As<Napi::Number>().Int32Value(), state);
+    return env.Undefined();
+  }
+
+  // unbindFlow(route): the flow is gone; its packets are unknown again.
+  Napi::Value UnbindFlow(const Napi::CallbackInfo& info) {
+    RouteArg(info);
+    router_.Unbind(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+
+  // flowCounts(route): [packets routed to the flow, packets saved of them,
+  // the sequence number of its opening SYN or -1].
+  Napi::Value FlowCounts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Route& r = RouteArg(info);
+    Napi::Array out = Napi::Array::New(env, 3);
+    out.Set(0u, Napi::Number::New(env, r.packetsSeen));
+    out.Set(1u, Napi::Number::New(env, r.packetsSaved));
+    out.Set(2u, Napi::Number::New(env, static_cast<double>(r.synSeq)));
+    return out;
+  }
+
+  // takeSeen(): for the generational sweep, by route, 1 where the flow saw a
+  // packet since the previous call (or started since), else 0; clears them all.
+  Napi::Value TakeSeen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, router_.routes().capacity());
+    router_.TakeSeen(out.Data());
+    return out;
+  }
+
+  // flushStreams(): stream mode, every flow that stored records while saving
+  // since the last call sends its partial chunk to its file.
+  Napi::Value FlushStreams(const Napi::CallbackInfo& info) {
+    router_.FlushStreams();
+    return info.Env().Undefined();
+  }
+
+  // route(batch, described, linkType, tallies: Int32Array, clock: Float64Array | null):
+  // every record of a batch, in order, to its flow's file: cut to the flow's
+  // header length, every byte after the TCP header zero, the addresses its
+  // flow anonymizes masked. What only JS can decide goes to setRouter's
+  // callbacks, at the record it concerns, so every flow's records stay in
+  // capture order. Adds to tallies (layout.h): [kTallySaved] records saved,
+  // [kTallyMissed + state] records of flows in that state that were not
+  // wanted, [kTallyBad + status] records that did not decode, by status.
+  // clock (packet-time mode): [0] now, [1] when deadlines are next due, [2]
+  // the tick in ms; each record moves it. The routing is Router::RouteBatch.
+  Napi::Value RouteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
+        !info[3].IsTypedArray()) {
+      throw Napi::TypeError::New(env, "route(batch: Uint8Array, described: Int32Array, linkType, tallies: Int32Array, clock?)");
+    }
+    Napi::TypedArray b = info[0].As<Napi::TypedArray>();
+    Napi::TypedArray d = info[1].As<Napi::TypedArray>();
+    Napi::TypedArray t = info[3].As<Napi::TypedArray>();
+    if (b.TypedArrayType() != napi_uint8_array || d.TypedArrayType() != napi_int32_array ||
+        t.TypedArrayType() != napi_int32_array || t.ElementLength() < kTallyBad + 1) {
+      throw Napi::TypeError::New(env, "route: batch must be a Uint8Array, described and tallies Int32Arrays");
+    }
+    double* clock = nullptr;
+    if (info.Length() > 4 && info[4].IsTypedArray()) {
+      Napi::TypedArray c = info[4].As<Napi::TypedArray>();
+      if (c.TypedArrayType() != napi_float64_array || c.ElementLength() < 3) {
+        throw Napi::TypeError::New(env, "route: clock must be a Float64Array of 3");
+      }
+      clock = c.As<Napi::Float64Array>().Data();
+    }
+    if (!router_.HasCallbacks()) throw Napi::Error::New(env, "route: setRouter first");
+    // Kept alive by the caller for the whole call, callbacks included.
+    const auto batch = b.As<Napi::Uint8Array>();
+    router_.RouteBatch(env, batch.Data(), batch.ByteLength(), d.As<Napi::Int32Array>().Data(), d.ElementLength(),
+                       info[2].As<Napi::Number>().Uint32Value(), t.As<Napi::Int32Array>().Data(),
+                       t.ElementLength() - kTallyBad, clock);
+    return env.Undefined();
+  }
+
+  // flush(slot): the chunk being filled goes to compression now (stream mode).
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Slot& s = SlotArg(info);
+    router_.Seal(s, true);
+    return info.Env().Undefined();
+  }
+
+  // target(slot, path, stream, writePath): names the file; a streaming file
+  // is written from now on, at writePath until its end.
+  Napi::Value Target(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Slot& s = SlotArg(info);
+    if (info.Length() < 4 || !info[1].IsString() || !info[2].IsBoolean() || !info[3].IsString()) {
+      throw Napi::TypeError::New(env, "target(slot, path: string, stream: boolean, writePath: string)");
+    }
+    const bool stream = info[2].As<Napi::Boolean>().Value();
+    // Only a streaming file has anything to do now: its members so far go to disk.
+    router_.Push(s,
+                 Job{JobKind::Target, s.file, Chunk(), info[1].As<Napi::String>().Utf8Value(),
+                     info[3].As<Napi::String>().Utf8Value(), stream},
+                 stream);
+    return env.Undefined();
+  }
+
+  // finish(slot): compresses what is left and completes the file; the slot is
+  // closed, and a Finished event with the file's serial follows.
+  Napi::Value FinishFile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Slot& s = SlotArg(info);
+    router_.Seal(s, false);
+    router_.Push(s, Job{JobKind::Finish, s.file, Chunk(), std::string(), std::string(), false}, true);
+    if (outstandingFinishes_++ == 0 && !shared_->tsfnFinalized) shared_->tsfn.Ref(env);
+    router_.CloseSlot(info[0].As<Napi::Number>().Uint32Value());
+    return env.Undefined();
+  }
+
+  // discard(slot): nothing of the file will be written; the slot is closed.
+  Napi::Value Discard(const Napi::CallbackInfo& info) {
+    Slot& s = SlotArg(info);
+    // Woken at once: dropping the file frees its memory.
+    router_.Push(s, Job{JobKind::Discard, s.file, Chunk(), std::string(), std::string(), false}, true);
+    router_.CloseSlot(info[0].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  // takeEvents(): every event since the last call, kEventWords words each.
+  Napi::Value TakeEvents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<int32_t> taken;
+    {
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      taken.swap(shared_->events);
+    }
+    Napi::Int32Array out = Napi::Int32Array::New(env, taken.size());
+    if (!taken.empty()) std::memcpy(out.Data(), taken.data(), taken.size() * sizeof(int32_t));
+    for (size_t i = 0; i < taken.size(); i += kEventWords) {
+      if (taken[i] == kEventFinished && outstandingFinishes_ > 0 && --outstandingFinishes_ == 0 && !router_.closed() &&
+          !shared_->tsfnFinalized) {
+        shared_->tsfn.Unref(env);
+      }
+    }
+    return out;
+  }
+
+  // pending(): jobs queued or running.
+  Napi::Value Pending(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(shared_->pending.load()));
+  }
+
+  // close(): ends the threads after their current job; queued jobs are dropped.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  // abort(waitMs): for an exit at once (a second signal). The threads stop
+  // after the job each is running, so a file being written is renamed into
+  // place or removed, not left under its temporary name; queued jobs are
+  // dropped. Waits at most waitMs; true if every thread stopped in time. The
+  // threads are not joined (the process is about to exit) and the store
+  // takes no more calls.
+  Napi::Value Abort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const double waitMs = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 1000;
+    if (router_.closed() || !shared_) return Napi::Boolean::New(env, true);
+    router_.MarkClosed();
+    for (auto& t : shared_->threads) t->RequestStop();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(waitMs);
+    for (;;) {
+      bool all = true;
+      for (auto& t : shared_->threads) all = all && t->Stopped();
+      if (all) return Napi::Boolean::New(env, true);
+      if (std::chrono::steady_clock::now() >= deadline) return Napi::Boolean::New(env, false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  void Shutdown() {
+    if (router_.closed()) return;
+    router_.MarkClosed();
+    if (!shared_) return;
+    shared_->StopThreads();
+    if (!shared_->tsfnFinalized) shared_->tsfn.Release();
+  }
+
+  void RequireRunning(Napi::Env env) {
+    if (router_.closed()) throw Napi::Error::New(env, "FlowStore is closed");
+  }
+
+  Slot& SlotAt(Napi::Env env, int64_t index) {
+    if (!router_.IsOpen(index)) {
+      throw Napi::RangeError::New(env, "FlowStore: no open file in slot " + std::to_string(index));
+    }
+    return router_.slot(index);
+  }
+
+  Slot& SlotArg(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireRunning(env);
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "slot must be a number");
+    return SlotAt(env, info[0].As<Napi::Number>().Int64Value());
+  }
+
+  Route& RouteArg(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "route must be a number");
+    const int64_t id = info[0].As<Napi::Number>().Int64Value();
+    if (!router_.routes().Valid(id)) throw Napi::RangeError::New(env, "FlowStore: no route " + std::to_string(id));
+    return router_.routes()[static_cast<int32_t>(id)];
+  }
+
+  std::shared_ptr<StoreShared> shared_;
+  // The JS thread's state: slots, routes, and whether the store is closed.
+  // After shared_, so it goes first: it points into shared_.
+  Router router_;
+  int64_t outstandingFinishes_ = 0;
+};
+
+}  // namespace
+
+Napi::Function DefineFlowStoreClass(Napi::Env env) { return FlowStore::Define(env); }
+
+}  // namespace ph

@@ -1,0 +1,313 @@
+// The JS thread's side of the flow store (router.h): slots, routes, and
+// route(), the per-packet path.
+#include "router.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "bytes.h"
+#include "files.h"
+#include "layout.h"
+
+namespace ph {
+namespace {
+
+constexpr size_t kPcapRecordHeaderBytes = 16;
+constexpr uint32_t kPcapMagicNanoseconds = 0xa1b23c4d;
+// How many records ahead Route prefetches what the record will touch.
+constexpr size_t kPrefetchAhead = 8;
+constexpr size_t kLookahead = kPrefetchAhead + 1;
+// A record that is a FIN or RST: the connection is ending, so the chunk will
+// not grow much more. If it already holds kEarlyCompressBytes it is compressed
+// now, while the flow waits for its timeout (a quarter of the memory, and
+// compression spread over time instead of left for the end). Smaller chunks
+// wait for the end: a member of their own would cost a short flow more bytes.
+constexpr size_t kEarlyCompressBytes = 16 * 1024;
+// The largest TCP header, 15 words of 4 bytes: with what comes before it, the
+// bytes kept of every packet of a flow.
+constexpr uint32_t kMaxTcpHeaderBytes = 60;
+
+}  // namespace
+
+uint32_t Router::Open(int32_t serial) {
+  uint32_t index;
+  if (!freeSlots_.empty()) {
+    index = freeSlots_.back();
+    freeSlots_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& s = slots_[index];
+  s.file = std::make_shared<FileState>(serial);
+  s.chunk = Chunk();
+  s.nextChunkBytes = kInitialChunkBytes;
+  s.thread = nextThread_;
+  nextThread_ = (nextThread_ + 1) % static_cast<uint32_t>(shared_->threads.size());
+  s.headerWritten = false;
+  s.open = true;
+  s.route = -1;
+  return index;
+}
+
+void Router::CloseSlot(uint32_t index) {
+  Slot& s = slots_[index];
+  if (s.route >= 0 && routes_.Valid(s.route) && routes_[s.route].slot == static_cast<int32_t>(index)) {
+    routes_[s.route].slot = -1;
+  }
+  s.route = -1;
+  s.file.reset();
+  shared_->chunks->Give(std::move(s.chunk));
+  s.chunk = Chunk();
+  s.open = false;
+  freeSlots_.push_back(index);
+}
+
+int32_t Router::Bind(int64_t slot, const int32_t* key, int32_t hash, uint32_t anonymize, uint32_t headerLength) {
+  const int32_t id = routes_.Add(hash, key);
+  Route& r = routes_[id];
+  r.slot = static_cast<int32_t>(slot);
+  r.anonymize = static_cast<uint8_t>(anonymize & (kAnonymizeA | kAnonymizeB));
+  r.headerLength = headerLength;
+  if (slot >= 0) slots_[static_cast<size_t>(slot)].route = id;
+  return id;
+}
+
+void Router::SetState(int32_t id, uint32_t state) {
+  Route& r = routes_[id];
+  r.state = static_cast<uint8_t>(state);
+  if (stream_ && state == kStateSaving && r.slot >= 0 && !slots_[static_cast<size_t>(r.slot)].chunk.empty()) {
+    List(id, r);
+  }
+}
+
+void Router::Unbind(int32_t id) {
+  Route& r = routes_[id];
+  if (r.slot >= 0 && static_cast<size_t>(r.slot) < slots_.size() && slots_[static_cast<size_t>(r.slot)].route == id) {
+    slots_[static_cast<size_t>(r.slot)].route = -1;
+  }
+  routes_.Remove(id);
+}
+
+void Router::TakeSeen(uint8_t* seen) {
+  for (size_t id = 0; id < routes_.capacity(); id++) {
+    Route& r = routes_[static_cast<int32_t>(id)];
+    seen[id] = r.used && r.sawPacket ? 1 : 0;
+    r.sawPacket = false;
+  }
+}
+
+void Router::FlushStreams() {
+  std::vector<int32_t> listed;
+  listed.swap(listed_);
+  for (const int32_t id : listed) {
+    if (!routes_.Valid(id)) continue;
+    Route& r = routes_[id];
+    if (!r.listed) continue;
+    r.listed = false;
+    if (r.slot >= 0 && !closed_) Seal(slots_[static_cast<size_t>(r.slot)], true);
+  }
+}
+
+void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const int32_t* described, size_t words,
+                        uint32_t linkType, int32_t* tallies, size_t statuses, double* clock) {
+  // Whatever happens, jobs queued quietly get their threads woken.
+  struct WakeAtEnd {
+    StoreShared* shared;
+    ~WakeAtEnd() {
+      for (auto& th : shared->threads) th->Wake();
+    }
+  } wake{shared_};
+
+  // Routes looked up ahead, valid while the table has not changed since.
+  struct Lookahead {
+    size_t index = SIZE_MAX;
+    uint64_t generation = 0;
+    int32_t id = -1;
+  };
+  Lookahead lookahead[kLookahead];
+  for (size_t at = 0; at + kDescriptionWords <= words; at += kDescriptionWords) {
+    const int32_t* desc = described + at;
+    const int64_t record = desc[kDRecord];
+    if (record < 0 || static_cast<size_t>(record) + kRecordHeaderBytes > end ||
+        GetU32LE(bytes + record + 8) > end - static_cast<size_t>(record) - kRecordHeaderBytes) {
+      break;  // a corrupt batch
+    }
+    // Records go to thousands of chunks, so the end of each destination is
+    // usually not in cache: the route of the record kPrefetchAhead ahead is
+    // looked up now and the end of its chunk asked for, so that the cache
+    // misses of several records overlap instead of coming one at a time.
+    // Its bucket is asked for twice as far ahead, so that lookup hits.
+    const size_t index = at / kDescriptionWords;
+    if (at + 2 * kPrefetchAhead * kDescriptionWords < words) {
+      const int32_t* far = desc + 2 * kPrefetchAhead * kDescriptionWords;
+      if (far[kDStatus] == 0) __builtin_prefetch(routes_.BucketOf(far[kDHash]));
+    }
+    if (at + kPrefetchAhead * kDescriptionWords < words) {
+      const int32_t* ahead = desc + kPrefetchAhead * kDescriptionWords;
+      Lookahead& l = lookahead[(index + kPrefetchAhead) % kLookahead];
+      l.index = index + kPrefetchAhead;
+      l.generation = routes_.generation();
+      l.id = ahead[kDStatus] == 0 ? routes_.Find(ahead[kDHash], ahead + kDKey) : -1;
+      if (l.id >= 0) Prefetch(routes_[l.id].slot);
+    }
+    if (clock != nullptr) {
+      const double ms = GetU32LE(bytes + record) * 1000.0 + GetU32LE(bytes + record + 4) / 1e6;
+      if (ms > clock[0]) clock[0] = ms;
+      if (clock[0] >= clock[1]) {
+        clock[1] = clock[0] + clock[2];
+        Napi::HandleScope scope(env);
+        onTick_.Call({});
+      }
+    }
+    const int32_t status = desc[kDStatus];
+    if (status != 0) {
+      tallies[kTallyBad + (static_cast<size_t>(status) < statuses ? status : 0)]++;
+      continue;
+    }
+    const int32_t hash = desc[kDHash];
+    const int32_t flags = desc[kDFlags];
+    const bool swapped = (flags & kFlagSwapped) != 0;
+    const bool syn = (flags & kFlagOpeningSyn) != 0;
+    const uint32_t seq = static_cast<uint32_t>(desc[kDSeq]);
+    const Lookahead& l = lookahead[index % kLookahead];
+    int32_t id = l.index == index && l.generation == routes_.generation() ? l.id : routes_.Find(hash, desc + kDKey);
+    if (id < 0 || (syn && routes_[id].IsNewConnection(seq, swapped))) {
+      // A new flow, or (the 4-tuple reused before the old flow timed out)
+      // a new connection: JS decides, and says where the record goes.
+      Napi::HandleScope scope(env);
+      Napi::Value chosen = onFlow_.Call({Napi::Number::New(env, static_cast<double>(at)), Napi::Number::New(env, id)});
+      id = chosen.IsNumber() ? chosen.As<Napi::Number>().Int32Value() : -1;
+      if (!routes_.Valid(id)) continue;
+    }
+    Route& r = routes_[id];
+    r.sawPacket = true;
+    if (syn) r.NoteSyn(seq, swapped);
+    r.packetsSeen++;
+    if (!r.accepting()) {
+      tallies[kTallyMissed + r.state]++;
+      continue;
+    }
+    if (r.linkType < 0) {
+      // The first packet fixes the header length: everything before TCP plus
+      // the largest TCP header (IPv6 extension headers count as "before"),
+      // unless bindFlow fixed it; and the link type.
+      if (r.headerLength == 0) r.headerLength = static_cast<uint32_t>(desc[kDTcpOffset]) + kMaxTcpHeaderBytes;
+      r.linkType = static_cast<int64_t>(linkType);
+    } else if (r.linkType != static_cast<int64_t>(linkType)) {
+      // Not a packet this flow's file can hold.
+      tallies[kTallyMissed + r.state]++;
+      continue;
+    }
+    if (r.slot < 0) {
+      // The flow's file is gone (or never was: the store was closed).
+      tallies[kTallyMissed + r.state]++;
+      continue;
+    }
+    const bool ending = (flags & (kFlagFin | kFlagRst)) != 0;
+    bool maskSource = false;
+    bool maskDestination = false;
+    if (r.anonymize != 0) {
+      // The packet's source is endpoint A unless the decoder swapped it.
+      const uint8_t source = swapped ? kAnonymizeB : kAnonymizeA;
+      const uint8_t destination = swapped ? kAnonymizeA : kAnonymizeB;
+      maskSource = (r.anonymize & source) != 0;
+      maskDestination = (r.anonymize & destination) != 0;
+    }
+    r.packetsSaved++;
+    tallies[kTallySaved]++;
+    if (closed_) continue;  // after close(): nothing is written any more
+    Slot& s = slots_[static_cast<size_t>(r.slot)];
+    AppendRecord(env, s, bytes, end, desc, r.headerLength, maskSource, maskDestination, linkType);
+    if (ending && s.chunk.size() >= kEarlyCompressBytes) Seal(s, false);
+    if (stream_ && r.state == kStateSaving) List(id, r);
+  }
+}
+
+[[gnu::always_inline]] inline void Router::Prefetch(int32_t slot) const {
+  if (slot < 0 || static_cast<size_t>(slot) >= slots_.size()) return;
+  const Chunk& chunk = slots_[static_cast<size_t>(slot)].chunk;
+  if (chunk.data() == nullptr) return;
+  const uint8_t* end = chunk.data() + chunk.size();
+  __builtin_prefetch(end, 1);
+  __builtin_prefetch(end + 64, 1);
+  __builtin_prefetch(end + 128, 1);
+}
+
+// Room for `bytes` more in the slot's chunk: it grows to chunkBytes_, then a new one starts.
+[[gnu::always_inline]] inline void Router::Reserve(Slot& s, size_t bytes) {
+  const size_t used = s.chunk.size();
+  if (used + bytes <= s.chunk.capacity()) return;
+  if (used > 0 && s.chunk.capacity() < chunkBytes_) {
+    const size_t size = std::min(chunkBytes_, std::max(s.chunk.capacity() * 2, used + bytes));
+    if (used + bytes <= size) {
+      s.chunk.Grow(size);
+      s.nextChunkBytes = size;
+      return;
+    }
+  }
+  Seal(s, false);
+  s.chunk = shared_->chunks->Take(std::max(s.nextChunkBytes, bytes));
+}
+
+// One capture record as a pcap record of at most headerLength bytes: headers
+// copied, every byte after the TCP header zero, chosen addresses masked.
+[[gnu::always_inline]] inline void Router::AppendRecord(Napi::Env env, Slot& s, const uint8_t* batch,
+                                                        size_t batchLength, const int32_t* d, uint32_t headerLength,
+                                                        bool maskSource, bool maskDestination, uint32_t linkType) {
+  const int64_t record = d[kDRecord];
+  if (record < 0 || static_cast<size_t>(record) + kRecordHeaderBytes > batchLength) {
+    throw Napi::RangeError::New(env, "append: record outside the batch");
+  }
+  const uint8_t* header = batch + record;
+  const uint32_t caplen = GetU32LE(header + 8);
+  if (caplen > batchLength - static_cast<size_t>(record) - kRecordHeaderBytes) {
+    throw Napi::RangeError::New(env, "append: record outside the batch");
+  }
+  const uint32_t included = std::min(caplen, headerLength);
+  const size_t fileHeader = s.headerWritten ? 0 : kPcapHeaderBytes;
+  Reserve(s, fileHeader + kPcapRecordHeaderBytes + included);
+  uint8_t* out = s.chunk.Extend(fileHeader + kPcapRecordHeaderBytes + included);
+  size_t at = 0;
+  if (fileHeader != 0) {
+    PutU32LE(out + at, kPcapMagicNanoseconds);
+    out[at + 4] = 2;  // version 2.4, little-endian
+    out[at + 5] = 0;
+    out[at + 6] = 4;
+    out[at + 7] = 0;
+    PutU32LE(out + at + 8, 0);   // thiszone: timestamps are UTC
+    PutU32LE(out + at + 12, 0);  // sigfigs
+    PutU32LE(out + at + 16, headerLength);
+    PutU32LE(out + at + 20, linkType);
+    at += kPcapHeaderBytes;
+    s.headerWritten = true;
+  }
+  // Timestamps and origlen are in pcap's layout already; only caplen changes.
+  std::memcpy(out + at, header, 8);
+  PutU32LE(out + at + 8, included);
+  std::memcpy(out + at + 12, header + 12, 4);
+  uint8_t* frame = out + at + kPcapRecordHeaderBytes;
+  const int64_t payloadStart = static_cast<int64_t>(d[kDTcpOffset]) + d[kDTcpHeaderLength];
+  const size_t headers = static_cast<size_t>(std::clamp<int64_t>(payloadStart, 0, included));
+  std::memcpy(frame, header + kRecordHeaderBytes, headers);
+  std::memset(frame + headers, 0, included - headers);
+  if (maskSource || maskDestination) {
+    const bool v6 = (d[kDFlags] & kFlagIpv6) != 0;
+    if (maskSource) MaskAddress(frame, included, d[kDSourceAddress], v6);
+    if (maskDestination) MaskAddress(frame, included, d[kDDestinationAddress], v6);
+  }
+}
+
+// Keeps an IPv4 address's /24 and an IPv6 address's /48 (src/saver/anonymize.ts).
+[[gnu::always_inline]] inline void Router::MaskAddress(uint8_t* frame, size_t length, int32_t offset, bool v6) {
+  const size_t size = v6 ? 16 : 4;
+  if (offset < 0 || static_cast<size_t>(offset) + size > length) return;
+  if (v6) {
+    std::memset(frame + offset + 6, 0, 10);
+  } else {
+    frame[offset + 3] = 0;
+  }
+}
+
+}  // namespace ph

@@ -11,17 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { fileInWindow } from '../helpers/dates.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  readPcapWithTshark,
-  runTcpClient,
-  startTcpdump,
-  startTcpServer,
-  waitFor,
-  type AcceptEvent,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { readPcapWithTshark, startTcpdump } from '../helpers/captures.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { type AcceptEvent, runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const MARKER = 'PH-PRIVATE-MARKER-5c1e9';

@@ -14,7 +14,8 @@ import { FLOW_SUMMARY_FIELDS } from '../../src/analysis/summary.js';
 import { Daemon } from '../../src/daemon.js';
 import { walkFiles } from '../helpers/files.js';
 import { fixture } from '../helpers/fixtures.js';
-import { execHost, waitFor } from '../helpers/netns.js';
+import { execHost } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { offlineOptions } from '../helpers/offlineoptions.js';
 
 const REPO = join(import.meta.dirname, '../../..');

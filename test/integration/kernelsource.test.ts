@@ -12,17 +12,10 @@ import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compareWithTcpdump, startReferenceCapture, type FlowComparison } from '../helpers/flowcompare.js';
 import { walkFiles } from '../helpers/files.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  runTcpClient,
-  startTcpServer,
-  TCP_PEER_ARGV,
-  waitFor,
-  type AcceptEvent,
-  type TcpServer,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { type AcceptEvent, runTcpClient, startTcpServer, TCP_PEER_ARGV, type TcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { metricSum, scrapeMetrics } from '../helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../../..');

@@ -12,16 +12,10 @@ import { constants, gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { TEMPORARY_NAME } from '../../src/saver/leftovers.js';
 import { walkFiles } from '../helpers/files.js';
-import {
-  createTestNetwork,
-  execHost,
-  LineCollector,
-  runTcpClient,
-  startTcpServer,
-  waitFor,
-  type TcpClientResult,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { execHost, LineCollector } from '../helpers/processes.js';
+import { runTcpClient, startTcpServer, type TcpClientResult } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { scrapeMetrics } from '../helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../../..');

@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
-import { createTestNetwork, execHost, LineCollector, startTcpServer, runTcpClient, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { execHost, LineCollector } from '../helpers/processes.js';
+import { runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { scrapeMetrics } from '../helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../../..');

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Daemon } from '../../src/daemon.js';
 import { walkFiles } from '../helpers/files.js';
-import { LineCollector, waitFor } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { offlineOptions } from '../helpers/offlineoptions.js';
 
 const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');

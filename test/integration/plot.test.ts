@@ -14,7 +14,9 @@ import { after, before, test } from 'node:test';
 import type { FlowSummary } from '../../src/analysis/summary.js';
 import { fetchBulk, startBulkServer } from '../helpers/bulkpeer.js';
 import { walkFiles } from '../helpers/files.js';
-import { createTestNetwork, execHost, LineCollector, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { execHost, LineCollector } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { readSvg } from '../helpers/svgmarks.js';
 
 const REPO = join(import.meta.dirname, '../../..');

@@ -12,7 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { walkFiles } from '../helpers/files.js';
 import { compareWithTcpdump, inCaptureOrder, startReferenceCapture } from '../helpers/flowcompare.js';
-import { createTestNetwork, LineCollector, runTcpClient, startTcpServer, waitFor, type TcpServer, type TestNetwork } from '../helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { runTcpClient, startTcpServer, type TcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 import { readFileSync } from 'node:fs';
 

@@ -17,7 +17,10 @@ import { after, before, describe, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { walkFiles } from '../helpers/files.js';
 import { compareWithTcpdump, inCaptureOrder, startReferenceCapture } from '../helpers/flowcompare.js';
-import { createTestNetwork, execHost, LineCollector, startTcpServer, waitFor, type TcpServer, type TestNetwork } from '../helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { execHost, LineCollector } from '../helpers/processes.js';
+import { startTcpServer, type TcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const bin = join(repo, 'bin/packet-headers.js');

@@ -10,17 +10,11 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileInWindow } from '../helpers/dates.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  readPcapWithTshark,
-  runTcpClient,
-  startTcpdump,
-  startTcpServer,
-  waitFor,
-  type AcceptEvent,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { readPcapWithTshark, startTcpdump } from '../helpers/captures.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { type AcceptEvent, runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 let net: TestNetwork | undefined;

@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { curlRequests, startHttpServer } from '../helpers/httpload.js';
-import { createTestNetwork, execHost, LineCollector, readPcapWithTshark, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { readPcapWithTshark } from '../helpers/captures.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { execHost, LineCollector } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const unitPath = join(repo, 'deploy/systemd/packet-headers.service');

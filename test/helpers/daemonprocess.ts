@@ -50,7 +50,7 @@ export async function waitUntilCapturing(daemon: DaemonProcess, timeoutMs = 15_0
 }
 
 /** spawnDaemon, then waitUntilCapturing. */
-export async function startDaemon(net: TestNetwork, ns: string, args: readonly string[], timeoutMs = 15_000): Promise<DaemonProcess> {
+export async function startCapturingDaemon(net: TestNetwork, ns: string, args: readonly string[], timeoutMs = 15_000): Promise<DaemonProcess> {
   const daemon = spawnDaemon(net, ns, args);
   await waitUntilCapturing(daemon, timeoutMs);
   return daemon;

@@ -18,21 +18,27 @@ export interface NetworkFixture {
   startServer(listen: readonly HostPort[], opts?: Parameters<typeof startTcpServer>[3]): Promise<TcpServer>;
 }
 
-/** Registers the before() and after() hooks of the current suite (call it in a describe body or at the top of a file). */
-export function useNetworkFixture(workPrefix: string): NetworkFixture {
+/**
+ * Registers the before() and after() hooks of the current suite (call it in a
+ * describe body or at the top of a file). setUp, if given, runs in the same
+ * before() once the network and directory exist: at the top of a file, a
+ * before() of its own is not sure to run after this one.
+ */
+export function useNetworkFixture(workPrefix: string, setUp?: (fixture: NetworkFixture) => Promise<void>): NetworkFixture {
   let net: TestNetwork | undefined;
   let work: string | undefined;
   const servers: TcpServer[] = [];
   before(async () => {
     work = mkdtempSync(join(tmpdir(), workPrefix));
     net = await createTestNetwork();
+    await setUp?.(fixture);
   });
   after(async () => {
     for (const server of servers) await server.stop();
     await net?.destroy();
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
   });
-  return {
+  const fixture: NetworkFixture = {
     get net() {
       if (net === undefined) throw new Error('the test network is made in before()');
       return net;
@@ -48,4 +54,5 @@ export function useNetworkFixture(workPrefix: string): NetworkFixture {
       return server;
     },
   };
+  return fixture;
 }

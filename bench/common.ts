@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LineCollector } from '../test/helpers/netns.js';
+import { LineCollector } from '../test/helpers/processes.js';
 
 export const repo = join(import.meta.dirname, '../..');
 export const bin = join(repo, 'bin/packet-headers.js');

@@ -12,7 +12,9 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { LineCollector, waitFor, type TestNetwork } from '../test/helpers/netns.js';
+import type { TestNetwork } from '../test/helpers/netns.js';
+import { LineCollector } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/wait.js';
 import {
   bin,
   ceilingRoot,

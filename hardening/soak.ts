@@ -11,7 +11,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestNetwork, LineCollector, waitFor, type TestNetwork } from '../test/helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../test/helpers/netns.js';
+import { LineCollector } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/wait.js';
 import { metricSum, scrapeMetrics } from '../test/helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../..');

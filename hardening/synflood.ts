@@ -8,17 +8,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeTcpInfo } from '../test/helpers/faketcpinfo.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  readPcapWithTshark,
-  runTcpClient,
-  startTcpdump,
-  startTcpServer,
-  TCP_PEER_ARGV,
-  waitFor,
-  type TestNetwork,
-} from '../test/helpers/netns.js';
+import { readPcapWithTshark, startTcpdump } from '../test/helpers/captures.js';
+import { createTestNetwork, type TestNetwork } from '../test/helpers/netns.js';
+import { LineCollector } from '../test/helpers/processes.js';
+import { runTcpClient, startTcpServer, TCP_PEER_ARGV } from '../test/helpers/tcppeer.js';
+import { waitFor } from '../test/helpers/wait.js';
 import { metricSum, scrapeMetrics } from '../test/helpers/scrape.js';
 
 const repo = join(import.meta.dirname, '../..');

@@ -3,7 +3,10 @@
 // reads them (optionally with a small receive buffer, a pause and slow reads,
 // to make zero windows).
 import { dirname, join } from 'node:path';
-import { LineCollector, TCP_PEER_ARGV, TCP_PEER_PATH, waitFor, type TestNetwork } from './netns.js';
+import type { TestNetwork } from './netns.js';
+import { LineCollector } from './processes.js';
+import { TCP_PEER_ARGV, TCP_PEER_PATH } from './tcppeer.js';
+import { waitFor } from './wait.js';
 
 const BULK_PEER = [TCP_PEER_ARGV[0], join(dirname(TCP_PEER_PATH), 'bulk_peer.py')];
 

@@ -2,7 +2,7 @@
 // connections (as the TCP peer reports them) as Open events.
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { AcceptEvent } from './netns.js';
+import type { AcceptEvent } from './tcppeer.js';
 
 export class FakeTcpInfo {
   readonly path: string;

@@ -5,7 +5,10 @@
 // file's snaplen with every byte after the TCP header zero.
 import { readFileSync } from 'node:fs';
 import { parsePcap, parsePcapGz } from './pcapread.js';
-import { LineCollector, readPcapWithTshark, waitFor, type TestNetwork } from './netns.js';
+import { readPcapWithTshark } from './captures.js';
+import type { TestNetwork } from './netns.js';
+import { LineCollector } from './processes.js';
+import { waitFor } from './wait.js';
 
 export interface ReferenceCapture {
   readonly file: string;

@@ -2,7 +2,8 @@
 // the other, one new connection per request (http.server speaks HTTP/1.0).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor, type TestNetwork } from './netns.js';
+import type { TestNetwork } from './netns.js';
+import { waitFor } from './wait.js';
 
 /** Serves `dir` (made, with an index.html of `body`) on the server namespace's IPv4 address; resolves once curl gets an answer. */
 export async function startHttpServer(n: TestNetwork, dir: string, port: number, body: string): Promise<void> {

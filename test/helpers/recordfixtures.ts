@@ -10,7 +10,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createTestNetwork, runTcpClient, startTcpdump, startTcpServer, waitFor, type TestNetwork } from './netns.js';
+import { startTcpdump } from './captures.js';
+import { createTestNetwork, type TestNetwork } from './netns.js';
+import { runTcpClient, startTcpServer } from './tcppeer.js';
+import { waitFor } from './wait.js';
 
 const PCAP_HEADER_BYTES = 24;
 const RECORD_HEADER_BYTES = 16;

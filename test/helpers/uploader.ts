@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { LineCollector, waitFor } from './netns.js';
+import { LineCollector } from './processes.js';
+import { waitFor } from './wait.js';
 
 export interface Announcement {
   event: string;

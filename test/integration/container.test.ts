@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { curlRequests, startHttpServer } from '../helpers/httpload.js';
-import { createTestNetwork, readPcapWithTshark, startTcpServer, runTcpClient, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { readPcapWithTshark } from '../helpers/captures.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const podman = join(repo, 'scripts/podman.sh');

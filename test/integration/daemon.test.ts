@@ -4,26 +4,19 @@
 // with a small eventsocket server that announces each accepted connection.
 // tcpdump captures the same interface independently; tshark reads both.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { fileInWindow } from '../helpers/dates.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  readPcapWithTshark,
-  runTcpClient,
-  startTcpdump,
-  startTcpServer,
-  waitFor,
-  type AcceptEvent,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { readPcapWithTshark, startTcpdump } from '../helpers/captures.js';
+import { startCapturingDaemon } from '../helpers/daemonprocess.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import type { TestNetwork } from '../helpers/netns.js';
+import { type AcceptEvent, runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
-const repo = join(import.meta.dirname, '../../..');
 const MARKER = 'PH-PRIVATE-MARKER-5c1e9';
 const SIGTERM_WAIT_MS = 1000;
 
@@ -34,7 +27,6 @@ function walk(dir: string): string[] {
 }
 
 interface ScenarioResult {
-  net: TestNetwork;
   datadir: string;
   /** announcedFrom/To: instants just before and after the Open event was made; its timestamp is between them. */
   announced: Array<{ accept: AcceptEvent; uuid: string; announcedFrom: number; announcedTo: number }>;
@@ -46,19 +38,15 @@ interface ScenarioResult {
   stderr: string;
 }
 
-async function runScenario(flags: string[], ipOptions: boolean): Promise<ScenarioResult> {
-  const work = mkdtempSync(join(tmpdir(), 'ph-e2e-'));
+async function runScenario(net: TestNetwork, work: string, flags: string[], ipOptions: boolean): Promise<ScenarioResult> {
   const datadir = join(work, 'data');
-  const net = await createTestNetwork();
   const tcpinfo = new FakeTcpInfo(work);
   await tcpinfo.listen();
   try {
     const tcpdumpFile = join(work, 'all.pcap');
     // Not 'tcp': libpcap's tcp misses TCP behind IPv6 extension headers.
     const tcpdump = await startTcpdump(net, net.serverNs, net.serverIf, tcpdumpFile, 'ip or ip6');
-    const daemon = net.spawn(net.serverNs, [
-      process.execPath,
-      join(repo, 'bin/packet-headers.js'),
+    const daemon = await startCapturingDaemon(net, net.serverNs, [
       '-interface', net.serverIf,
       '-datadir', datadir,
       '-tcpinfo.eventsocket', tcpinfo.path,
@@ -67,10 +55,7 @@ async function runScenario(flags: string[], ipOptions: boolean): Promise<Scenari
       '-sigtermwait', `${SIGTERM_WAIT_MS}ms`,
       ...flags,
     ]);
-    const stderr = new LineCollector(daemon.stderr);
-    const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
-    await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 15_000, 'daemon capturing');
-    assert.equal(daemon.exitCode, null, `daemon exited early: ${stderr.text()}`);
+    const { stderr } = daemon;
     await waitFor(() => tcpinfo.connected > 0, 10_000, 'daemon connected to the event socket');
     // tcp-info going away must not stop the daemon: it reconnects, and flows
     // announced after that are saved.
@@ -123,14 +108,10 @@ async function runScenario(flags: string[], ipOptions: boolean): Promise<Scenari
     ]);
     await server.stop();
     const termAt = Date.now();
-    daemon.kill('SIGTERM');
-    const exitCode = await exited;
+    const exitCode = await daemon.stop();
     const exitMs = Date.now() - termAt;
     await tcpdump.stop();
-    return { net, datadir, announced, unannounced, tcpdumpFile, metrics: scrape.stdout, exitCode, exitMs, stderr: stderr.text() };
-  } catch (error) {
-    await net.destroy();
-    throw error;
+    return { datadir, announced, unannounced, tcpdumpFile, metrics: scrape.stdout, exitCode, exitMs, stderr: stderr.text() };
   } finally {
     await tcpinfo.close();
   }
@@ -148,13 +129,10 @@ for (const mode of [
   { name: 'streaming, no anonymization, IPv4 options and IPv6 extension headers', flags: ['-stream'], netblock: false, ipOptions: true },
 ]) {
   describe(`daemon on real packets (${mode.name})`, () => {
+    const fx = useNetworkFixture('ph-e2e-');
     let r: ScenarioResult;
     before(async () => {
-      r = await runScenario(mode.flags, mode.ipOptions);
-    });
-    after(async () => {
-      await r?.net.destroy();
-      if (r) rmSync(join(r.datadir, '..'), { recursive: true, force: true });
+      r = await runScenario(fx.net, fx.work, mode.flags, mode.ipOptions);
     });
 
     test('SIGTERM: exit 0 within -sigtermwait + 1 s', () => {

@@ -13,7 +13,8 @@ import Database from 'better-sqlite3';
 import { FLOW_SUMMARY_FIELDS } from '../../src/analysis/summary.js';
 import { walkFiles } from '../helpers/files.js';
 import { fixture } from '../helpers/fixtures.js';
-import { execHost, waitFor } from '../helpers/netns.js';
+import { execHost } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTestDaemon } from '../helpers/testdaemon.js';
 
 const REPO = join(import.meta.dirname, '../../..');

@@ -5,28 +5,19 @@
 // tcpdump captures the same interface, and every file must hold exactly its
 // connection's packets.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
+import { DAEMON_BIN, REPO, startCapturingDaemon, type DaemonProcess } from '../helpers/daemonprocess.js';
 import { compareWithTcpdump, startReferenceCapture, type FlowComparison } from '../helpers/flowcompare.js';
 import { walkFiles } from '../helpers/files.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  runTcpClient,
-  startTcpServer,
-  TCP_PEER_ARGV,
-  waitFor,
-  type AcceptEvent,
-  type TcpServer,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import type { TestNetwork } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { type AcceptEvent, runTcpClient, startTcpServer, TCP_PEER_ARGV, type TcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { metricSum, scrapeMetrics } from '../helpers/scrape.js';
 
-const repo = join(import.meta.dirname, '../../..');
-const bin = join(repo, 'bin/packet-headers.js');
 const PREFIX = 'kstest-site1_1700000000';
 
 
@@ -69,18 +60,8 @@ function assertNamesNothing(metrics: string, ss: string, files: string[]): void 
   assert.deepEqual(files, [], 'no file is named after the time-wait socket\'s cookie');
 }
 
-interface RunningDaemon {
-  child: ChildProcess;
-  stderr: LineCollector;
-  exited: Promise<number | null>;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number | null>;
-}
-
-async function startDaemon(net: TestNetwork, datadir: string, prefixFile: string, extra: string[] = []): Promise<RunningDaemon> {
-  const child = net.spawn(net.serverNs, [
-    process.execPath,
-    bin,
+async function startDaemon(net: TestNetwork, datadir: string, prefixFile: string, extra: string[] = []): Promise<DaemonProcess> {
+  const daemon = await startCapturingDaemon(net, net.serverNs, [
     '-interface', net.serverIf,
     '-datadir', datadir,
     '-uuid-prefix-file', prefixFile,
@@ -88,45 +69,23 @@ async function startDaemon(net: TestNetwork, datadir: string, prefixFile: string
     '-sigtermwait', '300ms',
     ...extra,
   ]);
-  const stderr = new LineCollector(child.stderr);
-  child.stdout?.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || child.exitCode !== null, 15_000, 'daemon capturing');
-  assert.equal(child.exitCode, null, `daemon exited early: ${stderr.text()}`);
-  assert.ok(stderr.text().includes(`UUID prefix "${PREFIX}"`), stderr.text());
-  return {
-    child,
-    stderr,
-    exited,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  assert.ok(daemon.stderr.text().includes(`UUID prefix "${PREFIX}"`), daemon.stderr.text());
+  return daemon;
 }
 
 describe('built-in flow source (kernel socket table)', () => {
-  let net: TestNetwork;
+  const fx = useNetworkFixture('ph-kernel-');
   let server: TcpServer;
-  let work: string;
   let prefixFile: string;
   const port = 8090;
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'ph-kernel-'));
-    prefixFile = join(work, 'prefix');
+    prefixFile = join(fx.work, 'prefix');
     writeFileSync(prefixFile, `\n  ${PREFIX}  \n`);
-    net = await createTestNetwork();
-    server = await startTcpServer(net, net.serverNs, [
-      { host: net.serverV4, port },
-      { host: net.serverV6, port },
+    server = await fx.startServer([
+      { host: fx.net.serverV4, port },
+      { host: fx.net.serverV6, port },
     ]);
-  });
-
-  after(async () => {
-    await server?.stop();
-    await net?.destroy();
-    rmSync(work, { recursive: true, force: true });
   });
 
   /** Accept events that came after the first `skip`, once there are `count` of them. */
@@ -138,6 +97,7 @@ describe('built-in flow source (kernel socket table)', () => {
   }
 
   test('UUID = <prefix>_<SO_COOKIE as %016X>, one file per connection with its packets (as tcpdump saw them), IPv4 and IPv6', async (t) => {
+    const { net, work } = fx;
     const datadir = join(work, 'uuid');
     const tcpdump = await startReferenceCapture(net, net.serverNs, net.serverIf, join(work, 'uuid.pcap'));
     const daemon = await startDaemon(net, datadir, prefixFile);
@@ -171,6 +131,7 @@ describe('built-in flow source (kernel socket table)', () => {
   });
 
   test('2,000 short connections (HTTP and the test peer): each in exactly one file, named by the accepted socket, packets equal to tcpdump\'s', async (t) => {
+    const { net, work } = fx;
     // python3 -m http.server closes first, so its sockets end in TIME_WAIT,
     // and nothing reads their cookie: the TIME_WAIT socket's cookie is then
     // not the accepted socket's. Its small accept queue (5) also keeps
@@ -191,7 +152,7 @@ describe('built-in flow source (kernel socket table)', () => {
     const startedAt = Date.now();
     const [peer, http] = await Promise.all([
       runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port: peerPort }, count: 1000, concurrency: 20, size: 100, timeoutS: 10 }),
-      net.exec(net.clientNs, [TCP_PEER_ARGV[0], join(repo, 'test/helpers/http_load.py'), net.serverV4, String(httpPort), '1000', '20'], { timeoutMs: 60_000 }),
+      net.exec(net.clientNs, [TCP_PEER_ARGV[0], join(REPO, 'test/helpers/http_load.py'), net.serverV4, String(httpPort), '1000', '20'], { timeoutMs: 60_000 }),
     ]);
     const clientMs = Date.now() - startedAt;
     assert.equal(peer.summary?.ok, 1000, peer.stderr + JSON.stringify(peer.summary?.errors.slice(0, 5)));
@@ -237,6 +198,7 @@ describe('built-in flow source (kernel socket table)', () => {
   });
 
   test('a time-wait socket in FIN_WAIT2 (the server closed, the client has not) names no flow: its cookie is none an application saw', async () => {
+    const { net, work } = fx;
     const holdPort = 8093;
     const datadir = join(work, 'finwait2');
     const python = TCP_PEER_ARGV[0];
@@ -263,6 +225,7 @@ describe('built-in flow source (kernel socket table)', () => {
   });
 
   test('a restart keeps the UUID of a connection that survives it', async () => {
+    const { net, work } = fx;
     // A client that holds one connection and sends a few bytes every 100 ms
     // (the server echoes them), so each run of the daemon sees packets.
     const skip = server.accepts().length;
@@ -298,6 +261,7 @@ describe('built-in flow source (kernel socket table)', () => {
   });
 
   test('an unreadable or empty -uuid-prefix-file is a start-up error: one line, exit 1', async () => {
+    const { net, work } = fx;
     const empty = join(work, 'empty-prefix');
     writeFileSync(empty, ' \n');
     for (const [file, pattern] of [
@@ -305,7 +269,7 @@ describe('built-in flow source (kernel socket table)', () => {
       [empty, /-uuid-prefix-file ".*empty-prefix" is empty/],
     ] as const) {
       const r = await net.exec(net.serverNs, [
-        process.execPath, bin, '-interface', net.serverIf, '-datadir', join(work, 'never'), '-uuid-prefix-file', file,
+        process.execPath, DAEMON_BIN, '-interface', net.serverIf, '-datadir', join(work, 'never'), '-uuid-prefix-file', file,
         '-prometheusx.listen-address', '127.0.0.1:0',
       ]);
       assert.equal(r.code, 1, r.stderr);

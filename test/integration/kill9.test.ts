@@ -4,51 +4,29 @@
 // to its last complete gzip member (-stream: a member being appended when the
 // kill came may be cut), and a clean stop leaves no temporary file.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { TEMPORARY_NAME } from '../../src/saver/leftovers.js';
+import { startCapturingDaemon, type DaemonProcess } from '../helpers/daemonprocess.js';
 import { walkFiles } from '../helpers/files.js';
-import {
-  createTestNetwork,
-  execHost,
-  LineCollector,
-  runTcpClient,
-  startTcpServer,
-  waitFor,
-  type TcpClientResult,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import type { TestNetwork } from '../helpers/netns.js';
+import { execHost } from '../helpers/processes.js';
+import { runTcpClient, startTcpServer, type TcpClientResult } from '../helpers/tcppeer.js';
 import { scrapeMetrics } from '../helpers/scrape.js';
 
-const repo = join(import.meta.dirname, '../../..');
-const bin = join(repo, 'bin/packet-headers.js');
 const port = 8092;
 const ROUNDS = 2;
 
-
-interface Daemon {
-  child: ChildProcess;
-  stderr: LineCollector;
-  exited: Promise<number | null>;
-}
-
-async function startDaemon(net: TestNetwork, datadir: string, prefixFile: string, flags: string[]): Promise<Daemon> {
-  const child = net.spawn(net.serverNs, [
-    process.execPath, bin, '-interface', net.serverIf, '-datadir', datadir, '-uuid-prefix-file', prefixFile,
+function startDaemon(net: TestNetwork, datadir: string, prefixFile: string, flags: string[]): Promise<DaemonProcess> {
+  return startCapturingDaemon(net, net.serverNs, [
+    '-interface', net.serverIf, '-datadir', datadir, '-uuid-prefix-file', prefixFile,
     '-prometheusx.listen-address', '127.0.0.1:9990', '-sigtermwait', '300ms',
     // Flows are written while the load runs, so the kill can come mid-write.
     '-flowtimeout', '1s', '-captureduration', '2s', '-uuidwaitduration', '1s', ...flags,
   ]);
-  const stderr = new LineCollector(child.stderr);
-  child.stdout?.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || child.exitCode !== null, 15_000, 'daemon capturing');
-  assert.equal(child.exitCode, null, `daemon exited early: ${stderr.text()}`);
-  return { child, stderr, exited };
 }
 
 /** Decompresses up to the end of the last complete gzip member (what a tolerant reader gets), cut to whole pcap records. */
@@ -65,18 +43,10 @@ function tolerantPcap(bytes: Buffer): { pcap: Buffer; whole: boolean } {
 
 for (const mode of [{ name: 'buffered', flags: [] as string[] }, { name: '-stream', flags: ['-stream'] }]) {
   describe(`kill -9 under load (${mode.name})`, () => {
-    let net: TestNetwork;
-    let work: string;
-    before(async () => {
-      work = mkdtempSync(join(tmpdir(), 'ph-kill9-'));
-      net = await createTestNetwork();
-    });
-    after(async () => {
-      await net?.destroy();
-      rmSync(work, { recursive: true, force: true });
-    });
+    const fx = useNetworkFixture('ph-kill9-');
 
     test(`${ROUNDS} kills at random moments: temporary files removed and counted at restart, every file readable`, async (t) => {
+      const { net, work } = fx;
       const prefixFile = join(work, 'prefix');
       writeFileSync(prefixFile, 'kill9-site1_1700000000');
       const datadir = join(work, 'data');

@@ -16,7 +16,9 @@ import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { parseByteSize } from '../../src/config/units.js';
 import { curlRequests, startHttpServer } from '../helpers/httpload.js';
-import { createTestNetwork, readPcapWithTshark, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { readPcapWithTshark } from '../helpers/captures.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const podman = join(repo, 'scripts/podman.sh');

@@ -2,21 +2,21 @@
 // deploy/grafana) is valid, fires when it should, and asks only for metrics a
 // real daemon exports; a real scrape passes promtool's lint.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
+import { REPO, spawnDaemon, waitUntilCapturing } from '../helpers/daemonprocess.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
-import { createTestNetwork, execHost, LineCollector, startTcpServer, runTcpClient, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import { execHost } from '../helpers/processes.js';
+import { runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { scrapeMetrics } from '../helpers/scrape.js';
 
-const repo = join(import.meta.dirname, '../../..');
-const rules = join(repo, 'deploy/prometheus/packet-headers.rules.yml');
-const rulesTest = join(repo, 'deploy/prometheus/packet-headers.rules.test.yml');
-const dashboard = join(repo, 'deploy/grafana/packet-headers.json');
+const rules = join(REPO, 'deploy/prometheus/packet-headers.rules.yml');
+const rulesTest = join(REPO, 'deploy/prometheus/packet-headers.rules.test.yml');
+const dashboard = join(REPO, 'deploy/grafana/packet-headers.json');
 
-let work = '';
-let net: TestNetwork | undefined;
 let scrape = '';
 
 /** Metric names a PromQL expression reads (identifiers followed by a selector, a range or nothing), functions and keywords left out. */
@@ -43,21 +43,15 @@ function exported(text: string): Set<string> {
   return names;
 }
 
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'ph-monitoring-'));
-  net = await createTestNetwork();
-  const n = net;
+useNetworkFixture('ph-monitoring-', async ({ net: n, work }) => {
   const tcpinfo = new FakeTcpInfo(work);
   await tcpinfo.listen();
-  const daemon = n.spawn(n.serverNs, [
-    process.execPath, join(repo, 'bin/packet-headers.js'),
+  const daemon = spawnDaemon(n, n.serverNs, [
     '-interface', n.serverIf, '-datadir', join(work, 'data'), '-tcpinfo.eventsocket', tcpinfo.path,
     '-prometheusx.listen-address', '127.0.0.1:9990', '-sigtermwait', '100ms',
   ]);
-  const stderr = new LineCollector(daemon.stderr);
-  const exited = new Promise((resolve) => daemon.on('exit', resolve));
   try {
-    await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')), 15_000, 'daemon capturing');
+    await waitUntilCapturing(daemon);
     await waitFor(() => tcpinfo.connected > 0, 10_000, 'event socket');
     // A real connection first, so labelled series (states, reasons) exist as they do in production.
     const server = await startTcpServer(n, n.serverNs, [{ host: n.serverV4, port: 9000 }]);
@@ -69,15 +63,10 @@ before(async () => {
     await server.stop();
     scrape = await scrapeMetrics(n);
   } finally {
-    daemon.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    daemon.child.kill('SIGTERM');
+    await Promise.race([daemon.exited, new Promise((r) => setTimeout(r, 10_000))]);
     await tcpinfo.close();
   }
-});
-
-after(async () => {
-  await net?.destroy();
-  rmSync(work, { recursive: true, force: true });
 });
 
 test('promtool check metrics: a real scrape of the daemon has no lint problem', async () => {

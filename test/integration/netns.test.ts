@@ -9,19 +9,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import {
-  createTestNetwork,
-  listNamespaces,
-  processAlive,
-  readPcapWithTshark,
-  runTcpClient,
-  startTcpServer,
-  startTcpdump,
-  sweepStaleTestNetworks,
-  tcpReachable,
-  waitFor,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { readPcapWithTshark, startTcpdump } from '../helpers/captures.js';
+import { createTestNetwork, listNamespaces, sweepStaleTestNetworks, type TestNetwork } from '../helpers/netns.js';
+import { processAlive } from '../helpers/processes.js';
+import { runTcpClient, startTcpServer, tcpReachable } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const HARNESS_URL = pathToFileURL(resolve(here, '../helpers/netns.js')).href;

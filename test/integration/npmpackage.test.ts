@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fixture } from '../helpers/fixtures.js';
-import { readPcapWithTshark } from '../helpers/netns.js';
+import { readPcapWithTshark } from '../helpers/captures.js';
 
 const repo = join(import.meta.dirname, '../../..');
 let work = '';

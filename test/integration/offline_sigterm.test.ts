@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { countOutput } from '../../bench/pcapcount.js';
 import { ethernetFrame } from '../helpers/frames.js';
-import { LineCollector, readPcapWithTshark, waitFor } from '../helpers/netns.js';
+import { readPcapWithTshark } from '../helpers/captures.js';
+import { LineCollector } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 // tmpfs when there is one: writing thousands of files to ext4 would make the test slow, not different.

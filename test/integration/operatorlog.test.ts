@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { walkFiles } from '../helpers/files.js';
-import { LineCollector, waitFor } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTestDaemon } from '../helpers/testdaemon.js';
 
 const bin = join(import.meta.dirname, '../../../bin/packet-headers.js');

@@ -13,12 +13,12 @@ import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FlowSummary } from '../../src/analysis/summary.js';
 import { fetchBulk, startBulkServer } from '../helpers/bulkpeer.js';
+import { DAEMON_BIN, spawnDaemon, waitUntilCapturing } from '../helpers/daemonprocess.js';
 import { walkFiles } from '../helpers/files.js';
-import { createTestNetwork, execHost, LineCollector, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { execHost } from '../helpers/processes.js';
 import { readSvg } from '../helpers/svgmarks.js';
 
-const REPO = join(import.meta.dirname, '../../..');
-const BIN = join(REPO, 'bin/packet-headers.js');
 const BULK_PORT = 9101;
 const SLOW_PORT = 9102;
 const BULK_BYTES = 3_000_000;
@@ -29,7 +29,7 @@ const datadir = join(work, 'data');
 const database = join(work, 'index.sqlite');
 
 function cli(args: string[]) {
-  return execHost([process.execPath, BIN, ...args], { timeoutMs: 60_000, cwd: work });
+  return execHost([process.execPath, DAEMON_BIN, ...args], { timeoutMs: 60_000, cwd: work });
 }
 
 before(async () => {
@@ -40,20 +40,17 @@ before(async () => {
   await startBulkServer(net, net.serverV6, SLOW_PORT, 300_000);
 
   // The daemon captures on the client's side and names flows from the client namespace's sockets.
-  const daemon = net.spawn(net.clientNs, [process.execPath, BIN, '-interface', net.clientIf, '-datadir', datadir, '-index', database, '-prometheusx.listen-address', '127.0.0.1:0', '-sigtermwait', '0s']);
-  const log = new LineCollector(daemon.stderr);
-  daemon.stdout?.resume();
-  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+  const daemon = spawnDaemon(net, net.clientNs, ['-interface', net.clientIf, '-datadir', datadir, '-index', database, '-prometheusx.listen-address', '127.0.0.1:0', '-sigtermwait', '0s']);
+  const log = daemon.stderr;
   // "capturing on" comes once the capture is open; the flow source is named before it, so a transfer
   // started at that line could lose its SYN (then its roles come from its first packet, swapped).
-  await waitFor(() => log.text().includes('capturing on') || daemon.exitCode !== null, 20_000, 'the daemon capturing');
+  await waitUntilCapturing(daemon, 20_000);
   assert.match(log.text(), /naming flows from the kernel/);
   assert.match(log.text(), /indexing every file written in /);
   assert.equal(await fetchBulk(net, net.serverV4, BULK_PORT), BULK_BYTES);
   // A 4 KiB receive buffer not read for half a second, then read slowly: zero windows.
   assert.equal(await fetchBulk(net, net.serverV6, SLOW_PORT, ['--rcvbuf', '4096', '--pause', '0.5', '--slow-bytes', '60000', '--slow-delay', '0.005']), 300_000);
-  daemon.kill('SIGTERM');
-  assert.equal(await exited, 0, log.text());
+  assert.equal(await daemon.stop(), 0, log.text());
 });
 
 after(async () => {

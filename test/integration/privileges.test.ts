@@ -9,17 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { compareWithTcpdump, startReferenceCapture } from '../helpers/flowcompare.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  processAlive,
-  readPcapWithTshark,
-  runTcpClient,
-  startTcpServer,
-  waitFor,
-  type AcceptEvent,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { readPcapWithTshark } from '../helpers/captures.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { LineCollector, processAlive } from '../helpers/processes.js';
+import { type AcceptEvent, runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const bin = join(repo, 'bin/packet-headers.js');

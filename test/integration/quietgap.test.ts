@@ -5,54 +5,46 @@
 // continuation name. Compared packet for packet with an independent tcpdump,
 // with tcp-info's event socket and with the built-in flow source.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
+import { spawnDaemon, waitUntilCapturing } from '../helpers/daemonprocess.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { walkFiles } from '../helpers/files.js';
 import { compareWithTcpdump, inCaptureOrder, startReferenceCapture } from '../helpers/flowcompare.js';
-import { createTestNetwork, LineCollector, runTcpClient, startTcpServer, waitFor, type TcpServer, type TestNetwork } from '../helpers/netns.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import { runTcpClient, type TcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 import { readFileSync } from 'node:fs';
 
-const repo = join(import.meta.dirname, '../../..');
 const port = 8097;
 const CONNECTIONS = 4;
 
 describe('a connection quiet for longer than -flowtimeout', () => {
-  let net: TestNetwork;
+  const fx = useNetworkFixture('ph-quiet-');
   let server: TcpServer;
-  let work: string;
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'ph-quiet-'));
-    net = await createTestNetwork();
-    server = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port }]);
-  });
-
-  after(async () => {
-    await server?.stop();
-    await net?.destroy();
-    rmSync(work, { recursive: true, force: true });
+    server = await fx.startServer([{ host: fx.net.serverV4, port }]);
   });
 
   for (const source of ['event socket', 'built-in flow source']) {
     for (const mode of [{ name: 'buffered', flags: [] as string[] }, { name: '-stream', flags: ['-stream'] }]) {
       test(`${source}, ${mode.name}: the packets after the gap are saved under the connection's UUID`, async (t) => {
+        const { net, work } = fx;
         const root = join(work, `${source.replaceAll(' ', '-')}${mode.name}`);
         const datadir = join(root, 'data');
         mkdirSync(root, { recursive: true });
         const tcpdump = await startReferenceCapture(net, net.serverNs, net.serverIf, join(root, 'reference.pcap'));
         const tcpinfo = source === 'event socket' ? new FakeTcpInfo(root) : null;
         await tcpinfo?.listen();
-        const daemon = net.spawn(net.serverNs, [
-          process.execPath, join(repo, 'bin/packet-headers.js'), '-interface', net.serverIf, '-datadir', datadir,
+        const daemon = spawnDaemon(net, net.serverNs, [
+          '-interface', net.serverIf, '-datadir', datadir,
           '-prometheusx.listen-address', '127.0.0.1:0', '-flowtimeout', '1s', '-uuidwaitduration', '2s', '-sigtermwait', '300ms',
           ...(tcpinfo === null ? [] : ['-tcpinfo.eventsocket', tcpinfo.path]), ...mode.flags,
         ]);
-        const stderr = new LineCollector(daemon.stderr);
-        const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+        const { stderr } = daemon;
         const skip = server.accepts().length;
         const announced = new Set<string>();
         const announcer = setInterval(() => {
@@ -63,15 +55,13 @@ describe('a connection quiet for longer than -flowtimeout', () => {
           }
         }, 5);
         try {
-          await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 15_000, 'daemon capturing');
-          assert.equal(daemon.exitCode, null, stderr.text());
+          await waitUntilCapturing(daemon);
           if (tcpinfo !== null) await waitFor(() => tcpinfo.connected > 0, 10_000, 'connected to the event socket');
           const r = await runTcpClient(net, net.clientNs, { connect: { host: net.serverV4, port }, count: CONNECTIONS, concurrency: CONNECTIONS, size: 3000, delayCloseS: 3 });
           assert.equal(r.code, 0, r.stderr);
           assert.equal(r.summary?.ok, CONNECTIONS, r.stderr);
           await new Promise((resolve) => setTimeout(resolve, 2500));
-          daemon.kill('SIGTERM');
-          assert.equal(await exited, 0, stderr.text());
+          assert.equal(await daemon.stop(), 0, stderr.text());
         } finally {
           clearInterval(announcer);
           await tcpinfo?.close();

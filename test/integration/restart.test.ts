@@ -10,42 +10,27 @@
 // connection, as an independent tcpdump saw it, must be in its two files.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
+import { startCapturingDaemon, type DaemonProcess } from '../helpers/daemonprocess.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { walkFiles } from '../helpers/files.js';
 import { compareWithTcpdump, inCaptureOrder, startReferenceCapture } from '../helpers/flowcompare.js';
-import { createTestNetwork, execHost, LineCollector, startTcpServer, waitFor, type TcpServer, type TestNetwork } from '../helpers/netns.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import type { TestNetwork } from '../helpers/netns.js';
+import { execHost, LineCollector } from '../helpers/processes.js';
+import type { TcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
-const repo = join(import.meta.dirname, '../../..');
-const bin = join(repo, 'bin/packet-headers.js');
 const PREFIX = 'restart-site1_1700000000';
 const ECHO_PORT = 8091;
 const CLOSING_PORT = 8092;
 
-interface RunningDaemon {
-  stderr: LineCollector;
-  stop(): Promise<number | null>;
-}
-
-async function startDaemon(net: TestNetwork, datadir: string, flags: string[]): Promise<RunningDaemon> {
-  const child = net.spawn(net.serverNs, [
-    process.execPath, bin, '-interface', net.serverIf, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0', '-sigtermwait', '300ms', ...flags,
+function startDaemon(net: TestNetwork, datadir: string, flags: string[]): Promise<DaemonProcess> {
+  return startCapturingDaemon(net, net.serverNs, [
+    '-interface', net.serverIf, '-datadir', datadir, '-prometheusx.listen-address', '127.0.0.1:0', '-sigtermwait', '300ms', ...flags,
   ]);
-  const stderr = new LineCollector(child.stderr);
-  child.stdout?.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || child.exitCode !== null, 15_000, 'daemon capturing');
-  assert.equal(child.exitCode, null, `daemon exited early: ${stderr.text()}`);
-  return {
-    stderr,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
 }
 
 /**
@@ -85,26 +70,16 @@ const MODES = [
 ];
 
 describe('restart mid-connection', () => {
-  let net: TestNetwork;
+  const fx = useNetworkFixture('ph-restart-');
   let echo: TcpServer;
   let closing: TcpServer;
-  let work: string;
   let prefixFile: string;
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'ph-restart-'));
-    prefixFile = join(work, 'prefix');
+    prefixFile = join(fx.work, 'prefix');
     writeFileSync(prefixFile, PREFIX);
-    net = await createTestNetwork();
-    echo = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port: ECHO_PORT }]);
-    closing = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port: CLOSING_PORT }], { closeAfterBytes: 3000 });
-  });
-
-  after(async () => {
-    await echo?.stop();
-    await closing?.stop();
-    await net?.destroy();
-    rmSync(work, { recursive: true, force: true });
+    echo = await fx.startServer([{ host: fx.net.serverV4, port: ECHO_PORT }]);
+    closing = await fx.startServer([{ host: fx.net.serverV4, port: CLOSING_PORT }], { closeAfterBytes: 3000 });
   });
 
   const CASES = [
@@ -115,6 +90,7 @@ describe('restart mid-connection', () => {
   for (const c of CASES) {
     for (const mode of MODES) {
       test(`${c.name}, ${mode.name}: every packet under the connection's UUID, the second run's in a file of its own name`, async (t) => {
+        const { net, work } = fx;
         const root = join(work, `${c.port}-${c.tcpinfo}-${mode.name}`);
         const datadir = join(root, 'data');
         mkdirSync(root, { recursive: true });

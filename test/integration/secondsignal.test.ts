@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { generate } from '../../bench/gen.js';
-import { LineCollector, waitFor } from '../helpers/netns.js';
+import { LineCollector } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const work = mkdtempSync(join(tmpdir(), 'ph-second-signal-'));

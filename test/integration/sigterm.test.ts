@@ -4,46 +4,29 @@
 // independent tcpdump capture: every packet of an announced flow seen before
 // the signal is in the file.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { fileInWindow } from '../helpers/dates.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
-import {
-  createTestNetwork,
-  LineCollector,
-  readPcapWithTshark,
-  runTcpClient,
-  startTcpdump,
-  startTcpServer,
-  waitFor,
-  type AcceptEvent,
-  type TestNetwork,
-} from '../helpers/netns.js';
+import { readPcapWithTshark, startTcpdump } from '../helpers/captures.js';
+import { startCapturingDaemon } from '../helpers/daemonprocess.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import { type AcceptEvent, runTcpClient, startTcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 
-const repo = join(import.meta.dirname, '../../..');
-let net: TestNetwork | undefined;
-const work = mkdtempSync(join(tmpdir(), 'ph-sigterm-'));
-after(async () => {
-  await net?.destroy();
-  rmSync(work, { recursive: true, force: true });
-});
+const fx = useNetworkFixture('ph-sigterm-');
 
 test('SIGTERM under load: exit 0 in time, every captured packet of every named flow written', async (t) => {
-  net = await createTestNetwork();
+  const { net, work } = fx;
   const tcpinfo = new FakeTcpInfo(work);
   await tcpinfo.listen();
   const datadir = join(work, 'data');
   const tcpdump = await startTcpdump(net, net.serverNs, net.serverIf, join(work, 'all.pcap'), 'ip or ip6');
-  const daemon = net.spawn(net.serverNs, [
-    process.execPath, join(repo, 'bin/packet-headers.js'),
+  const daemon = await startCapturingDaemon(net, net.serverNs, [
     '-interface', net.serverIf, '-datadir', datadir, '-tcpinfo.eventsocket', tcpinfo.path,
     '-prometheusx.listen-address', '127.0.0.1:9990', '-sigtermwait', '1s',
   ]);
-  const stderr = new LineCollector(daemon.stderr);
-  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
-  await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')), 15_000, 'daemon capturing');
+  const { stderr } = daemon;
   await waitFor(() => tcpinfo.connected > 0, 10_000, 'event socket connected');
   const server = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port: 8080 }, { host: net.serverV6, port: 8080 }]);
   // `from` and `at` bracket the Open event's timestamp, whose date names the file's directory.
@@ -63,8 +46,7 @@ test('SIGTERM under load: exit 0 in time, every captured packet of every named f
   await waitFor(() => announced.size >= 100, 20_000, 'load under way');
   const sigtermAt = Date.now();
   const announcedAtSigterm = announced.size;
-  daemon.kill('SIGTERM');
-  const code = await exited;
+  const code = await daemon.stop();
   const exitMs = Date.now() - sigtermAt;
   await clients;
   clearInterval(announcer);

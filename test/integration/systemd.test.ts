@@ -12,10 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { curlRequests, startHttpServer } from '../helpers/httpload.js';
-import { createTestNetwork, execHost, LineCollector, readPcapWithTshark, waitFor, type TestNetwork } from '../helpers/netns.js';
+import { readPcapWithTshark } from '../helpers/captures.js';
+import { DAEMON_BIN, REPO, spawnDaemon, waitUntilCapturing } from '../helpers/daemonprocess.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.js';
+import { execHost } from '../helpers/processes.js';
 
-const repo = join(import.meta.dirname, '../../..');
-const unitPath = join(repo, 'deploy/systemd/packet-headers.service');
+const unitPath = join(REPO, 'deploy/systemd/packet-headers.service');
 const NOBODY = 65534;
 const MAX_EXPOSURE = 2.0;
 
@@ -106,7 +108,7 @@ after(async () => {
 test('systemd-analyze verify accepts the unit', async () => {
   // The unit names the installed command; here it is the checkout's.
   const copy = join(work, 'packet-headers.service');
-  writeFileSync(copy, unitText.replace(/^ExecStart=\S+/m, `ExecStart=${join(repo, 'bin/packet-headers.js')}`));
+  writeFileSync(copy, unitText.replace(/^ExecStart=\S+/m, `ExecStart=${DAEMON_BIN}`));
   const r = await execHost(['systemd-analyze', 'verify', copy], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, r.stderr);
 });
@@ -140,29 +142,26 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   const places = new Map([['/var/spool/packet-headers', datadir], ['/var/spool/.packet-headers.staging', staging]]);
   const flags = one('ExecStart').split(/\s+/).slice(1).map((a) => places.get(a) ?? a);
   const denied = `!${[...allowed].sort().map((c) => `?${c}`).join(",")}`;
-  const daemon = n.spawn(n.serverNs, [
+  const daemon = spawnDaemon(n, n.serverNs, [...flags, '-interface', n.serverIf, '-sigtermwait', '200ms'], [
     ...sandboxWrapper(),
     'strace', '-f', '-qq', '-o', trace, `--inject=${denied}:error=EPERM`,
-    process.execPath, join(repo, 'bin/packet-headers.js'), ...flags, '-interface', n.serverIf, '-sigtermwait', '200ms',
   ]);
-  const stderr = new LineCollector(daemon.stderr);
-  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+  const { stderr } = daemon;
   const connections = 20;
   try {
-    await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 30_000, 'daemon capturing');
-    assert.equal(daemon.exitCode, null, stderr.text());
+    await waitUntilCapturing(daemon, 30_000);
     await startHttpServer(n, site, 8080, 'systemd sandbox\n'.repeat(200));
     assert.equal(await curlRequests(n, 8080, connections), connections);
     await new Promise((res) => setTimeout(res, 500));
   } finally {
     // strace is the spawned process (ip netns exec and setpriv exec it); the daemon is its child, and strace exits with it.
-    const children = readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    const children = readFileSync(`/proc/${daemon.child.pid}/task/${daemon.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
     for (const pid of children) process.kill(Number(pid), 'SIGTERM');
-    const killer = setTimeout(() => daemon.kill('SIGKILL'), 20_000);
-    await exited;
+    const killer = setTimeout(() => daemon.child.kill('SIGKILL'), 20_000);
+    await daemon.exited;
     clearTimeout(killer);
   }
-  assert.equal(daemon.exitCode, 0, stderr.text());
+  assert.equal(daemon.child.exitCode, 0, stderr.text());
   const files = readdirSync(datadir, { recursive: true }).map(String).filter((f) => f.endsWith('.pcap.gz'));
   // The one warm-up request and the counted ones: each its own connection, each its own file.
   assert.equal(files.length, connections + 1, files.join(', '));

@@ -7,17 +7,18 @@
 // under its final name, complete (equal packet for packet to an independent
 // tcpdump capture), and nothing else may be announced.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
+import { spawnDaemon, waitUntilCapturing } from '../helpers/daemonprocess.js';
 import { FakeTcpInfo } from '../helpers/faketcpinfo.js';
 import { walkFiles } from '../helpers/files.js';
 import { compareWithTcpdump, startReferenceCapture } from '../helpers/flowcompare.js';
-import { createTestNetwork, LineCollector, runTcpClient, startTcpServer, waitFor, type TcpServer, type TestNetwork } from '../helpers/netns.js';
+import { useNetworkFixture } from '../helpers/netfixture.js';
+import { runTcpClient, type TcpServer } from '../helpers/tcppeer.js';
+import { waitFor } from '../helpers/wait.js';
 import { InotifyUploader } from '../helpers/uploader.js';
 
-const repo = join(import.meta.dirname, '../../..');
 const port = 8095;
 const CONNECTIONS_PER_FAMILY = 20;
 
@@ -27,24 +28,16 @@ function day(ms: number): string {
 }
 
 describe('an inotify uploader on the datadir', () => {
-  let net: TestNetwork;
+  const fx = useNetworkFixture('ph-uploader-');
   let server: TcpServer;
-  let work: string;
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'ph-uploader-'));
-    net = await createTestNetwork();
-    server = await startTcpServer(net, net.serverNs, [{ host: net.serverV4, port }, { host: net.serverV6, port }]);
-  });
-
-  after(async () => {
-    await server?.stop();
-    await net?.destroy();
-    rmSync(work, { recursive: true, force: true });
+    server = await fx.startServer([{ host: fx.net.serverV4, port }, { host: fx.net.serverV6, port }]);
   });
 
   for (const mode of [{ name: 'buffered', flags: ['-stream=false'] }, { name: '-stream', flags: ['-stream'] }]) {
     test(`${mode.name}: every file is announced once, under its final name, complete; nothing else is`, async (t) => {
+      const { net, work } = fx;
       const root = join(work, mode.name);
       const datadir = join(root, 'pcap');
       const archive = join(root, 'archive');
@@ -53,13 +46,12 @@ describe('an inotify uploader on the datadir', () => {
       const tcpinfo = new FakeTcpInfo(root);
       await tcpinfo.listen();
       const tcpdump = await startReferenceCapture(net, net.serverNs, net.serverIf, join(root, 'reference.pcap'));
-      const daemon = net.spawn(net.serverNs, [
-        process.execPath, join(repo, 'bin/packet-headers.js'), '-interface', net.serverIf, '-datadir', datadir,
+      const daemon = spawnDaemon(net, net.serverNs, [
+        '-interface', net.serverIf, '-datadir', datadir,
         '-tcpinfo.eventsocket', tcpinfo.path, '-prometheusx.listen-address', '127.0.0.1:0',
         '-flowtimeout', '1s', '-uuidwaitduration', '3s', '-sigtermwait', '300ms', ...mode.flags,
       ]);
-      const stderr = new LineCollector(daemon.stderr);
-      const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+      const { stderr } = daemon;
       const skip = server.accepts().length;
       const uuids = new Set<string>();
       const announcer = setInterval(() => {
@@ -71,8 +63,7 @@ describe('an inotify uploader on the datadir', () => {
         }
       }, 5);
       try {
-        await waitFor(() => stderr.lines.some((l) => l.includes('capturing on')) || daemon.exitCode !== null, 15_000, 'daemon capturing');
-        assert.equal(daemon.exitCode, null, stderr.text());
+        await waitUntilCapturing(daemon);
         await waitFor(() => tcpinfo.connected > 0, 10_000, 'daemon connected to the event socket');
         // Made ahead: an uploader watches a new directory only once it hears of it.
         for (const d of [day(Date.now()), day(Date.now() + 86_400_000)]) assert.ok(existsSync(join(datadir, d)), `${d} made at start`);
@@ -85,8 +76,7 @@ describe('an inotify uploader on the datadir', () => {
         await waitFor(() => uuids.size === 2 * CONNECTIONS_PER_FAMILY, 5000, 'every connection announced');
         // Most flows time out and are written while the daemon runs; the rest at its stop.
         await waitFor(() => uploader.archived.length >= CONNECTIONS_PER_FAMILY, 10_000, 'files written while running');
-        daemon.kill('SIGTERM');
-        assert.equal(await exited, 0, stderr.text());
+        assert.equal(await daemon.stop(), 0, stderr.text());
         await waitFor(() => uploader.archived.length === uuids.size, 5000, `every file shipped (${uploader.archived.length} of ${uuids.size})`).catch(() => {});
         await new Promise((r) => setTimeout(r, 300));
       } finally {

@@ -239,7 +239,10 @@ describe('flow lifecycle', () => {
     assert.equal(f.demuxer.activeFlows, 0);
   });
 
-  test('a reused 4-tuple with a new UUID starts a new flow', async () => {
+  // A flow that already has its UUID gets an Open event with another UUID for
+  // its 4-tuple, without a new SYN: written under the first UUID, the new one
+  // names what follows, counted in pcap_flows_renamed_total and logged rarely.
+  test('a reused 4-tuple with a new UUID and no new SYN: a new flow, counted as a rename and logged', async () => {
     const f = (fixture = makeFixture());
     f.demuxer.handleEvent(openEvent('first', '10.0.0.1', 80, '10.0.0.2', 40000));
     f.demuxer.handleBatch(packets(2), 1);
@@ -247,6 +250,42 @@ describe('flow lifecycle', () => {
     f.demuxer.handleBatch(packets(3), 1);
     await f.demuxer.closeAll();
     assert.deepEqual(f.files(), [`${DAY}/first.pcap.gz`, `${DAY}/second.pcap.gz`]);
+    assert.equal(await metricValue(f.metrics.flowsRenamed), 1);
+    assert.equal(await metricValue(f.metrics.tupleReuses), 0);
+    assert.equal(f.logs.filter((l) => /flow first got another UUID, second, without a new SYN/.test(l)).length, 1);
+  });
+
+  /** n payload packets from the client, from port sport. */
+  function clientPackets(n: number, sport = 40000): Buffer {
+    return batchOf(Array.from({ length: n }, () => ({ frame: ethernetFrame({ ...client, sport, payload: Buffer.from('x') }) })));
+  }
+
+  test('the same UUID again, or the other end of a local connection, is no rename', async () => {
+    const f = (fixture = makeFixture());
+    f.demuxer.handleEvent(openEvent('one', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleBatch(clientPackets(2), 1);
+    f.demuxer.handleEvent(openEvent('one', '10.0.0.1', 80, '10.0.0.2', 40000));
+    f.demuxer.handleEvent(openEvent('client-end', '10.0.0.2', 40000, '10.0.0.1', 80));
+    await f.demuxer.closeAll();
+    assert.deepEqual(f.files(), [`${DAY}/one.pcap.gz`]);
+    assert.equal(await metricValue(f.metrics.flowsRenamed), 0);
+  });
+
+  test('renames are logged the 1st, 10th and 100th time only', async () => {
+    const f = (fixture = makeFixture());
+    for (let i = 0; i < 120; i++) {
+      const port = 41000 + i;
+      f.demuxer.handleEvent(openEvent(`a${i}`, '10.0.0.1', 80, '10.0.0.2', port));
+      f.demuxer.handleBatch(clientPackets(1, port), 1);
+      f.demuxer.handleEvent(openEvent(`b${i}`, '10.0.0.1', 80, '10.0.0.2', port));
+    }
+    await f.demuxer.closeAll();
+    assert.equal(await metricValue(f.metrics.flowsRenamed), 120);
+    const logged = f.logs.filter((l) => l.includes('another UUID'));
+    assert.deepEqual(
+      logged.map((l) => /\((\d+) so far/.exec(l)?.[1]),
+      ['1', '10', '100'],
+    );
   });
 
   test('both ends announced (a connection between two local sockets): one file, named by the first', async () => {

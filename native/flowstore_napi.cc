@@ -48,7 +48,6 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
                            InstanceMethod<&FlowStore::TakeSeen>("takeSeen"),
                            InstanceMethod<&FlowStore::FlushStreams>("flushStreams"),
                            InstanceMethod<&FlowStore::RouteBatch>("route"),
-                           InstanceMethod<&FlowStore::Flush>("flush"),
                            InstanceMethod<&FlowStore::Target>("target"),
                            InstanceMethod<&FlowStore::FinishFile>("finish"),
                            InstanceMethod<&FlowStore::Discard>("discard"),
@@ -249,13 +248,6 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
                        info[2].As<Napi::Number>().Uint32Value(), t.As<Napi::Int32Array>().Data(),
                        t.ElementLength() - kTallyBad, clock);
     return env.Undefined();
-  }
-
-  // flush(slot): the chunk being filled goes to compression now (stream mode).
-  Napi::Value Flush(const Napi::CallbackInfo& info) {
-    Slot& s = SlotArg(info);
-    router_.Seal(s, true);
-    return info.Env().Undefined();
   }
 
   // target(slot, path, stream, writePath): names the file; a streaming file

@@ -190,8 +190,6 @@ export interface NativeFlowStore {
   takeSeen(): Uint8Array;
   /** Stream mode: seals the chunks of the routes that stored records while saving since the last call. */
   flushStreams(): void;
-  /** Sends the slot's partial chunk to compression now. */
-  flush(slot: number): void;
   /** Names the slot's file; with `stream`, members are written to `writePath` from now on, moved to `path` at the end. */
   target(slot: number, path: string, stream: boolean, writePath: string): void;
   /** Completes the file and closes the slot; a finished event follows. */

@@ -25,7 +25,6 @@ function classifyWriteError(error: unknown): WriteErrorReason {
 
 /** What a file asks of the store that holds its slot (flowstore.ts FlowStore). */
 export interface FileSlots {
-  flush(file: FlowFile): void;
   target(file: FlowFile, path: string, writePath: string): void;
   discard(file: FlowFile): void;
   finish(file: FlowFile): void;
@@ -65,11 +64,6 @@ export class FlowFile {
   /** Until finish() or discard(): the file takes records. */
   get isOpen(): boolean {
     return !this.closed;
-  }
-
-  /** Sends the records collected so far to compression (stream mode: to the file). */
-  flush(): void {
-    if (!this.closed) this.store.flush(this);
   }
 
   /** Names the file; in stream mode, writing starts now, at `writePath` until the end. */

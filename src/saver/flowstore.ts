@@ -172,11 +172,6 @@ export class FlowStore {
     this.native.flushStreams();
   }
 
-  flush(file: FlowFile): void {
-    if (this.closed) return;
-    this.native.flush(file.slot);
-  }
-
   target(file: FlowFile, path: string, writePath: string): void {
     if (this.closed) return;
     this.native.target(file.slot, path, this.stream, writePath);

@@ -51,14 +51,13 @@ async function writeFlow(path: string, stream: boolean, first: number, count: nu
   try {
     const file = store.openFile((reason, p, error) => assert.fail(`${reason} ${p} ${error.message}`));
     if (stream) file.setTarget(path, writePath);
-    // Two batches with a flush between: in stream mode the first member goes
-    // to disk on its own, the second is written after it.
+    // Two batches, each sealed into a member in stream mode: the first member
+    // goes to disk on its own, the second is written after it.
     for (const half of [0, 1]) {
       const n = half === 0 ? Math.ceil(count / 2) : Math.floor(count / 2);
       const start = first + (half === 0 ? 0 : Math.ceil(count / 2));
       const batch = batchOf(Array.from({ length: n }, (_, i) => ({ frame, timestampNs: BigInt(start + i) * 1000n })));
-      routeToFile(store, file, batch, LINKTYPE_ETHERNET, keep);
-      file.flush();
+      routeToFile(store, file, batch, LINKTYPE_ETHERNET, keep, 0, stream);
     }
     if (!stream) file.setTarget(path, writePath);
     // A stream file is on disk once its first member is: the tree is looked at from then.

@@ -159,9 +159,8 @@ test('stream mode appends members to the named file as they are made', async () 
   const s = newStore({ stream: true });
   const file = s.openFile(onError);
   const path = join(dir, 'day', 'stream.pcap.gz');
-  store(s, file, [{ frame: v4 }, { frame: v4 }], 94);
   file.setTarget(path);
-  file.flush();
+  routeToFile(s, file, batchOf([{ frame: v4 }, { frame: v4 }]), LINKTYPE_ETHERNET, 94, 0, true);
   // Written without finish(): wait (bounded) for the store's thread.
   for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(parsePcapGz(readFileSync(path)).records.length, 2);

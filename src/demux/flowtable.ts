@@ -12,15 +12,10 @@ export class FlowTable {
   }
 
   find(hash: number, key: FlowKey): Flow | null {
-    return this.findAt(hash, key, 0);
-  }
-
-  /** find, for a key given as KEY_WORDS words of `words` from `at` (a record description). */
-  findAt(hash: number, words: Int32Array, at: number): Flow | null {
     for (let flow = this.buckets.get(hash) ?? null; flow !== null; flow = flow.nextInBucket) {
-      const key = flow.key;
+      const known = flow.key;
       let i = 0;
-      while (i < KEY_WORDS && key[i] === words[at + i]) i++;
+      while (i < KEY_WORDS && known[i] === key[i]) i++;
       if (i === KEY_WORDS) return flow;
     }
     return null;

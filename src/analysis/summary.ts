@@ -97,9 +97,6 @@ export const DIRECTION_FIELDS = [
 
 type ValueOf<F extends FieldSpec> = (F['type'] extends 'string' | 'timestamp' ? string : F['type'] extends 'boolean' ? boolean : number) | (F['nullable'] extends true ? null : never);
 
-/** The per-direction fields of one direction, without their prefix. */
-export type DirectionRecord = { [F in (typeof DIRECTION_FIELDS)[number] as F['name']]: ValueOf<F> };
-
 type FlowPart = { [F in (typeof FLOW_FIELDS)[number] as F['name']]: ValueOf<F> };
 type DirectionPart = {
   [K in `${Direction}_${(typeof DIRECTION_FIELDS)[number]['name']}`]: K extends `${Direction}_${infer N}` ? ValueOf<Extract<(typeof DIRECTION_FIELDS)[number], { name: N }>> : never;

@@ -34,27 +34,6 @@ export const A_TTL_CHANGE = 1 << 16;
 /** Any of the three retransmission kinds: each retransmitted segment has exactly one. */
 export const A_ANY_RETRANSMISSION = A_RETRANSMISSION | A_FAST_RETRANSMISSION | A_SPURIOUS_RETRANSMISSION;
 
-/** The names of the annotation bits, for tools that print or plot them. */
-export const ANNOTATION_NAMES: ReadonlyArray<readonly [number, string]> = [
-  [A_RETRANSMISSION, 'retransmission'],
-  [A_FAST_RETRANSMISSION, 'fast_retransmission'],
-  [A_SPURIOUS_RETRANSMISSION, 'spurious_retransmission'],
-  [A_OUT_OF_ORDER, 'out_of_order'],
-  [A_LOST_SEGMENT, 'lost_segment'],
-  [A_ACK_LOST_SEGMENT, 'ack_lost_segment'],
-  [A_DUPLICATE_ACK, 'duplicate_ack'],
-  [A_ZERO_WINDOW, 'zero_window'],
-  [A_ZERO_WINDOW_PROBE, 'zero_window_probe'],
-  [A_ZERO_WINDOW_PROBE_ACK, 'zero_window_probe_ack'],
-  [A_WINDOW_FULL, 'window_full'],
-  [A_WINDOW_UPDATE, 'window_update'],
-  [A_KEEP_ALIVE, 'keep_alive'],
-  [A_KEEP_ALIVE_ACK, 'keep_alive_ack'],
-  [A_SACK, 'sack'],
-  [A_RTT_SAMPLE, 'rtt_sample'],
-  [A_TTL_CHANGE, 'ttl_change'],
-];
-
 /** Fast retransmission: within this long after the duplicate ACK that asked for it (tshark's rule). */
 const FAST_RETRANSMISSION_WINDOW_NS = 20e6;
 /** Out-of-order threshold without a handshake RTT (tshark's rule). */

@@ -104,11 +104,6 @@ export async function prepareOfflineInput(name: string): Promise<OfflineInput> {
   return { name, path: holdCopy(entry, copy), gzipFault };
 }
 
-/** The path libpcap should open for the -read file `path` (see prepareOfflineInput). */
-export async function offlineCapturePath(path: string): Promise<string> {
-  return (await prepareOfflineInput(path)).path;
-}
-
 /**
  * Decompresses `from` into `to`, keeping every byte that comes out before a
  * fault. Returns the fault, or null for a whole stream. Rejects for errors

@@ -327,8 +327,3 @@ export function readPcapFileQuick(path: string, visit: RecordVisitor, onHeader?:
   }
   return resultOf(parser, gzipped, null, readError);
 }
-
-/** readPcapFileQuick, always as a promise. */
-export async function readPcapFile(path: string, visit: RecordVisitor, onHeader?: (header: PcapHeader) => void): Promise<PcapReadResult> {
-  return readPcapFileQuick(path, visit, onHeader);
-}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { isGzipFile, offlineCapturePath, releaseOfflineFiles } from '../../src/capture/offlinefile.js';
+import { isGzipFile, prepareOfflineInput, releaseOfflineFiles } from '../../src/capture/offlinefile.js';
 import type { Daemon } from '../../src/daemon.js';
 import type { FlowOpenEvent } from '../../src/flowevents/types.js';
 import { startTestDaemon } from '../helpers/testdaemon.js';
@@ -50,8 +50,8 @@ test('gzip is recognized by its magic bytes, not by its name', () => {
 });
 
 test('a plain or unreadable file is handed to libpcap as it is', async () => {
-  assert.equal(await offlineCapturePath(v4plain), v4plain);
-  assert.equal(await offlineCapturePath(join(work, 'no-such-file')), join(work, 'no-such-file'));
+  assert.equal((await prepareOfflineInput(v4plain)).path, v4plain);
+  assert.equal((await prepareOfflineInput(join(work, 'no-such-file'))).path, join(work, 'no-such-file'));
 });
 
 test('v4.pcap.gz gives the same file as v4.pcap, and leaves no copy on disk', async () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readPcapFile, type PcapReadResult } from '../../src/readers/pcapreader.js';
+import { readPcapFileQuick, type PcapReadResult } from '../../src/readers/pcapreader.js';
 import { fixture, fixturePackets } from '../helpers/fixtures.js';
 import { parsePcap } from '../helpers/pcapread.js';
 
@@ -15,7 +15,7 @@ interface Seen {
 
 async function readAll(path: string): Promise<Seen> {
   const records: Seen['records'] = [];
-  const result = await readPcapFile(path, (data, offset, caplen, origlen, seconds, nanoseconds) => {
+  const result = await readPcapFileQuick(path, (data, offset, caplen, origlen, seconds, nanoseconds) => {
     records.push({ seconds, nanoseconds, caplen, origlen, data: Buffer.from(data.subarray(offset, offset + caplen)) });
   });
   return { result, records };

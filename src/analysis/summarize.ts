@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { addressText, flowKeysEqual, newFlowKey, portOf } from '../decode/flowkey.js';
 import { DecodedPacket } from '../decode/packet.js';
 import { type PcapHeader, type PcapReadResult, readPcapFileQuick } from '../readers/pcapreader.js';
-import { type FlowSummary, timestampText } from './summary.js';
+import { DIRECTION_FIELDS, DIRECTION_KEYS, type Direction, type DirectionRecord, type FlowPart, type FlowSummary, timestampText } from './summary.js';
 import { readSegment, Segment, TH_ACK, TH_SYN } from './segment.js';
 import { type AnalysisOptions, type DirectionState, TcpAnalysis } from './tcpanalysis.js';
 
@@ -127,12 +127,10 @@ export class FlowSummarizer {
     const clientEnd = this.clientSwapped ? 1 : 0;
     const serverEnd = clientEnd === 0 ? 1 : 0;
     const [c2s, s2c] = analysis.directions;
-    const c2sRtt = rttOf(c2s);
-    const s2cRtt = rttOf(s2c);
     const durationNs = seen ? (this.lastSeconds - baseSeconds) * 1e9 + (this.lastNanoseconds - baseNanoseconds) : 0;
 
-    // One literal, in schema order: a fast object with every field in place.
-    const summary: FlowSummary = {
+    // The flow's fields in one literal, then each direction's under its prefix, in schema order.
+    const flow: FlowPart = {
       uuid: uuidOfPath(path),
       file: path,
       complete: result.problem === null,
@@ -162,75 +160,60 @@ export class FlowSummarizer {
       ecn: analysis.synEcnSetup && analysis.synAckEcnSetup,
       first_fin_from: role(analysis.firstFinFrom),
       first_rst_from: role(analysis.firstRstFrom),
-    c2s_packets: c2s.packets,
-    c2s_ip_bytes: c2s.ipBytes,
-    c2s_payload_bytes: c2s.payloadBytes,
-    c2s_data_segments: c2s.dataSegments,
-    c2s_unique_bytes: c2s.isnKnown ? (c2s.highestEnd - c2s.isn) >>> 0 : 0,
-    c2s_mss: c2s.mss >= 0 ? c2s.mss : null,
-    c2s_window_scale: c2s.windowScaleOption >= 0 ? c2s.windowScaleOption : null,
-    c2s_sack_permitted_option: c2s.sackPermittedOption,
-    c2s_timestamps_option: c2s.timestampsOption,
-    c2s_fin_packets: c2s.finPackets,
-    c2s_rst_packets: c2s.rstPackets,
-    c2s_retransmitted_segments: c2s.retransmittedSegments,
-    c2s_retransmitted_bytes: c2s.retransmittedBytes,
-    c2s_fast_retransmissions: c2s.fastRetransmissions,
-    c2s_spurious_retransmissions: c2s.spuriousRetransmissions,
-    c2s_out_of_order_segments: c2s.outOfOrder,
-    c2s_lost_segment_gaps: c2s.lostSegments,
-    c2s_acks_of_unseen_segments: c2s.ackLostSegments,
-    c2s_duplicate_acks: c2s.duplicateAcks,
-    c2s_zero_window: c2s.zeroWindow,
-    c2s_zero_window_probes: c2s.zeroWindowProbes,
-    c2s_window_full: c2s.windowFull,
-    c2s_sack_packets: c2s.sackPackets,
-    c2s_sack_blocks: c2s.sackBlocks,
-    c2s_ecn_ce_packets: c2s.ecnCePackets,
-    c2s_ttl_min: c2s.ttlMin >= 0 ? c2s.ttlMin : null,
-    c2s_ttl_max: c2s.ttlMax >= 0 ? c2s.ttlMax : null,
-    c2s_ttl_changes: c2s.ttlChanges,
-    c2s_rtt_source: c2sRtt.source,
-    c2s_rtt_samples: c2sRtt.samples,
-    c2s_rtt_min_ms: c2sRtt.minMs,
-    c2s_rtt_median_ms: c2sRtt.medianMs,
-    c2s_rtt_max_ms: c2sRtt.maxMs,
-    s2c_packets: s2c.packets,
-    s2c_ip_bytes: s2c.ipBytes,
-    s2c_payload_bytes: s2c.payloadBytes,
-    s2c_data_segments: s2c.dataSegments,
-    s2c_unique_bytes: s2c.isnKnown ? (s2c.highestEnd - s2c.isn) >>> 0 : 0,
-    s2c_mss: s2c.mss >= 0 ? s2c.mss : null,
-    s2c_window_scale: s2c.windowScaleOption >= 0 ? s2c.windowScaleOption : null,
-    s2c_sack_permitted_option: s2c.sackPermittedOption,
-    s2c_timestamps_option: s2c.timestampsOption,
-    s2c_fin_packets: s2c.finPackets,
-    s2c_rst_packets: s2c.rstPackets,
-    s2c_retransmitted_segments: s2c.retransmittedSegments,
-    s2c_retransmitted_bytes: s2c.retransmittedBytes,
-    s2c_fast_retransmissions: s2c.fastRetransmissions,
-    s2c_spurious_retransmissions: s2c.spuriousRetransmissions,
-    s2c_out_of_order_segments: s2c.outOfOrder,
-    s2c_lost_segment_gaps: s2c.lostSegments,
-    s2c_acks_of_unseen_segments: s2c.ackLostSegments,
-    s2c_duplicate_acks: s2c.duplicateAcks,
-    s2c_zero_window: s2c.zeroWindow,
-    s2c_zero_window_probes: s2c.zeroWindowProbes,
-    s2c_window_full: s2c.windowFull,
-    s2c_sack_packets: s2c.sackPackets,
-    s2c_sack_blocks: s2c.sackBlocks,
-    s2c_ecn_ce_packets: s2c.ecnCePackets,
-    s2c_ttl_min: s2c.ttlMin >= 0 ? s2c.ttlMin : null,
-    s2c_ttl_max: s2c.ttlMax >= 0 ? s2c.ttlMax : null,
-    s2c_ttl_changes: s2c.ttlChanges,
-    s2c_rtt_source: s2cRtt.source,
-    s2c_rtt_samples: s2cRtt.samples,
-    s2c_rtt_min_ms: s2cRtt.minMs,
-    s2c_rtt_median_ms: s2cRtt.medianMs,
-    s2c_rtt_max_ms: s2cRtt.maxMs,
     };
+    const summary = flow as FlowSummary;
+    addDirection(summary, 'c2s', directionRecord(c2s));
+    addDirection(summary, 's2c', directionRecord(s2c));
     return { summary, analysis };
   }
+}
+
+/** One direction's fields, without their prefix. */
+function directionRecord(s: DirectionState): DirectionRecord {
+  const rtt = rttOf(s);
+  return {
+    packets: s.packets,
+    ip_bytes: s.ipBytes,
+    payload_bytes: s.payloadBytes,
+    data_segments: s.dataSegments,
+    unique_bytes: s.isnKnown ? (s.highestEnd - s.isn) >>> 0 : 0,
+    mss: s.mss >= 0 ? s.mss : null,
+    window_scale: s.windowScaleOption >= 0 ? s.windowScaleOption : null,
+    sack_permitted_option: s.sackPermittedOption,
+    timestamps_option: s.timestampsOption,
+    fin_packets: s.finPackets,
+    rst_packets: s.rstPackets,
+    retransmitted_segments: s.retransmittedSegments,
+    retransmitted_bytes: s.retransmittedBytes,
+    fast_retransmissions: s.fastRetransmissions,
+    spurious_retransmissions: s.spuriousRetransmissions,
+    out_of_order_segments: s.outOfOrder,
+    lost_segment_gaps: s.lostSegments,
+    acks_of_unseen_segments: s.ackLostSegments,
+    duplicate_acks: s.duplicateAcks,
+    zero_window: s.zeroWindow,
+    zero_window_probes: s.zeroWindowProbes,
+    window_full: s.windowFull,
+    sack_packets: s.sackPackets,
+    sack_blocks: s.sackBlocks,
+    ecn_ce_packets: s.ecnCePackets,
+    ttl_min: s.ttlMin >= 0 ? s.ttlMin : null,
+    ttl_max: s.ttlMax >= 0 ? s.ttlMax : null,
+    ttl_changes: s.ttlChanges,
+    rtt_source: rtt.source,
+    rtt_samples: rtt.samples,
+    rtt_min_ms: rtt.minMs,
+    rtt_median_ms: rtt.medianMs,
+    rtt_max_ms: rtt.maxMs,
+  };
+}
+
+/** `record`'s fields into `summary` under the direction's prefix. */
+function addDirection(summary: FlowSummary, direction: Direction, record: DirectionRecord): void {
+  const into = summary as unknown as Record<string, unknown>;
+  const from = record as unknown as Record<string, unknown>;
+  const keys = DIRECTION_KEYS[direction];
+  for (let i = 0; i < DIRECTION_FIELDS.length; i++) into[keys[i]] = from[DIRECTION_FIELDS[i].name];
 }
 
 interface Rtt {

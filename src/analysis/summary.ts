@@ -97,7 +97,17 @@ export const DIRECTION_FIELDS = [
 
 type ValueOf<F extends FieldSpec> = (F['type'] extends 'string' | 'timestamp' ? string : F['type'] extends 'boolean' ? boolean : number) | (F['nullable'] extends true ? null : never);
 
-type FlowPart = { [F in (typeof FLOW_FIELDS)[number] as F['name']]: ValueOf<F> };
+/** The per-direction fields of one direction, without their prefix. */
+export type DirectionRecord = { [F in (typeof DIRECTION_FIELDS)[number] as F['name']]: ValueOf<F> };
+
+/** The summary's names of each direction's fields (`c2s_packets`, ...), in DIRECTION_FIELDS order. */
+export const DIRECTION_KEYS: Readonly<Record<Direction, readonly string[]>> = {
+  c2s: DIRECTION_FIELDS.map((f) => `c2s_${f.name}`),
+  s2c: DIRECTION_FIELDS.map((f) => `s2c_${f.name}`),
+};
+
+/** The flow's own fields (all but the per-direction ones). */
+export type FlowPart = { [F in (typeof FLOW_FIELDS)[number] as F['name']]: ValueOf<F> };
 type DirectionPart = {
   [K in `${Direction}_${(typeof DIRECTION_FIELDS)[number]['name']}`]: K extends `${Direction}_${infer N}` ? ValueOf<Extract<(typeof DIRECTION_FIELDS)[number], { name: N }>> : never;
 };

@@ -17,8 +17,12 @@
 namespace ph {
 namespace {
 
-// What Finish's helpers return for a file with nothing in it (not an errno).
+// What Finish's helpers return for a file with nothing in it, and for one
+// whose name waits for the batch's syncfs (not errnos).
 constexpr int kNothingWritten = -1;
+constexpr int kWaitsForSync = -2;
+// Files waiting for one syncfs at most: each holds a descriptor until then.
+constexpr size_t kMaxUnpublishedFiles = 64;
 // A store thread that never runs out of work still fsyncs its directories
 // (and reports those files finished) after this many files or this long.
 constexpr size_t kMaxUnsyncedFiles = 256;
@@ -36,10 +40,45 @@ void FileJobs::Run(Job& job) {
 }
 
 void FileJobs::AfterJob(bool idle) {
-  if (!finished_.empty() && (idle || finished_.size() >= kMaxUnsyncedFiles ||
-                             std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime)) {
+  if (finished_.empty() && unpublished_.empty()) return;
+  if (idle || finished_.size() >= kMaxUnsyncedFiles || unpublished_.size() >= kMaxUnpublishedFiles ||
+      std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime) {
+    if (!unpublished_.empty()) PublishDurable();
     SyncDirectories();
   }
+}
+
+// One syncfs for every file waiting (the filesystem of the staging
+// directory, or of the datadir without one, holds them all), then their
+// names: a name never shows a file whose bytes are not on disk, and the
+// journal commits once for the batch instead of once a file.
+void FileJobs::PublishDurable() {
+  const int synced = syncfs(unpublished_.front().fd) == 0 ? 0 : errno;
+  for (Waiting& waiting : unpublished_) {
+    FileState& file = *waiting.file;
+    int error = synced;
+    if (file.stream) {
+      if (error == 0) {
+        if (close(file.fd) != 0) error = errno;
+        file.fd = -1;
+      }
+      if (error == 0 && file.writePath != file.path) error = MoveFirstFree(file.writePath, file);
+      if (error != 0) StreamFailed(file, error);
+    } else {
+      if (error == 0) error = LinkFirstFree(waiting.fd, file);
+      close(waiting.fd);
+      if (error == 0) AnnounceWritten(file.path);
+      if (error != 0) Fail(file, kStageWrite, error);
+    }
+    if (error == 0) dirsToSync_.push_back(DirectoryOf(file.path));
+    finished_.emplace_back(file.serial, error == 0 ? kFinishedWritten : kFinishedFailed);
+  }
+  unpublished_.clear();
+}
+
+void FileJobs::Unpublished(const std::shared_ptr<FileState>& file, int fd) {
+  if (finished_.empty() && unpublished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
+  unpublished_.push_back(Waiting{file, fd});
 }
 
 // Durability, batched: the directories of the files finished since the
@@ -81,9 +120,10 @@ void FileJobs::Execute(Job& job) {
       file.members = std::vector<Bytes>();
       return;
     case JobKind::Finish: {
-      const int32_t result = Finish(file);
+      const int32_t result = Finish(job.file);
+      if (result == kWaitsForSync) return;  // reported by PublishDurable
       if (sync_ && result == kFinishedWritten) {
-        if (finished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
+        if (finished_.empty() && unpublished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
         dirsToSync_.push_back(DirectoryOf(file.path));
         finished_.emplace_back(file.serial, result);
       } else {
@@ -94,12 +134,14 @@ void FileJobs::Execute(Job& job) {
   }
 }
 
-int32_t FileJobs::Finish(FileState& file) {
+int32_t FileJobs::Finish(const std::shared_ptr<FileState>& shared) {
+  FileState& file = *shared;
   if (file.failed) return kFinishedFailed;
   if (file.discarded || file.path.empty()) return kFinishedEmpty;
-  const int error = file.stream ? FinishStream(file) : PublishWhole(file);
+  const int error = file.stream ? FinishStream(shared) : PublishWhole(shared);
   file.members = std::vector<Bytes>();
   if (error == kNothingWritten) return kFinishedEmpty;
+  if (error == kWaitsForSync) return kWaitsForSync;
   if (error != 0) {
     if (file.stream) {
       StreamFailed(file, error);
@@ -122,17 +164,27 @@ int32_t FileJobs::Finish(FileState& file) {
 // close of an unnamed "#<inode>" that they cannot open. Where unnamed
 // files cannot be made, a temporary file in the staging directory is
 // renamed into the tree (the move is what the uploader hears).
-int FileJobs::PublishWhole(FileState& file) {
+int FileJobs::PublishWhole(const std::shared_ptr<FileState>& shared) {
+  FileState& file = *shared;
   if (file.members.empty()) return kNothingWritten;
   const Pieces pieces = PiecesOf(file.members, 0);
   const std::string& dir = stagingDir_.empty() ? DirectoryOf(file.path) : stagingDir_;
   if (unnamedFiles_) {
+    // Once a link has worked, the name waits for the batch's syncfs.
+    const bool batched = sync_ && linksWork_;
     int fd = -1;
-    int error = WriteUnnamed(dir, pieces, fileMode_, dirMode_, sync_, &fd);
+    int error = WriteUnnamed(dir, pieces, fileMode_, dirMode_, sync_ && !batched, &fd);
+    if (error == 0 && batched) {
+      Unpublished(shared, fd);
+      return kWaitsForSync;
+    }
     if (error == 0) {
       error = LinkFirstFree(fd, file);
       close(fd);
-      if (error == 0) AnnounceWritten(file.path);
+      if (error == 0) {
+        linksWork_ = true;
+        AnnounceWritten(file.path);
+      }
     }
     if (error != EOPNOTSUPP) return error;
     unnamedFiles_ = false;
@@ -209,12 +261,17 @@ int FileJobs::StartStream(FileState& file) {
 
 // The end of a stream file: made durable and closed (the one close of its
 // life); from the staging directory it is then moved into the tree.
-int FileJobs::FinishStream(FileState& file) {
+int FileJobs::FinishStream(const std::shared_ptr<FileState>& shared) {
+  FileState& file = *shared;
   if (!file.members.empty()) AppendMembers(file);
   if (file.failed) return EIO;  // reported by AppendMembers
   if (file.fd < 0) return kNothingWritten;
-  int error = sync_ && fdatasync(file.fd) != 0 ? errno : 0;
-  if (close(file.fd) != 0 && error == 0) error = errno;
+  if (sync_) {
+    // Closed and moved in once the batch's syncfs has made it durable.
+    Unpublished(shared, file.fd);
+    return kWaitsForSync;
+  }
+  int error = close(file.fd) != 0 ? errno : 0;
   file.fd = -1;
   if (error == 0 && file.writePath != file.path) error = MoveFirstFree(file.writePath, file);
   return error;

@@ -75,6 +75,14 @@ class FileJobs {
         sync_(sync),
         stagingDir_(std::move(stagingDir)) {}
 
+  // Files still waiting for their syncfs are lost with the store (a store
+  // closed with jobs queued drops them too); their descriptors are not.
+  ~FileJobs() {
+    for (const Waiting& waiting : unpublished_) {
+      if (!waiting.file->stream) close(waiting.fd);
+    }
+  }
+
   // Carries out one job; out of memory fails its file.
   void Run(Job& job);
 
@@ -84,15 +92,17 @@ class FileJobs {
 
  private:
   void SyncDirectories();
+  void PublishDurable();
   void Execute(Job& job);
-  int32_t Finish(FileState& file);
-  int PublishWhole(FileState& file);
+  int32_t Finish(const std::shared_ptr<FileState>& file);
+  int PublishWhole(const std::shared_ptr<FileState>& file);
   int LinkFirstFree(int fd, FileState& file);
   int MoveFirstFree(const std::string& from, FileState& file);
   void Numbered(FileState& file, const std::string& path, int n);
   void AppendMembers(FileState& file);
   int StartStream(FileState& file);
-  int FinishStream(FileState& file);
+  int FinishStream(const std::shared_ptr<FileState>& file);
+  void Unpublished(const std::shared_ptr<FileState>& file, int fd);
   void StreamFailed(FileState& file, int error);
   static Pieces PiecesOf(const std::vector<Bytes>& members, size_t from);
   void Fail(FileState& file, int32_t stage, int error);
@@ -109,6 +119,17 @@ class FileJobs {
   const std::string stagingDir_;
   // Until the filesystem says it has none (then temporary names, for good).
   bool unnamedFiles_ = true;
+  // An unnamed file was linked to its name (so /proc works): from then on
+  // the link of a finished file may wait for the batch's syncfs.
+  bool linksWork_ = false;
+  // Durability (sync_), batched: files written whole (unnamed, or a stream
+  // file still open) whose names appear only after one syncfs has made them
+  // all durable (PublishDurable), instead of one fdatasync each.
+  struct Waiting {
+    std::shared_ptr<FileState> file;
+    int fd;
+  };
+  std::vector<Waiting> unpublished_;
   Deflater deflater_;
   // Durability (sync_): directories to fsync and files to report finished
   // once the queue is empty (SyncDirectories).

@@ -106,6 +106,26 @@ test('full chunks become gzip members that concatenate, in order, to every recor
   records.forEach((r, i) => assert.equal(r.nanoseconds, i * 1000));
 });
 
+for (const stream of [false, true]) {
+  test(`${stream ? 'stream' : 'buffered'} mode: 300 files finished at once are each published whole, under their own name, and reported written`, async () => {
+    // More files than one syncfs batch takes (64), on two threads: the names appear batch by batch.
+    const s = newStore({ stream, threads: 2 });
+    const files = Array.from({ length: 300 }, (_, i) => {
+      const file = s.openFile(onError);
+      const path = join(dir, 'many', `f${i}.pcap.gz`);
+      if (stream) file.setTarget(path);
+      store(s, file, Array.from({ length: 1 + (i % 5) }, (_, j) => ({ frame: v4, timestampNs: BigInt(i * 10 + j) * 1000n })), 94);
+      if (!stream) file.setTarget(path);
+      return { file, path, records: 1 + (i % 5) };
+    });
+    const results = await Promise.all(files.map((f) => f.file.finish()));
+    assert.deepEqual(new Set(results), new Set(['written']));
+    assert.equal(readdirSync(join(dir, 'many')).length, 300);
+    for (const f of files) assert.equal(parsePcapGz(readFileSync(f.path)).records.length, f.records, f.path);
+    assert.deepEqual(errors, []);
+  });
+}
+
 /** gzip members in a file: their headers' magic, method and flags. */
 function countMembers(bytes: Buffer): number {
   let members = 0;

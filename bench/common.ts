@@ -3,7 +3,7 @@
 // CPU and metric readings, number formatting, and running the daemon offline
 // under the launcher.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LineCollector } from '../test/helpers/processes.js';
@@ -20,6 +20,7 @@ export const children = new Set<ChildProcess>();
 
 export function cleanupSync(): void {
   for (const dir of extraDirs) rmSync(dir, { recursive: true, force: true });
+  unmountDisk();
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
       try {
@@ -163,6 +164,47 @@ function pickCeilingRoot(): { dir: string; fs: string } {
     return { dir, fs: 'tmpfs (/dev/shm)' };
   }
   return { dir: work, fs: `${filesystemOf(work)} (${tmpdir()})` };
+}
+
+/**
+ * Where files go "on disk": a journaled ext4 that the benchmark makes on a
+ * loop device (a file under the work directory), as a server's data disk is
+ * formatted, so that every run meets the same fresh filesystem whatever this
+ * machine's own disk is; the work directory's filesystem when that cannot be
+ * done (not root, no mkfs.ext4 or loop device).
+ */
+let disk: { dir: string; fs: string } | null = null;
+let diskMount: string | null = null;
+/** Size of the loop device's (sparse) image file. */
+const DISK_IMAGE_BYTES = 8 * 1024 ** 3;
+export function diskRoot(): { dir: string; fs: string } {
+  disk ??= makeDisk();
+  return disk;
+}
+function makeDisk(): { dir: string; fs: string } {
+  const fallback = (why: string) => {
+    log(`no ext4 of its own (${why}): files "on disk" go to ${work}`);
+    return { dir: work, fs: `${filesystemOf(work)} (${tmpdir()}; ${why})` };
+  };
+  if (process.getuid?.() !== 0) return fallback('needs root');
+  if (!commandExists('mkfs.ext4')) return fallback('no mkfs.ext4');
+  const image = join(work, 'ext4.img');
+  const mount = join(work, 'ext4');
+  writeFileSync(image, '');
+  truncateSync(image, DISK_IMAGE_BYTES);
+  // Inode tables and journal written now, not lazily in the background while the runs measure.
+  const made = spawnSync('mkfs.ext4', ['-q', '-F', '-O', 'has_journal', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image], { encoding: 'utf8' });
+  if (made.status !== 0) return fallback(`mkfs.ext4: ${made.stderr.trim().split('\n')[0]}`);
+  mkdirSync(mount);
+  const mounted = spawnSync('mount', ['-o', 'loop', image, mount], { encoding: 'utf8' });
+  if (mounted.status !== 0) return fallback(`mount -o loop: ${mounted.stderr.trim().split('\n')[0]}`);
+  diskMount = mount;
+  return { dir: mount, fs: `ext4 with a journal (data=ordered), on a loop device the benchmark made` };
+}
+function unmountDisk(): void {
+  if (diskMount === null) return;
+  if (spawnSync('umount', [diskMount]).status !== 0) spawnSync('umount', ['-l', diskMount]);
+  diskMount = null;
 }
 
 // ------------------------------------------------------------------ the daemon, offline

@@ -5,9 +5,8 @@
 // each hot-path stage measured in-process.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, unlinkSync, type Dirent } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ceilingRoot, commandExists, filesystemOf, fmt, log, median, runDaemonOffline, work, type OfflineRun } from './common.js';
+import { ceilingRoot, commandExists, diskRoot, fmt, log, median, runDaemonOffline, work, type OfflineRun } from './common.js';
 import type { GenResult } from './gen.js';
 import { config } from './options.js';
 import { countOutput, countPcapGz } from './pcapcount.js';
@@ -57,7 +56,8 @@ function startUploader(datadir: string): { stop(): { files: number; packets: num
 }
 
 async function diskRun(snapPcap: string, events: string, gen: GenResult, tag: string, uploader: boolean): Promise<DiskRun & { filesUploaded: number }> {
-  const datadir = join(work, tag);
+  const disk = diskRoot();
+  const datadir = join(disk.dir, tag);
   spawnSync('sync');
   const upload = uploader ? startUploader(datadir) : null;
   const run = await runDaemonOffline(
@@ -70,7 +70,7 @@ async function diskRun(snapPcap: string, events: string, gen: GenResult, tag: st
   rmSync(datadir, { recursive: true, force: true });
   log(`offline run on disk${uploader ? ' with an uploader' : ''}: ${fmt(run.wallMs)} ms, ${fmt(cpuUs / 1000)} ms CPU (sys ${fmt(run.usage.cpuSystemUs / 1000)})`);
   return {
-    fs: `${filesystemOf(work)} (${tmpdir()})`,
+    fs: disk.fs,
     wallMs: run.wallMs,
     packetsPerSecond: gen.packets / (run.wallMs / 1000),
     cpuUsPerPacket: cpuUs / gen.packets,
@@ -134,7 +134,7 @@ export async function offlinePhase(snapPcap: string, events: string, gen: GenRes
   // then again with an uploader deleting the files as they come, right after the first run's were deleted.
   let disk: OfflineResult['disk'] = null;
   let diskWithUploader: OfflineResult['diskWithUploader'] = null;
-  if (root.dir !== work) {
+  if (root.dir !== diskRoot().dir) {
     const { filesUploaded: _, ...plain } = await diskRun(snapPcap, events, gen, 'offline-disk', false);
     disk = plain;
     diskWithUploader = await diskRun(snapPcap, events, gen, 'offline-uploaded', true);

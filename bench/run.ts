@@ -11,10 +11,10 @@
 // on failure or Ctrl-C.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createTestNetwork, type TestNetwork } from '../test/helpers/netns.js';
-import { cleanupSync, ensureTcpreplay, filesystemOf, fmt, log, repo, work } from './common.js';
+import { cleanupSync, diskRoot, ensureTcpreplay, fmt, log, repo, work } from './common.js';
 import { generate } from './gen.js';
 import { livePhase, type LiveResult } from './live.js';
 import { memoryPhase } from './memory.js';
@@ -92,11 +92,10 @@ async function main(): Promise<number> {
     log('phase 3: memory');
     const memory = await memoryPhase(serverV4, serverV6);
 
-    const fs = filesystemOf(work);
     const partial: Omit<Results, 'targets'> = {
       date: new Date().toISOString(),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version, datadirFs: `${fs} (${tmpdir()}); pipeline ceiling and live daemons on ${offline.outputFs}` },
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version, datadirFs: `${diskRoot().fs}; pipeline ceiling and live daemons on ${offline.outputFs}` },
       config,
       generated: { ...gen, seconds: genSeconds },
       offline,

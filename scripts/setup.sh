@@ -47,6 +47,8 @@ fi
 # newer than the last build: a start with nothing to do stays quick.
 stamp=dist/.build-stamp
 if [ ! -f "$stamp" ] || [ -n "$(find src test bench hardening tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  # From scratch: a compiled test whose source was deleted would otherwise still run.
+  rm -rf dist
   npx --no-install tsc -p tsconfig.json
   touch "$stamp"
 fi

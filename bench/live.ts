@@ -18,6 +18,7 @@ import { waitFor } from '../test/helpers/wait.js';
 import {
   bin,
   ceilingRoot,
+  diskRoot,
   children,
   fmt,
   launcher,
@@ -68,6 +69,8 @@ export interface DaemonRun {
   idleCpuMsPerSecond: number;
   peakRssBytes: number;
   allPacketsSaved: boolean;
+  /** The whole process's system CPU over the files written: what each file cost the kernel (creating, writing, syncing, naming). */
+  cpuSystemUsPerFile: number;
 }
 
 export interface TcpdumpRun {
@@ -85,6 +88,8 @@ export interface LiveResult {
   rates: Array<{ daemon: DaemonRun; tcpdump: TcpdumpRun | null }>;
   /** Many more packets at top speed into the daemon (null when not run). */
   sustained: { daemon: DaemonRun; tcpdump: TcpdumpRun | null } | null;
+  /** The 100,000 pps run again with the files on the disk (common.ts diskRoot), when that is not where the others write. */
+  onDisk?: { daemon: DaemonRun; fs: string } | null;
 }
 
 function parseTcpreplay(output: string, rate: Rate): Replay {
@@ -159,9 +164,9 @@ class LiveBench {
   }
 
   /** A fresh daemon, every flow announced, the replay, the drain, then SIGTERM and the files counted. */
-  async daemon(pcap: string, flows: number, rate: Rate): Promise<DaemonRun> {
+  async daemon(pcap: string, flows: number, rate: Rate, root = ceilingRoot().dir): Promise<DaemonRun> {
     const tag = `live-${this.runs++}`;
-    const datadir = join(ceilingRoot().dir, tag);
+    const datadir = join(root, tag);
     const usageFile = join(work, `${tag}.json`);
     const daemon = this.net.spawn(this.net.serverNs, [
       'taskset', '-c', '1', process.execPath, ...(config.perfDir === null ? [] : ['--perf-basic-prof']), launcher, usageFile, bin,
@@ -244,6 +249,7 @@ class LiveBench {
         idleCpuMsPerSecond,
         peakRssBytes: usage.maxRssBytes,
         allPacketsSaved: counted.packets === sender.packets,
+        cpuSystemUsPerFile: usage.cpuSystemUs / Math.max(1, counted.files),
       };
     } finally {
       if (daemon.exitCode === null) daemon.kill('SIGKILL');
@@ -288,7 +294,7 @@ export interface LiveInputs {
 }
 
 export async function livePhase(net: TestNetwork, inputs: LiveInputs, rates: Rate[]): Promise<LiveResult> {
-  const result: LiveResult = { offloads: net.offloadMethod, outputFs: ceilingRoot().fs, rates: [], sustained: null };
+  const result: LiveResult = { offloads: net.offloadMethod, outputFs: ceilingRoot().fs, rates: [], sustained: null, onDisk: null };
   const socket = join(work, 'events.sock');
   let events = await startEventServer(socket, readFileSync(inputs.events, 'utf8'));
   try {
@@ -302,6 +308,10 @@ export async function livePhase(net: TestNetwork, inputs: LiveInputs, rates: Rat
         log(`tcpdump at ${rate}: ${(error as Error).message}`);
       }
       result.rates.push({ daemon, tcpdump });
+    }
+    const disk = diskRoot();
+    if (rates.includes(100_000) && disk.dir !== ceilingRoot().dir) {
+      result.onDisk = { daemon: await bench.daemon(inputs.pcap, inputs.flows, 100_000, disk.dir), fs: disk.fs };
     }
     const s = inputs.sustained;
     if (s !== null) {

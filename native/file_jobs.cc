@@ -58,22 +58,38 @@ void FileJobs::PublishDurable() {
     FileState& file = *waiting.file;
     int error = synced;
     if (file.stream) {
-      if (error == 0) {
-        if (close(file.fd) != 0) error = errno;
-        file.fd = -1;
-      }
-      if (error == 0 && file.writePath != file.path) error = MoveFirstFree(file.writePath, file);
-      if (error != 0) StreamFailed(file, error);
+      if (error == 0) error = CloseStream(file);
+    } else if (error == 0) {
+      error = LinkAndAnnounce(waiting.fd, file);
     } else {
-      if (error == 0) error = LinkFirstFree(waiting.fd, file);
       close(waiting.fd);
-      if (error == 0) AnnounceWritten(file.path);
-      if (error != 0) Fail(file, kStageWrite, error);
     }
-    if (error == 0) dirsToSync_.push_back(DirectoryOf(file.path));
-    finished_.emplace_back(file.serial, error == 0 ? kFinishedWritten : kFinishedFailed);
+    Finished(file, Outcome(file, error));
   }
   unpublished_.clear();
+}
+
+// A finished file's result: at once, or with sync_ once its directory is
+// fsynced (SyncDirectories).
+void FileJobs::Finished(FileState& file, int32_t result) {
+  if (!sync_ || result != kFinishedWritten) {
+    outbox_->Post(kEventFinished, file.serial, result, 0);
+    return;
+  }
+  if (finished_.empty() && unpublished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
+  dirsToSync_.push_back(DirectoryOf(file.path));
+  finished_.emplace_back(file.serial, result);
+}
+
+// What the end of a file's writing comes to: an error fails the file.
+int32_t FileJobs::Outcome(FileState& file, int error) {
+  if (error == 0) return kFinishedWritten;
+  if (file.stream) {
+    StreamFailed(file, error);
+  } else {
+    Fail(file, kStageWrite, error);
+  }
+  return kFinishedFailed;
 }
 
 void FileJobs::Unpublished(const std::shared_ptr<FileState>& file, int fd) {
@@ -121,14 +137,7 @@ void FileJobs::Execute(Job& job) {
       return;
     case JobKind::Finish: {
       const int32_t result = Finish(job.file);
-      if (result == kWaitsForSync) return;  // reported by PublishDurable
-      if (sync_ && result == kFinishedWritten) {
-        if (finished_.empty() && unpublished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
-        dirsToSync_.push_back(DirectoryOf(file.path));
-        finished_.emplace_back(file.serial, result);
-      } else {
-        outbox_->Post(kEventFinished, file.serial, result, 0);
-      }
+      if (result != kWaitsForSync) Finished(file, result);  // else PublishDurable reports it
       return;
     }
   }
@@ -142,15 +151,7 @@ int32_t FileJobs::Finish(const std::shared_ptr<FileState>& shared) {
   file.members = std::vector<Bytes>();
   if (error == kNothingWritten) return kFinishedEmpty;
   if (error == kWaitsForSync) return kWaitsForSync;
-  if (error != 0) {
-    if (file.stream) {
-      StreamFailed(file, error);
-    } else {
-      Fail(file, kStageWrite, error);
-    }
-    return kFinishedFailed;
-  }
-  return kFinishedWritten;
+  return Outcome(file, error);
 }
 
 // Buffered mode. The uploader beside the daemon ships every file it hears
@@ -179,12 +180,8 @@ int FileJobs::PublishWhole(const std::shared_ptr<FileState>& shared) {
       return kWaitsForSync;
     }
     if (error == 0) {
-      error = LinkFirstFree(fd, file);
-      close(fd);
-      if (error == 0) {
-        linksWork_ = true;
-        AnnounceWritten(file.path);
-      }
+      error = LinkAndAnnounce(fd, file);
+      if (error == 0) linksWork_ = true;
     }
     if (error != EOPNOTSUPP) return error;
     unnamedFiles_ = false;
@@ -213,6 +210,15 @@ int FileJobs::LinkFirstFree(int fd, FileState& file) {
     error = LinkUnnamed(fd, candidate);
     if (error == 0) Numbered(file, candidate, n);
   }
+  return error;
+}
+
+// The durable unnamed file on `fd` linked to its name, closed, and the name
+// opened for writing and closed (the one close an uploader hears).
+int FileJobs::LinkAndAnnounce(int fd, FileState& file) {
+  const int error = LinkFirstFree(fd, file);
+  close(fd);
+  if (error == 0) AnnounceWritten(file.path);
   return error;
 }
 
@@ -271,10 +277,16 @@ int FileJobs::FinishStream(const std::shared_ptr<FileState>& shared) {
     Unpublished(shared, file.fd);
     return kWaitsForSync;
   }
-  int error = close(file.fd) != 0 ? errno : 0;
+  return CloseStream(file);
+}
+
+// The durable stream file closed and, from the staging directory, moved
+// into the tree.
+int FileJobs::CloseStream(FileState& file) {
+  const int error = close(file.fd) != 0 ? errno : 0;
   file.fd = -1;
-  if (error == 0 && file.writePath != file.path) error = MoveFirstFree(file.writePath, file);
-  return error;
+  if (error != 0 || file.writePath == file.path) return error;
+  return MoveFirstFree(file.writePath, file);
 }
 
 // A stream file that lost a member is not a faithful record: it is removed.

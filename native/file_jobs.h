@@ -93,6 +93,10 @@ class FileJobs {
  private:
   void SyncDirectories();
   void PublishDurable();
+  void Finished(FileState& file, int32_t result);
+  int32_t Outcome(FileState& file, int error);
+  int LinkAndAnnounce(int fd, FileState& file);
+  int CloseStream(FileState& file);
   void Execute(Job& job);
   int32_t Finish(const std::shared_ptr<FileState>& file);
   int PublishWhole(const std::shared_ptr<FileState>& file);

@@ -7,7 +7,7 @@ import { EventListSource } from '../../src/flowevents/eventfile.js';
 import type { FlowOpenEvent } from '../../src/flowevents/types.js';
 import type { Log } from '../../src/log.js';
 
-export function offlineConfig(readFiles: string[], datadir: string, extra: Partial<Config> = {}): Config {
+function offlineConfig(readFiles: string[], datadir: string, extra: Partial<Config> = {}): Config {
   const defaults = parseConfig([], {});
   if (defaults === 'help') throw new Error('no arguments cannot ask for help');
   return { ...defaults, readFiles, datadir, ...extra };

@@ -14,7 +14,7 @@ import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlowStore } from '../src/saver/flowstore.js';
 import { batchOf, ethernetFrame } from '../test/helpers/frames.js';
-import { routeToFile } from '../test/helpers/routefile.js';
+import { openTestFlow, routeToFlow } from '../test/helpers/routefile.js';
 
 const LINKTYPE_ETHERNET = 1;
 const files = Number(process.argv[2] ?? 4000);
@@ -30,8 +30,11 @@ async function writeFiles(dayDir: string, onWritten?: (path: string) => void): P
     const started = performance.now();
     const done: Promise<unknown>[] = [];
     for (let i = 0; i < files; i++) {
-      const file = store.openFile(() => {});
-      routeToFile(store, file, batch, LINKTYPE_ETHERNET, 94);
+      // One 4-tuple for all: each flow ends before the next starts, as a reused port's would.
+      const flow = openTestFlow(store, frame, LINKTYPE_ETHERNET, () => {}, 94);
+      routeToFlow(store, flow, batch, LINKTYPE_ETHERNET);
+      store.endFlow(flow.route);
+      const { file } = flow;
       const path = join(dayDir, `f${i}.pcap.gz`);
       file.setTarget(path);
       done.push(file.finish().then((result) => {

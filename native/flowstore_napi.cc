@@ -39,11 +39,16 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FlowStore",
                        {
-                           InstanceMethod<&FlowStore::Open>("open"),
-                           InstanceMethod<&FlowStore::SetRouter>("setRouter"),
-                           InstanceMethod<&FlowStore::BindFlow>("bindFlow"),
+                           InstanceMethod<&FlowStore::SetTick>("setTick"),
+                           InstanceMethod<&FlowStore::SetLimits>("setLimits"),
+                           InstanceMethod<&FlowStore::SetMemoryInUse>("setMemoryInUse"),
+                           InstanceMethod<&FlowStore::SetAnonymization>("setAnonymization"),
+                           InstanceMethod<&FlowStore::OpenFlow>("openFlow"),
+                           InstanceMethod<&FlowStore::FindFlow>("findFlow"),
+                           InstanceMethod<&FlowStore::TakeNewFlows>("takeNewFlows"),
+                           InstanceMethod<&FlowStore::TakeTallies>("takeTallies"),
                            InstanceMethod<&FlowStore::SetFlowState>("setFlowState"),
-                           InstanceMethod<&FlowStore::UnbindFlow>("unbindFlow"),
+                           InstanceMethod<&FlowStore::EndFlow>("endFlow"),
                            InstanceMethod<&FlowStore::FlowCounts>("flowCounts"),
                            InstanceMethod<&FlowStore::TakeSeen>("takeSeen"),
                            InstanceMethod<&FlowStore::FlushStreams>("flushStreams"),
@@ -111,55 +116,120 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   ~FlowStore() override { Shutdown(); }
 
  private:
-  // open(serial): a slot for a new file; serial names it in events.
-  Napi::Value Open(const Napi::CallbackInfo& info) {
+  // setTick(onTick): packet-time mode, route() calls onTick() when packet
+  // time reaches the next deadline check (src/demux/packetclock.ts), before
+  // the record that reached it.
+  Napi::Value SetTick(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    RequireRunning(env);
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "open(serial: number)");
-    const int32_t serial = info[0].As<Napi::Number>().Int32Value();
-    return Napi::Number::New(env, router_.Open(serial));
-  }
-
-  // setRouter(onFlow, onTick): the JS side of route(). onFlow(at, replaced)
-  // is called for a TCP record (description word index `at`) whose flow has
-  // no route, or whose connection-opening SYN starts a new connection on the
-  // 4-tuple of route `replaced` (else -1); it returns the route the record
-  // goes to now (a flow it started), or -1 to drop the record. onTick() is
-  // called in packet-time mode when deadlines are due (src/demux/packetclock.ts).
-  Napi::Value SetRouter(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(env, "setRouter(onFlow: function, onTick: function)");
-    }
-    // Weak: the JS store holds them as long as it can call route(), and a
-    // strong reference here would keep the store (which they reach) forever.
-    router_.SetCallbacks(info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
+    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "setTick(onTick: function)");
+    // Weak: the JS store holds it as long as it can call route(), and a
+    // strong reference here would keep the store (which it reaches) forever.
+    router_.SetTick(info[0].As<Napi::Function>());
     return env.Undefined();
   }
 
-  // bindFlow(slot, key: Int32Array, hash, anonymize, headerLength): a route
-  // for a flow just started, to the file in `slot` (-1: none, its packets are
-  // missed). anonymize: 1 masks endpoint A's address, 2 endpoint B's.
-  // headerLength: bytes kept per packet, 0 to have the first packet fix it
-  // (its TCP offset plus the largest TCP header). Returns the route.
-  Napi::Value BindFlow(const Napi::CallbackInfo& info) {
+  // setLimits(maxFlows, maxMemoryBytes): no flow is started while maxFlows
+  // (0: no limit) are open, or while memory in use is above maxMemoryBytes.
+  Napi::Value SetLimits(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
-        !info[3].IsNumber() || !info[4].IsNumber()) {
-      throw Napi::TypeError::New(env, "bindFlow(slot, key: Int32Array, hash, anonymize, headerLength)");
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+      throw Napi::TypeError::New(env, "setLimits(maxFlows: number, maxMemoryBytes: number)");
     }
-    const int64_t slot = info[0].As<Napi::Number>().Int64Value();
-    Napi::TypedArray k = info[1].As<Napi::TypedArray>();
-    if (k.TypedArrayType() != napi_int32_array || k.ElementLength() != kKeyWords) {
-      throw Napi::TypeError::New(env, "bindFlow: key must be an Int32Array of 9 words");
+    const double maxFlows = info[0].As<Napi::Number>().DoubleValue();
+    const double maxMemory = info[1].As<Napi::Number>().DoubleValue();
+    if (!(maxFlows >= 0) || !(maxMemory >= 0)) throw Napi::RangeError::New(env, "setLimits: limits must be >= 0");
+    router_.SetLimits(static_cast<size_t>(maxFlows), maxMemory);
+    return env.Undefined();
+  }
+
+  // setMemoryInUse(bytes, sample): memory in use now; with sample true the
+  // store also reads it itself every 256 flows it starts.
+  Napi::Value SetMemoryInUse(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean()) {
+      throw Napi::TypeError::New(env, "setMemoryInUse(bytes: number, sample: boolean)");
     }
-    const int32_t* key = k.As<Napi::Int32Array>().Data();
-    const int32_t hash = info[2].As<Napi::Number>().Int32Value();
-    if (router_.routes().Find(hash, key) >= 0) throw Napi::Error::New(env, "bindFlow: the flow has a route already");
-    if (slot >= 0) SlotAt(env, slot);
-    const int32_t id = router_.Bind(slot, key, hash, info[3].As<Napi::Number>().Uint32Value(),
-                                    info[4].As<Napi::Number>().Uint32Value());
-    return Napi::Number::New(env, id);
+    router_.SetMemoryInUse(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Boolean>().Value());
+    return env.Undefined();
+  }
+
+  // setAnonymization(localAddresses: Int32Array | null): with an array
+  // (four key words per address), every address of a flow but these is
+  // masked (-anonymize.ip netblock); null: none is.
+  Napi::Value SetAnonymization(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+      router_.SetAnonymization(false, {});
+      return env.Undefined();
+    }
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+        info[0].As<Napi::TypedArray>().ElementLength() % 4 != 0) {
+      throw Napi::TypeError::New(env, "setAnonymization(localAddresses: Int32Array of 4 words each | null)");
+    }
+    Napi::Int32Array words = info[0].As<Napi::Int32Array>();
+    router_.SetAnonymization(true, std::vector<int32_t>(words.Data(), words.Data() + words.ElementLength()));
+    return env.Undefined();
+  }
+
+  // openFlow(key: Int32Array, hash, headerLength, anonymize): a flow for a
+  // key that has none (a connection named before its packets come), with its
+  // file: [route, slot, serial], or [-1 - REFUSED_*] when the limits refuse
+  // it. headerLength 0: fixed by the first packet; anonymize -1: by the
+  // addresses (setAnonymization), else ANONYMIZE_A | ANONYMIZE_B bits.
+  Napi::Value OpenFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber() ||
+        !info[3].IsNumber()) {
+      throw Napi::TypeError::New(env, "openFlow(key: Int32Array, hash, headerLength, anonymize)");
+    }
+    const int32_t* key = KeyArg(env, info[0]);
+    const int32_t hash = info[1].As<Napi::Number>().Int32Value();
+    if (router_.routes().Find(hash, key) >= 0) throw Napi::Error::New(env, "openFlow: the flow has a route already");
+    const int32_t id = router_.Start(hash, key, info[2].As<Napi::Number>().Uint32Value(),
+                                     info[3].As<Napi::Number>().Int32Value());
+    if (id < 0) {
+      Napi::Array refused = Napi::Array::New(env, 1);
+      refused.Set(0u, Napi::Number::New(env, id));
+      return refused;
+    }
+    const int32_t slot = router_.routes()[id].slot;
+    Napi::Array out = Napi::Array::New(env, 3);
+    out.Set(0u, Napi::Number::New(env, id));
+    out.Set(1u, Napi::Number::New(env, slot));
+    out.Set(2u, Napi::Number::New(env, slot >= 0 ? router_.slot(slot).file->serial : 0));
+    return out;
+  }
+
+  // findFlow(key: Int32Array, hash): the route of the key's flow, -1 none.
+  Napi::Value FindFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
+      throw Napi::TypeError::New(env, "findFlow(key: Int32Array, hash)");
+    }
+    const int32_t* key = KeyArg(env, info[0]);
+    return Napi::Number::New(env, router_.routes().Find(info[1].As<Napi::Number>().Int32Value(), key));
+  }
+
+  // takeNewFlows(): the flows route() started since the last call, and the
+  // ends of flows whose 4-tuple a new connection took: NEWFLOW_WORDS doubles each.
+  Napi::Value TakeNewFlows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    router_.TakeNewFlows(newFlows_);
+    Napi::Float64Array out = Napi::Float64Array::New(env, newFlows_.size());
+    if (!newFlows_.empty()) std::memcpy(out.Data(), newFlows_.data(), newFlows_.size() * sizeof(double));
+    return out;
+  }
+
+  // takeTallies(into: Float64Array of TALLY_WORDS): adds the tallies of the
+  // records routed since the last call, and zeroes them.
+  Napi::Value TakeTallies(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[0].As<Napi::TypedArray>().ElementLength() < kTallyWords) {
+      throw Napi::TypeError::New(env, "takeTallies(into: Float64Array of TALLY_WORDS)");
+    }
+    router_.TakeTallies(info[0].As<Napi::Float64Array>().Data());
+    return env.Undefined();
   }
 
   // setFlowState(route, state): the flow's new state (src/demux/flow.ts); only
@@ -175,8 +245,8 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     return env.Undefined();
   }
 
-  // unbindFlow(route): the flow is gone; its packets are unknown again.
-  Napi::Value UnbindFlow(const Napi::CallbackInfo& info) {
+  // endFlow(route): the flow is gone; its packets are unknown again (a later one starts a new flow).
+  Napi::Value EndFlow(const Napi::CallbackInfo& info) {
     RouteArg(info);
     router_.Unbind(info[0].As<Napi::Number>().Int32Value());
     return info.Env().Undefined();
@@ -210,43 +280,41 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     return info.Env().Undefined();
   }
 
-  // route(batch, described, linkType, tallies: Int32Array, clock: Float64Array | null):
-  // every record of a batch, in order, to its flow's file: cut to the flow's
+  // route(batch, described, linkType, clock: Float64Array | null): every
+  // record of a batch, in order, to its flow's file: cut to the flow's
   // header length, every byte after the TCP header zero, the addresses its
-  // flow anonymizes masked. What only JS can decide goes to setRouter's
-  // callbacks, at the record it concerns, so every flow's records stay in
-  // capture order. Adds to tallies (layout.h): [kTallySaved] records saved,
-  // [kTallyMissed + state] records of flows in that state that were not
-  // wanted, [kTallyBad + status] records that did not decode, by status.
-  // clock (packet-time mode): [0] now, [1] when deadlines are next due, [2]
-  // the tick in ms; each record moves it. The routing is Router::RouteBatch.
+  // flow anonymizes masked. A record of no flow starts one (takeNewFlows), as
+  // does a SYN that opens a new connection on a flow's 4-tuple, within the
+  // limits (setLimits). Tallies what it did (takeTallies): [kTallySaved]
+  // records saved, [kTallyMissed + state] records of flows in that state that
+  // were not wanted, [kTallyBad + status] records that did not decode, by
+  // status, [kTallyRefused + reason] records of flows not started. clock
+  // (packet-time mode): [0] now, [1] when deadlines are next due, [2] the
+  // tick in ms; each record moves it, and setTick's callback runs when it
+  // is due. The routing is Router::RouteBatch.
   Napi::Value RouteBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
-        !info[3].IsTypedArray()) {
-      throw Napi::TypeError::New(env, "route(batch: Uint8Array, described: Int32Array, linkType, tallies: Int32Array, clock?)");
+    if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+      throw Napi::TypeError::New(env, "route(batch: Uint8Array, described: Int32Array, linkType, clock?)");
     }
     Napi::TypedArray b = info[0].As<Napi::TypedArray>();
     Napi::TypedArray d = info[1].As<Napi::TypedArray>();
-    Napi::TypedArray t = info[3].As<Napi::TypedArray>();
-    if (b.TypedArrayType() != napi_uint8_array || d.TypedArrayType() != napi_int32_array ||
-        t.TypedArrayType() != napi_int32_array || t.ElementLength() < kTallyBad + 1) {
-      throw Napi::TypeError::New(env, "route: batch must be a Uint8Array, described and tallies Int32Arrays");
+    if (b.TypedArrayType() != napi_uint8_array || d.TypedArrayType() != napi_int32_array) {
+      throw Napi::TypeError::New(env, "route: batch must be a Uint8Array, described an Int32Array");
     }
     double* clock = nullptr;
-    if (info.Length() > 4 && info[4].IsTypedArray()) {
-      Napi::TypedArray c = info[4].As<Napi::TypedArray>();
+    if (info.Length() > 3 && info[3].IsTypedArray()) {
+      Napi::TypedArray c = info[3].As<Napi::TypedArray>();
       if (c.TypedArrayType() != napi_float64_array || c.ElementLength() < 3) {
         throw Napi::TypeError::New(env, "route: clock must be a Float64Array of 3");
       }
+      if (!router_.HasTick()) throw Napi::Error::New(env, "route: setTick first");
       clock = c.As<Napi::Float64Array>().Data();
     }
-    if (!router_.HasCallbacks()) throw Napi::Error::New(env, "route: setRouter first");
     // Kept alive by the caller for the whole call, callbacks included.
     const auto batch = b.As<Napi::Uint8Array>();
     router_.RouteBatch(env, batch.Data(), batch.ByteLength(), d.As<Napi::Int32Array>().Data(), d.ElementLength(),
-                       info[2].As<Napi::Number>().Uint32Value(), t.As<Napi::Int32Array>().Data(),
-                       t.ElementLength() - kTallyBad, clock);
+                       info[2].As<Napi::Number>().Uint32Value(), clock);
     return env.Undefined();
   }
 
@@ -366,6 +434,14 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
     return SlotAt(env, info[0].As<Napi::Number>().Int64Value());
   }
 
+  static const int32_t* KeyArg(Napi::Env env, Napi::Value value) {
+    Napi::TypedArray k = value.As<Napi::TypedArray>();
+    if (k.TypedArrayType() != napi_int32_array || k.ElementLength() != kKeyWords) {
+      throw Napi::TypeError::New(env, "key must be an Int32Array of 9 words");
+    }
+    return k.As<Napi::Int32Array>().Data();
+  }
+
   Route& RouteArg(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "route must be a number");
@@ -379,6 +455,8 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   // After shared_, so it goes first: it points into shared_.
   Router router_;
   int64_t outstandingFinishes_ = 0;
+  // takeNewFlows' buffer, swapped with the router's.
+  std::vector<double> newFlows_;
 };
 
 }  // namespace

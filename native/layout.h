@@ -83,10 +83,40 @@ constexpr uint8_t kAnonymizeA = 1;
 constexpr uint8_t kAnonymizeB = 2;
 
 // Words of route()'s tallies: records saved, then records not wanted by flow
-// state (kStateCount words), then records that did not decode by status.
+// state (kStateCount words), then records that did not decode by status,
+// then flows not started (a record of each dropped) by refusal.
 constexpr size_t kTallySaved = 0;
 constexpr size_t kTallyMissed = 1;
 constexpr size_t kTallyBad = kTallyMissed + kStateCount;
+constexpr size_t kTallyRefused = kTallyBad + kStatusCount;
+constexpr size_t kTallyWords = kTallyRefused + 2;
+// Why a flow was not started: -maxflows flows are open, or memory in use is
+// above the shedding threshold (-maxheap). Also openFlow's refusals, negated less one.
+constexpr int32_t kRefusedMaxFlows = 0;
+constexpr int32_t kRefusedMaxHeap = 1;
+
+// ---- Flows the router started (takeNewFlows) ----
+
+// Words (doubles) of each: its route, slot and file serial (-1 when none was
+// started: refused, or only the end of the flow it replaces), the route of
+// the flow whose 4-tuple it took with a new connection's SYN (-1 none), 1
+// when its first packet is a connection-opening SYN, that packet's sequence
+// number, timestamp (seconds, nanoseconds) and record number in its batch,
+// packet time then (ms, packet-time mode; else -1), the key's hash and its
+// nine key words.
+constexpr size_t kNewFlowRoute = 0;
+constexpr size_t kNewFlowSlot = 1;
+constexpr size_t kNewFlowSerial = 2;
+constexpr size_t kNewFlowReplaced = 3;
+constexpr size_t kNewFlowOpening = 4;
+constexpr size_t kNewFlowSeq = 5;
+constexpr size_t kNewFlowSeconds = 6;
+constexpr size_t kNewFlowNanoseconds = 7;
+constexpr size_t kNewFlowRecord = 8;
+constexpr size_t kNewFlowClock = 9;
+constexpr size_t kNewFlowHash = 10;
+constexpr size_t kNewFlowKey = 11;
+constexpr size_t kNewFlowWords = kNewFlowKey + 9;
 
 // ---- Flow store events (takeEvents) ----
 

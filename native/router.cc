@@ -2,7 +2,10 @@
 // route(), the per-packet path.
 #include "router.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -27,10 +30,27 @@ constexpr size_t kEarlyCompressBytes = 16 * 1024;
 // The largest TCP header, 15 words of 4 bytes: with what comes before it, the
 // bytes kept of every packet of a flow.
 constexpr uint32_t kMaxTcpHeaderBytes = 60;
+// How often the router reads the memory in use itself (SetMemoryInUse): once
+// per this many flows started. Reading it costs more than starting a flow.
+constexpr uint32_t kMemorySampleFlows = 256;
+
+// Resident set size, as /proc/self/statm tells it (what process.memoryUsage.rss() reads); -1 unknown.
+double ResidentBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  unsigned long size = 0;
+  unsigned long resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return -1;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
 
 }  // namespace
 
-uint32_t Router::Open(int32_t serial) {
+uint32_t Router::OpenSlot() {
+  const int32_t serial = nextSerial_;
+  nextSerial_ = serial >= 0x7fffffff ? 1 : serial + 1;
   uint32_t index;
   if (!freeSlots_.empty()) {
     index = freeSlots_.back();
@@ -64,14 +84,64 @@ void Router::CloseSlot(uint32_t index) {
   freeSlots_.push_back(index);
 }
 
-int32_t Router::Bind(int64_t slot, const int32_t* key, int32_t hash, uint32_t anonymize, uint32_t headerLength) {
+int32_t Router::Refusal() {
+  if (maxFlows_ > 0 && routes_.size() >= maxFlows_) return kRefusedMaxFlows;
+  if (sampleMemory_ && ++flowsSinceSample_ >= kMemorySampleFlows) {
+    flowsSinceSample_ = 0;
+    const double resident = ResidentBytes();
+    if (resident >= 0) memoryInUse_ = resident;
+  }
+  if (memoryInUse_ > maxMemoryBytes_) return kRefusedMaxHeap;
+  return -1;
+}
+
+bool Router::IsLocal(const int32_t* address) const {
+  for (size_t i = 0; i + 4 <= localAddresses_.size(); i += 4) {
+    if (std::memcmp(&localAddresses_[i], address, 4 * sizeof(int32_t)) == 0) return true;
+  }
+  return false;
+}
+
+// Addresses of this host are never masked, so a file still says which side was the server.
+uint8_t Router::AnonymizeBits(const int32_t* key) const {
+  if (!anonymize_) return 0;
+  return static_cast<uint8_t>((IsLocal(key) ? 0 : kAnonymizeA) | (IsLocal(key + 4) ? 0 : kAnonymizeB));
+}
+
+int32_t Router::Start(int32_t hash, const int32_t* key, uint32_t headerLength, int32_t anonymize) {
+  const int32_t refusal = Refusal();
+  if (refusal >= 0) return -1 - refusal;
   const int32_t id = routes_.Add(hash, key);
   Route& r = routes_[id];
-  r.slot = static_cast<int32_t>(slot);
-  r.anonymize = static_cast<uint8_t>(anonymize & (kAnonymizeA | kAnonymizeB));
+  r.anonymize = anonymize >= 0 ? static_cast<uint8_t>(anonymize & (kAnonymizeA | kAnonymizeB)) : AnonymizeBits(key);
   r.headerLength = headerLength;
-  if (slot >= 0) slots_[static_cast<size_t>(slot)].route = id;
+  // After close() a flow has no file: its packets are missed.
+  if (!closed_) {
+    const uint32_t slot = OpenSlot();
+    r.slot = static_cast<int32_t>(slot);
+    slots_[slot].route = id;
+  }
   return id;
+}
+
+void Router::NoteNewFlow(int32_t started, int32_t replaced, const int32_t* desc, const uint8_t* record, size_t index,
+                         const double* clock) {
+  const size_t at = newFlows_.size();
+  newFlows_.resize(at + kNewFlowWords);
+  double* w = &newFlows_[at];
+  const int32_t slot = started >= 0 ? routes_[started].slot : -1;
+  w[kNewFlowRoute] = started >= 0 ? started : -1;
+  w[kNewFlowSlot] = slot;
+  w[kNewFlowSerial] = slot >= 0 ? slots_[static_cast<size_t>(slot)].file->serial : 0;
+  w[kNewFlowReplaced] = replaced;
+  w[kNewFlowOpening] = (desc[kDFlags] & kFlagOpeningSyn) != 0 ? 1 : 0;
+  w[kNewFlowSeq] = static_cast<uint32_t>(desc[kDSeq]);
+  w[kNewFlowSeconds] = GetU32LE(record);
+  w[kNewFlowNanoseconds] = GetU32LE(record + 4);
+  w[kNewFlowRecord] = static_cast<double>(index);
+  w[kNewFlowClock] = clock != nullptr ? clock[0] : -1;
+  w[kNewFlowHash] = desc[kDHash];
+  for (int i = 0; i < kKeyWords; i++) w[kNewFlowKey + static_cast<size_t>(i)] = desc[kDKey + i];
 }
 
 void Router::SetState(int32_t id, uint32_t state) {
@@ -111,7 +181,8 @@ void Router::FlushStreams() {
 }
 
 void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const int32_t* described, size_t words,
-                        uint32_t linkType, int32_t* tallies, size_t statuses, double* clock) {
+                        uint32_t linkType, double* clock) {
+  int64_t* tallies = tallies_.data();
   // Whatever happens, jobs queued quietly get their threads woken.
   struct WakeAtEnd {
     StoreShared* shared;
@@ -163,7 +234,7 @@ void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const i
     }
     const int32_t status = desc[kDStatus];
     if (status != 0) {
-      tallies[kTallyBad + (static_cast<size_t>(status) < statuses ? status : 0)]++;
+      tallies[kTallyBad + (status > 0 && status < kStatusCount ? status : 0)]++;
       continue;
     }
     const int32_t hash = desc[kDHash];
@@ -174,12 +245,17 @@ void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const i
     const Lookahead& l = lookahead[index % kLookahead];
     int32_t id = l.index == index && l.generation == routes_.generation() ? l.id : routes_.Find(hash, desc + kDKey);
     if (id < 0 || (syn && routes_[id].IsNewConnection(seq, swapped))) {
-      // A new flow, or (the 4-tuple reused before the old flow timed out)
-      // a new connection: JS decides, and says where the record goes.
-      Napi::HandleScope scope(env);
-      Napi::Value chosen = onFlow_.Call({Napi::Number::New(env, static_cast<double>(at)), Napi::Number::New(env, id)});
-      id = chosen.IsNumber() ? chosen.As<Napi::Number>().Int32Value() : -1;
-      if (!routes_.Valid(id)) continue;
+      // A new flow, or (the 4-tuple reused before the old flow timed out) a
+      // new connection, whose SYN starts a flow of its own: the old one
+      // leaves the table at once, and JS ends it when it hears of the new one.
+      const int32_t replaced = id;
+      if (replaced >= 0) routes_.Detach(replaced);
+      id = Start(hash, desc + kDKey, 0, -1);
+      if (id >= 0 || replaced >= 0) NoteNewFlow(id, replaced, desc, bytes + record, index, clock);
+      if (id < 0) {
+        tallies[kTallyRefused + static_cast<size_t>(-1 - id)]++;
+        continue;
+      }
     }
     Route& r = routes_[id];
     r.sawPacket = true;
@@ -192,7 +268,7 @@ void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const i
     if (r.linkType < 0) {
       // The first packet fixes the header length: everything before TCP plus
       // the largest TCP header (IPv6 extension headers count as "before"),
-      // unless bindFlow fixed it; and the link type.
+      // unless openFlow fixed it; and the link type.
       if (r.headerLength == 0) r.headerLength = static_cast<uint32_t>(desc[kDTcpOffset]) + kMaxTcpHeaderBytes;
       r.linkType = static_cast<int64_t>(linkType);
     } else if (r.linkType != static_cast<int64_t>(linkType)) {

@@ -1,11 +1,11 @@
 // The JS thread's side of the flow store: the files being filled (slots, each
-// with the chunk of records it is filling), the flows' routes (routes.h), and
+// with the chunk of records it is filling), the flow table (routes.h), and
 // route() (RouteBatch), which copies every record of a batch into its flow's
-// chunk. Full chunks go to the store's threads (store_threads.h) to be compressed and
-// written. JS keeps every decision (which flow a packet belongs to, how much
-// of it to keep, which addresses to mask, when a file is named, finished or
-// dropped); route() asks it through the callbacks given to setRouter, at the
-// record concerned, so every flow's records stay in capture order.
+// chunk. Full chunks go to the store's threads (store_threads.h) to be
+// compressed and written. A record of no flow starts one here, with its file,
+// when the limits allow (-maxflows, -maxheap); JS hears of the flows started
+// in a batch after it (takeNewFlows) and makes every decision about a flow
+// from then on (its name, its state, when it ends), once per flow.
 //
 // Why native: per packet, copying a record through DataViews cost the JS
 // thread more than deciding where it goes, and each chunk handed to a worker
@@ -14,8 +14,10 @@
 // moved (not copied) into its thread's queue.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -60,10 +62,44 @@ class Router {
   bool closed() const { return closed_; }
   void MarkClosed() { closed_ = true; }
 
+  // ---- Limits and anonymizing of the flows started here ----
+
+  // maxFlows 0: no limit. Above maxMemoryBytes in use no flow is started.
+  void SetLimits(size_t maxFlows, double maxMemoryBytes) {
+    maxFlows_ = maxFlows;
+    maxMemoryBytes_ = maxMemoryBytes;
+  }
+  // Memory in use now, as sampled by JS. With `sample`, the router also reads
+  // it itself every kMemorySampleFlows flows started: a flood starts tens of
+  // thousands of flows between two of JS's samples.
+  void SetMemoryInUse(double bytes, bool sample) {
+    memoryInUse_ = bytes;
+    sampleMemory_ = sample;
+  }
+  // -anonymize.ip netblock: every address but these (four key words each) is masked.
+  void SetAnonymization(bool enabled, std::vector<int32_t> localAddresses) {
+    anonymize_ = enabled;
+    localAddresses_ = std::move(localAddresses);
+  }
+
+  // A flow for `key`, which has none, with its file: its route, or -1 less
+  // the reason (kRefused*) when the limits refuse it. headerLength 0: fixed
+  // by the first packet; anonymize < 0: by the addresses (SetAnonymization).
+  int32_t Start(int32_t hash, const int32_t* key, uint32_t headerLength, int32_t anonymize);
+
+  // The flows RouteBatch started (kNewFlowWords each) since the last call.
+  void TakeNewFlows(std::vector<double>& out) {
+    out.swap(newFlows_);
+    newFlows_.clear();
+  }
+  // Adds the tallies since the last call to `out` (kTallyWords) and zeroes them.
+  void TakeTallies(double* out) {
+    for (size_t i = 0; i < kTallyWords; i++) out[i] += static_cast<double>(tallies_[i]);
+    tallies_.fill(0);
+  }
+
   // ---- Slots: the files being filled ----
 
-  // A slot for a new file named `serial` in events, pinned to the next thread in turn.
-  uint32_t Open(int32_t serial);
   bool IsOpen(int64_t index) const {
     return index >= 0 && static_cast<size_t>(index) < slots_.size() && slots_[static_cast<size_t>(index)].open;
   }
@@ -83,11 +119,9 @@ class Router {
     s.chunk = Chunk();
   }
 
-  // ---- Routes: the flows the demuxer has ----
+  // ---- Routes: the flows ----
 
   RouteTable& routes() { return routes_; }
-  // A route for a flow just started, to the file in `slot` (-1 none); see bindFlow.
-  int32_t Bind(int64_t slot, const int32_t* key, int32_t hash, uint32_t anonymize, uint32_t headerLength);
   // The flow's new state; in stream mode a flow that starts saving with records held is listed.
   void SetState(int32_t id, uint32_t state);
   void Unbind(int32_t id);
@@ -98,21 +132,27 @@ class Router {
 
   // ---- Routing ----
 
-  // setRouter's callbacks, held weakly.
-  void SetCallbacks(Napi::Function onFlow, Napi::Function onTick) {
-    onFlow_ = Napi::Weak(onFlow);
-    onTick_ = Napi::Weak(onTick);
-  }
-  bool HasCallbacks() const { return !onFlow_.IsEmpty() && !onFlow_.Value().IsEmpty(); }
+  // setTick's callback, held weakly.
+  void SetTick(Napi::Function onTick) { onTick_ = Napi::Weak(onTick); }
+  bool HasTick() const { return !onTick_.IsEmpty() && !onTick_.Value().IsEmpty(); }
 
   // Every record of a batch (`end` bytes) described in `described` (`words`
   // words), in order, to its flow's chunk; see route() in flowstore_napi.cc.
-  // `tallies` has kTallyBad + `statuses` words; `clock` is null outside
-  // packet-time mode.
+  // `clock` is null outside packet-time mode.
   void RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const int32_t* described, size_t words,
-                  uint32_t linkType, int32_t* tallies, size_t statuses, double* clock);
+                  uint32_t linkType, double* clock);
 
  private:
+  // A slot for a new file, pinned to the next thread in turn.
+  uint32_t OpenSlot();
+  // -1 when a flow may start, else the kRefused* reason.
+  int32_t Refusal();
+  uint8_t AnonymizeBits(const int32_t* key) const;
+  bool IsLocal(const int32_t* address) const;
+  // For takeNewFlows: the flow `started` (or -1 less a refusal) at the record
+  // described by `desc`, number `index` of its batch, and the flow it replaced.
+  void NoteNewFlow(int32_t started, int32_t replaced, const int32_t* desc, const uint8_t* record, size_t index,
+                   const double* clock);
   // The per-packet helpers of RouteBatch, defined in router.cc only, and
   // always inlined into its loop (as they were when the store was one file,
   // where the compiler inlined them by itself).
@@ -135,11 +175,20 @@ class Router {
   RouteTable routes_;
   // Stream mode: flows that stored records while saving since the last flushStreams().
   std::vector<int32_t> listed_;
-  Napi::FunctionReference onFlow_;
   Napi::FunctionReference onTick_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> freeSlots_;
   uint32_t nextThread_ = 0;
+  int32_t nextSerial_ = 1;
+  std::vector<double> newFlows_;
+  std::array<int64_t, kTallyWords> tallies_{};
+  size_t maxFlows_ = 0;
+  double maxMemoryBytes_ = std::numeric_limits<double>::infinity();
+  double memoryInUse_ = 0;
+  bool sampleMemory_ = false;
+  uint32_t flowsSinceSample_ = 0;
+  bool anonymize_ = false;
+  std::vector<int32_t> localAddresses_;
 };
 
 }  // namespace ph

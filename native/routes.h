@@ -1,10 +1,11 @@
-// The flows the flow store routes packets to (router.cc RouteBatch): every flow
-// the demuxer has (src/demux/demuxer.ts), by key, with what routing a packet
-// to it needs to know. JS registers a flow when it starts and removes it when
-// it ends; in between, every per-packet change (packets seen and saved, the
-// opening SYN, the header length fixed by the first packet, seen since the
-// last sweep) happens here, and every per-flow decision (state, anonymizing,
-// its file) is JS's, handed down once per flow.
+// The flow table: every flow the flow store routes packets to (router.cc
+// RouteBatch), by key, with what routing a packet to it needs to know. The
+// router starts a flow at its first packet (or when JS names a connection
+// before its packets come) and JS ends it; in between, every per-packet
+// change (packets seen and saved, the opening SYN, the header length fixed
+// by the first packet, seen since the last sweep) happens here, and the
+// per-flow decisions JS makes (state, naming the file, its end) come down
+// once per flow. JS keeps no table of its own: it knows flows by route.
 //
 // Keys are the nine words of src/decode/flowkey.ts, hashed by the decoder
 // (the description's hash word); routes with the same bucket are chained.
@@ -45,6 +46,9 @@ struct Route {
   // Stream mode: on the list of flows to flush at the next flush.
   bool listed = false;
   bool used = false;
+  // Out of the table (a new connection took its 4-tuple), but JS has not
+  // ended it yet: no packet finds it, its counts still answer.
+  bool detached = false;
 
   bool accepting() const { return state == kStateUuidWait || state == kStateSaving; }
 
@@ -68,8 +72,9 @@ struct Route {
 
 class RouteTable {
  public:
-  // Changes with every Add and Remove: a lookup made before is stale after.
+  // Changes with every Add, Detach and Remove: a lookup made before is stale after.
   uint64_t generation() const { return generation_; }
+  // Flows in the table (not detached ones).
   size_t size() const { return count_; }
   // Route ids are below this.
   size_t capacity() const { return routes_.size(); }
@@ -117,7 +122,32 @@ class RouteTable {
     return id;
   }
 
+  // Out of the table, the id kept until Remove.
+  void Detach(int32_t id) {
+    Route& r = routes_[static_cast<size_t>(id)];
+    if (r.detached) return;
+    Unlink(id);
+    r.detached = true;
+    count_--;
+    generation_++;
+  }
+
   void Remove(int32_t id) {
+    Route& r = routes_[static_cast<size_t>(id)];
+    if (!r.detached) {
+      Unlink(id);
+      count_--;
+    }
+    r.used = false;
+    r.listed = false;
+    r.detached = false;
+    r.next = -1;
+    free_.push_back(id);
+    generation_++;
+  }
+
+ private:
+  void Unlink(int32_t id) {
     Route& r = routes_[static_cast<size_t>(id)];
     for (int32_t* link = &buckets_[static_cast<uint32_t>(r.hash) & mask_]; *link >= 0;
          link = &routes_[static_cast<size_t>(*link)].next) {
@@ -126,21 +156,15 @@ class RouteTable {
         break;
       }
     }
-    r.used = false;
-    r.listed = false;
     r.next = -1;
-    free_.push_back(id);
-    count_--;
-    generation_++;
   }
 
- private:
   void Rehash(size_t buckets) {
     buckets_.assign(buckets, -1);
     mask_ = static_cast<uint32_t>(buckets - 1);
     for (size_t id = 0; id < routes_.size(); id++) {
       Route& r = routes_[id];
-      if (!r.used) continue;
+      if (!r.used || r.detached) continue;
       int32_t& head = buckets_[static_cast<uint32_t>(r.hash) & mask_];
       r.next = head;
       head = static_cast<int32_t>(id);

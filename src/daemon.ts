@@ -54,7 +54,6 @@ const DAY_DIRECTORIES_MS = 10 * 60_000;
 /** How often the one-line status is logged. */
 const STATUS_LOG_MS = 5 * 60_000;
 /** About 1 MB of flow state between two RSS readings during a flood. */
-const MEMORY_SAMPLE_FLOWS = 256;
 /** What one capture can hold in batches queued for the JS thread (the addon's 16 batches of up to 1 MiB). */
 const CAPTURE_QUEUE_BYTES = 16 * 1024 * 1024;
 
@@ -89,8 +88,6 @@ export class Daemon {
   /** Offline: the -read files as prepared for libpcap, and those skipped for their link type. */
   private offlineInputs: OfflineInput[] = [];
   private readonly skippedInputs = new Set<string>();
-  private memoryInUse = 0;
-  private flowsSinceMemorySample = 0;
   private stopping: Promise<void> | null = null;
   private lastStatus = { files: 0, packets: 0, drops: 0 };
 
@@ -113,7 +110,6 @@ export class Daemon {
       { ...config, maxHeapBytes: sheddingThreshold(config.maxHeapBytes, captures), packetTime: config.readFiles.length > 0 },
       {
         clock: deps.clock ?? systemClock,
-        memoryInUse: () => this.sampleMemoryForNewFlow(),
         anonymizer,
         store: this.store,
         metrics: this.metrics,
@@ -278,20 +274,6 @@ export class Daemon {
     return this.store.abort(waitMs);
   }
 
-  /**
-   * Memory in use, as -maxheap sees it. Besides the timer's samples, RSS is
-   * read again every MEMORY_SAMPLE_FLOWS new flows: a flood can start tens of
-   * thousands of flows between two timer ticks (the capture queue is drained
-   * in one go), and reading RSS for every flow would cost more than the flow.
-   */
-  private sampleMemoryForNewFlow(): number {
-    if (++this.flowsSinceMemorySample >= MEMORY_SAMPLE_FLOWS) {
-      this.flowsSinceMemorySample = 0;
-      this.memoryInUse = process.memoryUsage.rss();
-    }
-    return this.memoryInUse;
-  }
-
   /** -index: opens the database in the index thread; a database that cannot be used stops the start-up. */
   private async startLiveIndex(database: string): Promise<void> {
     const counter = this.metrics.indexedFiles;
@@ -326,14 +308,23 @@ export class Daemon {
     );
   }
 
+  /**
+   * Memory in use, as -maxheap sees it, for the flow store, which also reads
+   * it itself every 256 flows it starts: a flood can start tens of thousands
+   * of flows between two timer ticks.
+   */
+  private sampleMemory(): void {
+    this.store.setMemoryInUse(process.memoryUsage.rss(), true);
+  }
+
   private startTimers(addon: NativeAddon): void {
-    this.memoryInUse = process.memoryUsage.rss();
+    this.sampleMemory();
     if (this.config.readFiles.length === 0) {
       this.timers.push(setInterval(() => this.layout.prepareAhead(Date.now()), DAY_DIRECTORIES_MS));
     }
     this.timers.push(
       setInterval(() => {
-        this.memoryInUse = process.memoryUsage.rss();
+        this.sampleMemory();
         this.metrics.compressionPending.set(this.store.pending);
         this.demuxer.tick();
       }, TICK_MS),

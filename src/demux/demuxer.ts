@@ -1,8 +1,9 @@
-// Starts and ends flows, names them from flow events, and enforces their
-// deadlines; the flow store routes every captured packet to its flow
-// (FlowStore.route) and asks here only when a packet needs a decision about a
-// flow: one it does not know, or a SYN that opens a new connection on a known
-// 4-tuple. It runs entirely on the event loop; time comes from an injected
+// Names flows from flow events, ends them, and enforces their deadlines. The
+// flow store holds the one flow table: it routes every captured packet to its
+// flow, and starts a flow (within the limits set here) for a packet of none
+// or for a SYN that opens a new connection on a known 4-tuple; the demuxer
+// hears of those after each batch (takeNewFlows) and knows flows by their
+// route. It runs entirely on the event loop; time comes from an injected
 // clock so tests need no sleeping.
 import type { BatchInputs } from '../capture/batchinputs.js';
 import type { Config } from '../config/config.js';
@@ -13,29 +14,35 @@ import type { UnnamedFlow } from '../flowevents/flowsource.js';
 import type { FlowEvent, FlowOpenEvent } from '../flowevents/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import {
-  ANONYMIZE_A,
-  ANONYMIZE_B,
-  D_FLAGS,
-  D_HASH,
-  D_KEY,
-  D_RECORD,
-  D_SEQ,
-  DESCRIPTION_WORDS,
-  FLAG_OPENING_SYN,
+  NEWFLOW_WORDS,
+  NF_CLOCK,
+  NF_HASH,
+  NF_KEY,
+  NF_NANOSECONDS,
+  NF_OPENING,
+  NF_RECORD,
+  NF_REPLACED,
+  NF_ROUTE,
+  NF_SECONDS,
+  NF_SEQ,
+  NF_SERIAL,
+  NF_SLOT,
+  REFUSED_MAXFLOWS,
+  REFUSED_MAXHEAP,
   SaverState,
   TALLY_BAD,
   TALLY_MISSED,
+  TALLY_REFUSED,
   TALLY_SAVED,
 } from '../native/layout.js';
 import type { Anonymizer } from './anonymize.js';
-import type { WriteErrorReason } from '../saver/flowfile.js';
+import type { FlowFile, WriteErrorReason } from '../saver/flowfile.js';
 import { OutputLayout } from '../saver/outputlayout.js';
 import { WriteErrorLog } from '../saver/writeerrorlog.js';
 import type { FlowStore } from '../saver/flowstore.js';
 import { ConnectionMemory, type NamedConnection } from './connections.js';
 import { Flow, SAVER_STATE_NAMES } from './flow.js';
 import { DeadlineQueue } from './deadlines.js';
-import { FlowTable } from './flowtable.js';
 import { PacketClock } from './packetclock.js';
 
 /** Milliseconds; monotonic in live mode, packet time in offline mode. */
@@ -61,8 +68,12 @@ export interface DemuxerOptions extends Pick<Config, 'datadir' | 'stream' | 'uui
 
 export interface DemuxerDeps {
   clock: Clock;
-  /** Memory in use now; called once per new flow, so it should be a cached sample. */
-  memoryInUse(): number;
+  /**
+   * Memory in use now, handed to the flow store before each batch and each
+   * flow started here; without it, whoever runs the store tells it
+   * (FlowStore.setMemoryInUse).
+   */
+  memoryInUse?: () => number;
   anonymizer: Anonymizer;
   /** Where the flows' records and files go; its stream mode must match the demuxer's. */
   store: FlowStore;
@@ -85,25 +96,26 @@ export interface DemuxerDeps {
 export class Demuxer {
   private readonly options: DemuxerOptions;
   private readonly deps: DemuxerDeps;
-  private readonly table = new FlowTable();
+  private flowCount = 0;
   private readonly uuidDeadlines: DeadlineQueue;
   private readonly captureDeadlines: DeadlineQueue;
-  /** Flows by route (their route in the flow store). */
+  /** Every flow, by its route in the flow store (which holds the flow table). */
   private readonly byRoute: Array<Flow | undefined> = [];
   private readonly finishing = new Set<Promise<void>>();
   private nextSweepAt: number;
   private nextStreamFlushAt: number;
   /** Packet-time mode only. */
   private readonly packetClock: PacketClock | null;
-  // The batch being routed, for flowFor.
-  private batch: Buffer | null = null;
-  private described: Int32Array | null = null;
+  /** Where the batch being routed came from, for the names of the flows it starts. */
   private source: string | BatchInputs = '';
   /** Live mode: the time new flows of this batch start at, read at the first (-1 before). */
   private batchNow = -1;
-  // Per-batch tallies, turned into metric increments once per batch (and the store's).
-  private ignoredMaxFlows = 0;
-  private ignoredMaxHeap = 0;
+  /**
+   * Packet-time mode, while a flow the store started is taken on: packet
+   * time at its first packet, which is "now" for what is decided about it,
+   * however late in the batch that runs.
+   */
+  private startingAt: number | null = null;
   private readonly writeErrors: WriteErrorLog;
   private readonly layout: OutputLayout;
   /** Named connections, remembered beyond their flows (./connections.ts). */
@@ -127,11 +139,17 @@ export class Demuxer {
     this.nextSweepAt = now + options.flowTimeoutMs;
     this.nextStreamFlushAt = now + (options.streamFlushMs ?? 1000);
     for (const name of SAVER_STATE_NAMES) deps.metrics.saverStates.labels(name).set(0);
-    deps.store.setRouter({ flowFor: (at, replaced) => this.flowFor(at, replaced), tick: () => this.tick() });
+    deps.store.setLimits(options.maxFlows, options.maxHeapBytes);
+    deps.store.setAnonymization(deps.anonymizer.mode === 'none' ? null : deps.anonymizer.localAddressWords);
+    // Deadlines are checked with the flows started before them known.
+    deps.store.setTick(() => {
+      this.takeNewFlows();
+      this.tick();
+    });
   }
 
   get activeFlows(): number {
-    return this.table.size;
+    return this.flowCount;
   }
 
   /** The UUIDs of the named connections remembered now (they may go on after a restart). */
@@ -147,33 +165,39 @@ export class Demuxer {
    */
   handleBatch(batch: Buffer, linkType: number, source: string | BatchInputs = '', described?: Int32Array): void {
     const d = described ?? describeRecords(batch, linkType);
-    this.batch = batch;
-    this.described = d;
     this.source = source;
     this.batchNow = -1;
+    if (this.deps.memoryInUse !== undefined) this.deps.store.setMemoryInUse(this.deps.memoryInUse());
     try {
       this.deps.store.route(batch, d, linkType, this.packetClock?.state ?? null);
+      this.takeNewFlows();
     } finally {
-      this.batch = null;
-      this.described = null;
       this.source = '';
     }
     this.publishBatchTallies();
   }
 
+  /** Takes on the flows the store started since the last call (FlowStore.takeNewFlows), in the order it started them. */
+  private takeNewFlows(): void {
+    const started = this.deps.store.takeNewFlows();
+    try {
+      for (let at = 0; at + NEWFLOW_WORDS <= started.length; at += NEWFLOW_WORDS) this.startedByStore(started, at);
+    } finally {
+      this.startingAt = null;
+    }
+  }
+
   /**
-   * The store's question while routing a batch (Router.flowFor): the record
-   * described at `at` has no flow, or (`replaced` is not -1) is a SYN that
-   * opens a new connection on that flow's 4-tuple. Returns the route of the
-   * flow the record goes to, or -1 to drop it.
+   * A flow the store started at a packet of no flow (words `w` from `at`):
+   * named at once if its connection is remembered or a flow source knows it.
+   * When its SYN opened a new connection on another flow's 4-tuple (the
+   * 4-tuple reused before the old flow timed out: a client that reconnects
+   * from the same port), that flow ends first: the new connection's UUID
+   * names the new flow, instead of ending the old file.
    */
-  private flowFor(at: number, replaced: number): number {
-    const d = this.described as Int32Array;
-    const batch = this.batch as Buffer;
-    if (replaced !== -1) {
-      // The 4-tuple was reused before the old flow timed out (a client that
-      // reconnects from the same port): its SYN opens a new flow, which the
-      // new connection's UUID will name, instead of ending the old file.
+  private startedByStore(w: Float64Array, at: number): void {
+    const replaced = w[at + NF_REPLACED];
+    if (replaced >= 0) {
       const old = this.byRoute[replaced];
       if (old !== undefined) {
         const connection = old.connection;
@@ -182,33 +206,28 @@ export class Demuxer {
       }
       this.deps.metrics.tupleReuses.inc();
     }
+    const route = w[at + NF_ROUTE];
+    if (route < 0) return; // refused: only the old flow's end
     let now: number;
-    if (this.packetClock !== null) now = this.packetClock.now();
+    if (this.packetClock !== null) now = this.startingAt = w[at + NF_CLOCK];
     else now = this.batchNow < 0 ? (this.batchNow = this.deps.clock.now()) : this.batchNow;
-    const refusal = this.admissionRefusal();
-    if (refusal === 'maxflows') {
-      this.ignoredMaxFlows++;
-      return -1;
-    }
-    if (refusal === 'maxheap') {
-      this.ignoredMaxHeap++;
-      return -1;
-    }
-    const hash = d[at + D_HASH];
-    const flow = this.startFlow(d.slice(at + D_KEY, at + D_KEY + KEY_WORDS), hash, now);
-    const known = this.connections.find(hash, flow.key);
+    const hash = w[at + NF_HASH];
+    const key = Int32Array.from(w.subarray(at + NF_KEY, at + NF_KEY + KEY_WORDS));
+    const file = this.deps.store.fileOf(w[at + NF_SLOT], w[at + NF_SERIAL], this.onWriteError);
+    const flow = this.addFlow(key, hash, now, route, file);
+    const opening = w[at + NF_OPENING] === 1;
+    const known = this.connections.find(hash, key);
     if (known !== null) {
       // A connection named before sends again after its flow ended: its
       // packets go under its UUID, unless this is a new connection's SYN.
-      const opening = (d[at + D_FLAGS] & FLAG_OPENING_SYN) !== 0;
-      if (!(opening && this.connections.opensNewConnection(known, d[at + D_SEQ] >>> 0)) && now < this.connections.captureEndsAt(known)) {
+      if (!(opening && this.connections.opensNewConnection(known, w[at + NF_SEQ])) && now < this.connections.captureEndsAt(known)) {
         this.name(flow, known);
-        return flow.route;
+        return;
       }
       this.connections.forget(known);
     }
-    this.nameNewFlow(flow, this.source, at / DESCRIPTION_WORDS, batch, d[at + D_RECORD], (d[at + D_FLAGS] & FLAG_OPENING_SYN) !== 0);
-    return flow.state === SaverState.Closed ? -1 : flow.route;
+    const source = this.source;
+    this.nameNewFlow(flow, typeof source === 'string' ? source : source.nameOf(w[at + NF_RECORD]), w[at + NF_SECONDS], w[at + NF_NANOSECONDS], opening);
   }
 
   handleEvent(event: FlowEvent): void {
@@ -224,7 +243,8 @@ export class Demuxer {
   }
 
   private assign(hash: number, event: FlowOpenEvent): void {
-    let flow = this.table.find(hash, event.key);
+    const route = this.deps.store.findFlow(event.key, hash);
+    let flow = route >= 0 ? (this.byRoute[route] ?? null) : null;
     if (flow !== null && flow.uuid !== null && flow.uuid !== event.uuid) {
       if (flow.namedBy !== null && isOtherEnd(event, flow.namedBy)) {
         // Both ends of the connection are sockets of this host (loopback, or
@@ -241,12 +261,14 @@ export class Demuxer {
       flow = null;
     }
     if (flow === null) {
-      const refusal = this.admissionRefusal();
-      if (refusal !== null) {
-        this.deps.metrics.ignored.labels(refusal).inc();
+      if (this.deps.memoryInUse !== undefined) this.deps.store.setMemoryInUse(this.deps.memoryInUse());
+      const key = new Int32Array(event.key);
+      const opened = this.deps.store.openFlow(key, hash, this.onWriteError);
+      if (typeof opened === 'string') {
+        this.deps.metrics.ignored.labels(opened).inc();
         return;
       }
-      flow = this.startFlow(new Int32Array(event.key), hash, this.now());
+      flow = this.addFlow(key, hash, this.now(), opened.route, opened.file);
     }
     if (flow.state !== SaverState.UuidWait) {
       if (flow.uuid !== event.uuid) this.deps.metrics.missedUuids.labels(SAVER_STATE_NAMES[flow.state]).inc();
@@ -271,7 +293,7 @@ export class Demuxer {
     flow.connection = connection;
     flow.continuation = connection.flow !== flow;
     connection.flow = flow;
-    const wallMs = this.packetClock !== null ? this.packetClock.now() : (this.deps.wallClock ?? Date.now)();
+    const wallMs = this.packetClock !== null ? this.now() : (this.deps.wallClock ?? Date.now)();
     const name = connection.published ? this.connections.continuationName(connection, wallMs) : event.uuid;
     const target = this.layout.target(name, event.timestampMs);
     flow.file.setTarget(target.path, target.writePath);
@@ -330,8 +352,13 @@ export class Demuxer {
 
   /** Ends every flow, writing those that have a UUID, and waits for all files. */
   async closeAll(): Promise<void> {
-    for (const flow of this.table.all()) this.closeFlow(flow);
+    for (const flow of this.allFlows()) this.closeFlow(flow);
     await this.drain();
+  }
+
+  /** A snapshot of every flow, safe to end flows while walking it. */
+  private allFlows(): Flow[] {
+    return this.byRoute.filter((flow): flow is Flow => flow !== undefined);
   }
 
   /** Waits until every file finished so far is on disk (or failed). */
@@ -340,41 +367,28 @@ export class Demuxer {
   }
 
   private now(): number {
-    return this.packetClock !== null ? this.packetClock.now() : this.deps.clock.now();
+    if (this.packetClock === null) return this.deps.clock.now();
+    return this.startingAt ?? this.packetClock.now();
   }
 
-  /** Asks the flow sources to name a flow whose first packet is record number `index`, at byte `record` of the batch. */
-  private nameNewFlow(flow: Flow, source: string | BatchInputs, index: number, batch: Buffer, record: number, opening: boolean): void {
+  /** Asks the flow sources to name a flow whose first packet came from `input` at the given time. */
+  private nameNewFlow(flow: Flow, input: string, seconds: number, nanoseconds: number, opening: boolean): void {
     if (this.deps.nameFlow === undefined) return;
-    const event = this.deps.nameFlow({
-      key: flow.key,
-      hash: flow.hash,
-      opening,
-      input: typeof source === 'string' ? source : source.nameOf(index),
-      seconds: batch.readUInt32LE(record),
-      nanoseconds: batch.readUInt32LE(record + 4),
-    });
+    const event = this.deps.nameFlow({ key: flow.key, hash: flow.hash, opening, input, seconds, nanoseconds });
     if (event !== null) this.assign(flow.hash, event);
   }
 
-  private admissionRefusal(): 'maxflows' | 'maxheap' | null {
-    if (this.options.maxFlows > 0 && this.table.size >= this.options.maxFlows) return 'maxflows';
-    if (this.deps.memoryInUse() > this.options.maxHeapBytes) return 'maxheap';
-    return null;
-  }
-
-  private startFlow(key: FlowKey, hash: number, now: number): Flow {
-    const { anonymizer, metrics, store } = this.deps;
-    const file = store.openFile((reason, path, error) => this.reportWriteError(reason, path, error));
+  /** A flow the store started (its route, its file), known here from now on. */
+  private addFlow(key: FlowKey, hash: number, now: number, route: number, file: FlowFile): Flow {
+    const { metrics } = this.deps;
     const flow = new Flow(key, hash, now, file);
-    const anonymize = (anonymizer.anonymizesEndpoint(key, 0) ? ANONYMIZE_A : 0) | (anonymizer.anonymizesEndpoint(key, 1) ? ANONYMIZE_B : 0);
-    flow.route = store.bindFlow(file, key, hash, anonymize);
-    this.byRoute[flow.route] = flow;
-    this.table.insert(flow);
+    flow.route = route;
+    this.byRoute[route] = flow;
+    this.flowCount++;
     this.uuidDeadlines.push(flow);
     this.captureDeadlines.push(flow);
     metrics.saverStarts.inc();
-    metrics.saversActive.set(this.table.size);
+    metrics.saversActive.set(this.flowCount);
     metrics.saverStates.labels(SAVER_STATE_NAMES[SaverState.UuidWait]).inc();
     return flow;
   }
@@ -408,7 +422,7 @@ export class Demuxer {
   private closeFlow(flow: Flow): void {
     // Its route may belong to another flow by now.
     if (flow.state === SaverState.Closed) return;
-    this.table.remove(flow);
+    this.flowCount--;
     if (flow.connection !== null) {
       const counts = this.deps.store.flowCounts(flow.route);
       this.connections.flowEnded(flow.connection, counts, flow.state !== SaverState.UuidWait && counts.saved > 0);
@@ -424,10 +438,10 @@ export class Demuxer {
     // Closed savers are gone, not a state anyone watches: they leave the gauge.
     this.deps.metrics.saverStates.labels(SAVER_STATE_NAMES[flow.state]).dec();
     flow.state = SaverState.Closed;
-    this.deps.store.unbindFlow(flow.route);
+    this.deps.store.endFlow(flow.route);
     this.byRoute[flow.route] = undefined;
     this.deps.metrics.saverStops.inc();
-    this.deps.metrics.saversActive.set(this.table.size);
+    this.deps.metrics.saversActive.set(this.flowCount);
   }
 
   /** Generational timeout: a flow that saw no packet since the previous sweep is closed. */
@@ -435,7 +449,7 @@ export class Demuxer {
     const started = performance.now();
     let closed = 0;
     const seen = this.deps.store.takeSeen();
-    for (const flow of this.table.all()) {
+    for (const flow of this.allFlows()) {
       if (seen[flow.route] !== 1) {
         this.closeFlow(flow);
         closed++;
@@ -453,19 +467,20 @@ export class Demuxer {
     saverStates.labels(SAVER_STATE_NAMES[state]).inc();
   }
 
-  /** The batch's tallies, the store's (FlowStore.tallies) and this one's, to the metrics; zeroes them. */
+  /** The store's tallies of the batch (FlowStore.tallies) to the metrics; zeroes them. */
   private publishBatchTallies(): void {
-    const { metrics } = this.deps;
-    const tallies = this.deps.store.tallies;
+    const { metrics, store } = this.deps;
+    store.takeTallies();
+    const tallies = store.tallies;
     const saved = tallies[TALLY_SAVED];
     if (saved > 0) {
       metrics.packetsSaved.inc(saved);
       this.totals.packetsSaved += saved;
     }
-    if (this.ignoredMaxFlows > 0) metrics.ignored.labels('maxflows').inc(this.ignoredMaxFlows);
-    if (this.ignoredMaxHeap > 0) metrics.ignored.labels('maxheap').inc(this.ignoredMaxHeap);
-    this.ignoredMaxFlows = 0;
-    this.ignoredMaxHeap = 0;
+    const maxFlows = tallies[TALLY_REFUSED + REFUSED_MAXFLOWS];
+    if (maxFlows > 0) metrics.ignored.labels('maxflows').inc(maxFlows);
+    const maxHeap = tallies[TALLY_REFUSED + REFUSED_MAXHEAP];
+    if (maxHeap > 0) metrics.ignored.labels('maxheap').inc(maxHeap);
     for (let status = 1; status < DECODE_STATUS_NAMES.length; status++) {
       const n = tallies[TALLY_BAD + status];
       if (n === 0) continue;
@@ -479,6 +494,8 @@ export class Demuxer {
     }
     tallies.fill(0);
   }
+
+  private readonly onWriteError = (reason: WriteErrorReason, path: string, error: unknown): void => this.reportWriteError(reason, path, error);
 
   private reportWriteError(reason: WriteErrorReason, path: string, error: unknown): void {
     this.deps.metrics.saverErrors.labels(reason).inc();

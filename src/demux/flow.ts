@@ -1,6 +1,6 @@
 // The state of one TCP flow, from its first packet or UUID to its file, as
 // the demuxer decides it. Its packets never pass through here: the flow store
-// routes them (native/router.cc RouteBatch, native/routes.h) to the flow's
+// (which holds the flow table) routes them (native/router.cc RouteBatch, native/routes.h) to the flow's
 // file, cut to the flow's header length, their payload zeroed and their
 // addresses anonymized, and keeps the per-packet facts (packets seen and
 // saved, the opening SYN, seen since the last sweep) on the flow's route.
@@ -15,8 +15,6 @@ export const SAVER_STATE_NAMES = ['uuidwait', 'saving', 'discardingpackets', 'fi
 export class Flow {
   readonly key: FlowKey;
   readonly hash: number;
-  /** Next flow in the same hash bucket of the flow table. */
-  nextInBucket: Flow | null = null;
   /** Changed through the demuxer only, which tells the flow store. */
   state: SaverState = SaverState.UuidWait;
   readonly startedAt: number;

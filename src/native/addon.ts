@@ -158,32 +158,44 @@ export interface NativeFlowStoreOptions {
  * takes a slot throws a RangeError for a slot that is not open.
  */
 export interface NativeFlowStore {
-  /** Opens a file; `serial` (an int32) names it in events. Returns its slot. */
-  open(serial: number): number;
-  /**
-   * The callbacks of route(), held weakly: flowFor(at, replaced) for a TCP
-   * record (description word index `at`) with no route (`replaced` -1) or a
-   * connection-opening SYN of a new connection on route `replaced`'s 4-tuple,
-   * returning the route the record goes to or -1; tick() when packet time
-   * reaches clock[1].
-   */
-  setRouter(flowFor: (at: number, replaced: number) => number, tick: () => void): void;
+  /** Packet-time mode: route() calls onTick() (held weakly) when packet time reaches clock[1], before the record that reached it. */
+  setTick(onTick: () => void): void;
+  /** No flow is started while maxFlows (0: no limit) are open, or while memory in use is above maxMemoryBytes. */
+  setLimits(maxFlows: number, maxMemoryBytes: number): void;
+  /** Memory in use now; with `sample`, the store also reads it itself every 256 flows it starts. */
+  setMemoryInUse(bytes: number, sample: boolean): void;
+  /** Local addresses (4 key words each): every other address of a flow is masked; null: none is. */
+  setAnonymization(localAddresses: Int32Array | null): void;
   /**
    * Routes a batch's records, in order, to their flows' files: cut to the
    * flow's header length (a file's first record is preceded by the pcap file
    * header, whose snaplen that is), every byte after the TCP header zero, the
    * addresses the route anonymizes masked; a FIN or RST compresses a chunk of
-   * 16 KiB or more at once. Adds to tallies (TALLY_WORDS words, ./layout.ts):
-   * [TALLY_SAVED] saved, [TALLY_MISSED + state] not wanted by a flow in that
-   * state, [TALLY_BAD + status] not decoded. clock, packet-time mode: [0] now
-   * (ms), [1] next tick, [2] tick interval, moved by each record.
+   * 16 KiB or more at once. A record of no flow, or a SYN opening a new
+   * connection on a flow's 4-tuple, starts a flow within the limits
+   * (takeNewFlows). Tallies (takeTallies): [TALLY_SAVED] saved,
+   * [TALLY_MISSED + state] not wanted by a flow in that state, [TALLY_BAD +
+   * status] not decoded, [TALLY_REFUSED + REFUSED_*] of flows not started.
+   * clock, packet-time mode: [0] now (ms), [1] next tick, [2] tick interval,
+   * moved by each record.
    */
-  route(batch: Uint8Array, described: Int32Array, linkType: number, tallies: Int32Array, clock: Float64Array | null): void;
-  /** A new route (returned) for key/hash to `slot` (-1 none); anonymize: ANONYMIZE_A and ANONYMIZE_B bits; headerLength 0: fixed by the first packet. */
-  bindFlow(slot: number, key: Int32Array, hash: number, anonymize: number, headerLength: number): number;
+  route(batch: Uint8Array, described: Int32Array, linkType: number, clock: Float64Array | null): void;
+  /**
+   * A flow for a key that has none, with its file: [route, slot, serial], or
+   * [-1 - REFUSED_*]. headerLength 0: fixed by the first packet; anonymize -1:
+   * by the addresses (setAnonymization), else ANONYMIZE_A | ANONYMIZE_B bits.
+   */
+  openFlow(key: Int32Array, hash: number, headerLength: number, anonymize: number): number[];
+  /** The route of the key's flow, -1 none. */
+  findFlow(key: Int32Array, hash: number): number;
+  /** Flows route() started since the last call, and ends of flows whose 4-tuple a new connection took: NEWFLOW_WORDS each (./layout.ts). */
+  takeNewFlows(): Float64Array;
+  /** Adds the tallies since the last call to `into` (TALLY_WORDS) and zeroes them. */
+  takeTallies(into: Float64Array): void;
   /** The route's flow state (SaverState): UuidWait and Saving take packets. */
   setFlowState(route: number, state: number): void;
-  unbindFlow(route: number): void;
+  /** The flow is gone: its packets are unknown again. */
+  endFlow(route: number): void;
   /** [packets seen, packets saved] of the route. */
   flowCounts(route: number): [number, number, number];
   /** By route, 1 where a packet was seen since the last call; clears them. */

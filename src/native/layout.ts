@@ -123,8 +123,43 @@ export const TALLY_SAVED = 0;
 export const TALLY_MISSED = 1;
 /** Then one tally word per decode status: records that did not decode. */
 export const TALLY_BAD = TALLY_MISSED + SAVER_STATE_COUNT;
+/** Then one tally word per refusal (REFUSED_*): flows not started, a record of each dropped. */
+export const TALLY_REFUSED = TALLY_BAD + DECODE_STATUS_COUNT;
 /** Words of the tallies. */
-export const TALLY_WORDS = TALLY_BAD + DECODE_STATUS_COUNT;
+export const TALLY_WORDS = TALLY_REFUSED + 2;
+/** Why a flow was not started: -maxflows flows are open. */
+export const REFUSED_MAXFLOWS = 0;
+/** Why a flow was not started: memory in use is above the -maxheap shedding threshold. */
+export const REFUSED_MAXHEAP = 1;
+
+// ---- Flows the flow store started (NativeFlowStore.takeNewFlows), NEWFLOW_WORDS doubles each ----
+
+/** Its route; -1 when none was started (refused, or only the end of the flow it replaces). */
+export const NF_ROUTE = 0;
+/** Its file's slot in the store, -1 none. */
+export const NF_SLOT = 1;
+/** Its file's serial (in the store's events). */
+export const NF_SERIAL = 2;
+/** The route of the flow whose 4-tuple a new connection's SYN took, -1 none. */
+export const NF_REPLACED = 3;
+/** 1 when its first packet is a connection-opening SYN. */
+export const NF_OPENING = 4;
+/** That packet's sequence number. */
+export const NF_SEQ = 5;
+/** That packet's timestamp: seconds. */
+export const NF_SECONDS = 6;
+/** That packet's timestamp: nanoseconds. */
+export const NF_NANOSECONDS = 7;
+/** That packet's record number in its batch. */
+export const NF_RECORD = 8;
+/** Packet time then (ms) in packet-time mode, else -1. */
+export const NF_CLOCK = 9;
+/** The key's hash. */
+export const NF_HASH = 10;
+/** The key's nine words. */
+export const NF_KEY = 11;
+/** Words per new flow. */
+export const NEWFLOW_WORDS = NF_KEY + 9;
 
 // ---- Flow store events (NativeFlowStore.takeEvents) ----
 
@@ -209,6 +244,23 @@ export const LAYOUT: Readonly<Record<string, number>> = {
   TALLY_SAVED,
   TALLY_MISSED,
   TALLY_BAD,
+  TALLY_REFUSED,
+  TALLY_WORDS,
+  REFUSED_MAXFLOWS,
+  REFUSED_MAXHEAP,
+  NF_ROUTE,
+  NF_SLOT,
+  NF_SERIAL,
+  NF_REPLACED,
+  NF_OPENING,
+  NF_SEQ,
+  NF_SECONDS,
+  NF_NANOSECONDS,
+  NF_RECORD,
+  NF_CLOCK,
+  NF_HASH,
+  NF_KEY,
+  NEWFLOW_WORDS,
   EVENT_WORDS,
   EVENT_FINISHED,
   EVENT_FAILED,

@@ -1,12 +1,12 @@
 // Where the bytes of every flow go: the native flow store (native/README.md)
-// routes each captured record to its flow's file, keeps each flow's records in
-// chunks, compresses full chunks into gzip members and writes files, the last
-// two on threads of its own. The demuxer tells it about flows, not packets: a
-// flow is bound to a route when it starts (its key, its file, what to
-// anonymize), told its state as it changes, and unbound when it ends; a batch
-// is routed in one call, which calls back only for what the demuxer decides
-// (a record of a flow it does not know, a SYN that opens a new connection on
-// a known 4-tuple, packet time reaching the next deadline check).
+// holds the one flow table, routes each captured record to its flow's file,
+// keeps each flow's records in chunks, compresses full chunks into gzip
+// members and writes files, the last two on threads of its own. A record of
+// no flow starts one there, with its file, within the limits the demuxer set;
+// the demuxer hears of the flows a batch started after it (takeNewFlows) and
+// decides the rest about flows, not packets: their names, their states, when
+// they end. A batch is routed in one call, which calls back only when packet
+// time reaches the next deadline check.
 import { availableParallelism } from 'node:os';
 import type { FlowKey } from '../decode/flowkey.js';
 import { loadAddon, type NativeFlowStore } from '../native/addon.js';
@@ -17,6 +17,7 @@ import {
   EVENT_WORDS,
   FINISHED_EMPTY,
   FINISHED_WRITTEN,
+  REFUSED_MAXFLOWS,
   STAGE_COMPRESS,
   TALLY_WORDS,
 } from '../native/layout.js';
@@ -28,20 +29,13 @@ import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type FinishResult, type Wr
  */
 export type NumberedFileListener = (requested: string, path: string) => void;
 
-/**
- * What the store asks while routing a batch (FlowStore.route), at the record
- * concerned, so that every flow's records stay in capture order.
- */
-export interface Router {
-  /**
-   * The TCP record described at word `descriptionAt` has no flow (`replaced`
-   * -1), or is a connection-opening SYN of a new connection on the 4-tuple of
-   * route `replaced`. Returns the route it goes to (of a flow started for it,
-   * the replaced flow closed first), or -1 to drop it.
-   */
-  flowFor(descriptionAt: number, replaced: number): number;
-  /** Packet-time mode: packet time has reached the next deadline check. */
-  tick(): void;
+/** Why a flow was not started (pcap_ignored_packets_total's reasons). */
+export type Refusal = 'maxflows' | 'maxheap';
+
+/** A flow started by openFlow: its route and its file. */
+export interface OpenedFlow {
+  route: number;
+  file: FlowFile;
 }
 
 /** libdeflate's fastest level: header-only records compress well even so. */
@@ -72,11 +66,13 @@ export class FlowStore {
   private readonly native: NativeFlowStore;
   /** Open files by serial, for the events that name them. */
   private readonly files = new Map<number, FlowFile>();
-  private nextSerial = 1;
-  /** Added to by every route(): TALLY_SAVED, TALLY_MISSED, TALLY_BAD (src/native/layout.ts). Whoever reads them zeroes them. */
-  readonly tallies = new Int32Array(TALLY_WORDS);
-  /** Held here: the native store holds its callbacks weakly. */
-  private router: { flowFor: (at: number, replaced: number) => number; tick: () => void } | null = null;
+  /**
+   * What route() did, added to by takeTallies(): TALLY_SAVED, TALLY_MISSED,
+   * TALLY_BAD, TALLY_REFUSED (src/native/layout.ts). Whoever reads them zeroes them.
+   */
+  readonly tallies = new Float64Array(TALLY_WORDS);
+  /** Held here: the native store holds its callback weakly. */
+  private onTick: (() => void) | null = null;
   private closed = false;
   private readonly onNumberedFile: NumberedFileListener | undefined;
 
@@ -104,46 +100,78 @@ export class FlowStore {
     return this.native.pending();
   }
 
-  /** A new, unnamed file. */
-  openFile(onError: WriteErrorListener): FlowFile {
-    if (this.closed) {
-      // Only a straggler (an event handled during shutdown) gets here: its
-      // file takes no records and finishes empty.
-      const unusable = new FlowFile(this, -1, 0, onError);
-      unusable.discard();
-      return unusable;
-    }
-    const serial = this.nextSerial;
-    this.nextSerial = serial >= 0x7fffffff ? 1 : serial + 1;
-    const file = new FlowFile(this, this.native.open(serial), serial, onError);
-    this.files.set(serial, file);
-    return file;
+  /** Packet-time mode: called by route() when packet time reaches the next deadline check (one per store). */
+  setTick(tick: () => void): void {
+    this.onTick = () => tick();
+    this.native.setTick(this.onTick);
   }
 
-  /** Who decides what route() cannot (one router per store). */
-  setRouter(router: Router): void {
-    this.router = { flowFor: (at, replaced) => router.flowFor(at, replaced), tick: () => router.tick() };
-    this.native.setRouter(this.router.flowFor, this.router.tick);
+  /** No flow is started while `maxFlows` (0: no limit) are open, or while memory in use is above `maxMemoryBytes`. */
+  setLimits(maxFlows: number, maxMemoryBytes: number): void {
+    this.native.setLimits(maxFlows, maxMemoryBytes);
+  }
+
+  /** Memory in use now (-maxheap); with `sample`, the store also reads it itself every 256 flows it starts. */
+  setMemoryInUse(bytes: number, sample = false): void {
+    this.native.setMemoryInUse(bytes, sample);
+  }
+
+  /** -anonymize.ip netblock: every address of a flow but these (4 key words each) is masked; null: none is. */
+  setAnonymization(localAddresses: Int32Array | null): void {
+    this.native.setAnonymization(localAddresses);
   }
 
   /**
    * Routes every record of a batch (addon layout; `described`, its
    * descriptions) from a link of the given LINKTYPE to its flow's file, in
-   * order, and adds to `tallies`. `clock`: packet-time mode's clock state
+   * order, starting flows for records of none (takeNewFlows), and adds to
+   * `tallies`. `clock`: packet-time mode's clock state
    * (src/demux/packetclock.ts), moved by each record.
    */
   route(batch: Uint8Array, described: Int32Array, linkType: number, clock: Float64Array | null): void {
-    this.native.route(batch, described, linkType, this.tallies, clock);
+    this.native.route(batch, described, linkType, clock);
+  }
+
+  /** Adds what route() did since the last call to `tallies`. */
+  takeTallies(): void {
+    this.native.takeTallies(this.tallies);
+  }
+
+  /** The flows route() started since the last call (NEWFLOW_WORDS each, src/native/layout.ts); each one's file is taken with fileOf. */
+  takeNewFlows(): Float64Array {
+    return this.native.takeNewFlows();
+  }
+
+  /** The file of a flow route() started, from its slot and serial. */
+  fileOf(slot: number, serial: number, onError: WriteErrorListener): FlowFile {
+    if (slot < 0 || this.closed) {
+      // Only a straggler (a flow started during shutdown) gets here: its
+      // file takes no records and finishes empty.
+      const unusable = new FlowFile(this, -1, 0, onError);
+      unusable.discard();
+      return unusable;
+    }
+    const file = new FlowFile(this, slot, serial, onError);
+    this.files.set(serial, file);
+    return file;
   }
 
   /**
-   * A route for a flow just started, to `file`: its packets go there from now
-   * on, each cut to `headerLength` bytes (0: the first packet's TCP offset
-   * plus the largest TCP header), with the addresses chosen by `anonymize`
-   * (ANONYMIZE_A | ANONYMIZE_B) masked. The key is copied.
+   * A flow for a key that has none (a connection named before its first
+   * packet), with its file, or why the limits refuse it. Its packets are cut
+   * to `headerLength` bytes (0: the first packet's TCP offset plus the
+   * largest TCP header); `anonymize` (ANONYMIZE_A | ANONYMIZE_B) chooses the
+   * addresses masked, -1 by setAnonymization. The key is copied.
    */
-  bindFlow(file: FlowFile, key: FlowKey, hash: number, anonymize: number, headerLength = 0): number {
-    return this.native.bindFlow(file.isOpen ? file.slot : -1, key, hash, anonymize, headerLength);
+  openFlow(key: FlowKey, hash: number, onError: WriteErrorListener, headerLength = 0, anonymize = -1): OpenedFlow | Refusal {
+    const [route, slot, serial] = this.native.openFlow(key, hash, headerLength, anonymize);
+    if (route < 0) return -1 - route === REFUSED_MAXFLOWS ? 'maxflows' : 'maxheap';
+    return { route, file: this.fileOf(slot, serial, onError) };
+  }
+
+  /** The route of the key's flow, -1 none. */
+  findFlow(key: FlowKey, hash: number): number {
+    return this.native.findFlow(key, hash);
   }
 
   /** The flow's state changed (SaverState, src/native/layout.ts): only UuidWait and Saving take packets. */
@@ -151,9 +179,9 @@ export class FlowStore {
     this.native.setFlowState(route, state);
   }
 
-  /** The flow is gone: its packets are unknown again. */
-  unbindFlow(route: number): void {
-    this.native.unbindFlow(route);
+  /** The flow is gone: its packets are unknown again (a later one starts a new flow). */
+  endFlow(route: number): void {
+    this.native.endFlow(route);
   }
 
   /** What the flow's packets were: routed to it, stored for its file, and its opening SYN's sequence number (-1: none seen). */

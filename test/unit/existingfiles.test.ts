@@ -16,7 +16,7 @@ import { loadAddon } from '../../src/native/addon.js';
 import { FlowStore } from '../../src/saver/flowstore.js';
 import { publishStagedLeftovers, removeStagingDir, saveNamedConnections, takeNamedConnections } from '../../src/saver/staging.js';
 import { batchOf, ethernetFrame } from '../helpers/frames.js';
-import { routeToFile } from '../helpers/routefile.js';
+import { openTestFlow, routeToFlow } from '../helpers/routefile.js';
 
 const LINKTYPE_ETHERNET = 1;
 const frame = ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport: 40000, dport: 80, payload: Buffer.alloc(100, 0x41) });
@@ -49,7 +49,8 @@ async function writeFlow(path: string, stream: boolean, first: number, count: nu
   const store = new FlowStore({ stream, stagingDir: staged ? staging : null, onNumberedFile: (requested, p) => run.numbered.push([requested, p]) });
   const writePath = staged ? join(staging, path.slice(dir.length + 1)) : path;
   try {
-    const file = store.openFile((reason, p, error) => assert.fail(`${reason} ${p} ${error.message}`));
+    const flow = openTestFlow(store, frame, LINKTYPE_ETHERNET, (reason, p, error) => assert.fail(`${reason} ${p} ${error.message}`), keep);
+    const { file } = flow;
     if (stream) file.setTarget(path, writePath);
     // Two batches, each sealed into a member in stream mode: the first member
     // goes to disk on its own, the second is written after it.
@@ -57,7 +58,7 @@ async function writeFlow(path: string, stream: boolean, first: number, count: nu
       const n = half === 0 ? Math.ceil(count / 2) : Math.floor(count / 2);
       const start = first + (half === 0 ? 0 : Math.ceil(count / 2));
       const batch = batchOf(Array.from({ length: n }, (_, i) => ({ frame, timestampNs: BigInt(start + i) * 1000n })));
-      routeToFile(store, file, batch, LINKTYPE_ETHERNET, keep, 0, stream);
+      routeToFlow(store, flow, batch, LINKTYPE_ETHERNET, stream);
     }
     if (!stream) file.setTarget(path, writePath);
     // A stream file is on disk once its first member is: the tree is looked at from then.

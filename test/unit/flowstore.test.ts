@@ -10,11 +10,11 @@ import { afterEach, beforeEach, test } from 'node:test';
 import { ANONYMIZE_A, ANONYMIZE_B, D_HASH, D_KEY, LINKTYPE_ETHERNET, TALLY_MISSED, TALLY_SAVED } from '../../src/native/layout.js';
 import { describeRecords } from '../../src/decode/describe.js';
 import { KEY_WORDS } from '../../src/decode/flowkey.js';
-import type { FinishResult, FlowFile, WriteErrorReason } from '../../src/saver/flowfile.js';
-import { FlowStore } from '../../src/saver/flowstore.js';
+import type { FinishResult, WriteErrorReason } from '../../src/saver/flowfile.js';
+import { FlowStore, type OpenedFlow } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
-import { routeToFile } from '../helpers/routefile.js';
+import { openTestFlow, routeToFlow } from '../helpers/routefile.js';
 
 let dir = '';
 const stores: FlowStore[] = [];
@@ -38,9 +38,14 @@ beforeEach(() => {
   errors.length = 0;
 });
 
-/** Stores every record of `records` in `file` (keeping `keep` bytes each, masking per `anonymize`); returns the route tallies. */
-function store(s: FlowStore, file: ReturnType<FlowStore['openFile']>, records: BatchRecord[], keep: number, anonymize = 0): Int32Array {
-  return routeToFile(s, file, batchOf(records), LINKTYPE_ETHERNET, keep, anonymize);
+/** Routes every record of `records` (of the flow's 4-tuple) to the flow; returns the route tallies. */
+function store(s: FlowStore, flow: OpenedFlow, records: BatchRecord[]): Float64Array {
+  return routeToFlow(s, flow, batchOf(records), LINKTYPE_ETHERNET).tallies;
+}
+
+/** A flow of `frame`'s 4-tuple keeping `keep` bytes a record, masking per `anonymize`. */
+function open(s: FlowStore, keep: number, frame = v4, anonymize = 0): OpenedFlow {
+  return openTestFlow(s, frame, LINKTYPE_ETHERNET, onError, keep, anonymize);
 }
 
 const payload = Buffer.alloc(1000, 0x41);
@@ -48,13 +53,16 @@ const payload = Buffer.alloc(1000, 0x41);
 const v4 = ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport: 40000, dport: 80, payload });
 const v6 = ethernetFrame({ src: '2001:db8:aabb:ccdd:eeff:11:2233:4455', dst: 'fd00::1', sport: 40000, dport: 80, payload });
 const v4fin = ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport: 40000, dport: 80, payload, flags: 0x11 });
+/** v4's segment from another client port: another flow. */
+const v4from = (sport: number, flags = 0x10) => ethernetFrame({ src: '192.0.2.77', dst: '198.51.100.9', sport, dport: 80, payload, flags });
 
 test('records are cut to the bytes kept, the payload is zero, and the file header carries snaplen and link type', async () => {
   const s = newStore();
-  const file = s.openFile(onError);
+  const flow = open(s, 94);
+  const { file } = flow;
   const path = join(dir, 'a', 'b', 'cut.pcap.gz');
   file.setTarget(path);
-  store(s, file, [{ frame: v4, timestampNs: 1_700_000_000_123_456_789n }, { frame: v4.subarray(0, 60) }], 94);
+  store(s, flow, [{ frame: v4, timestampNs: 1_700_000_000_123_456_789n }, { frame: v4.subarray(0, 60) }]);
   assert.equal(await file.finish(), 'written');
   const pcap = parsePcapGz(readFileSync(path));
   assert.equal(pcap.magic, 0xa1b23c4d);
@@ -74,14 +82,17 @@ test('records are cut to the bytes kept, the payload is zero, and the file heade
 
 test('anonymize bits mask endpoint A and B: /24 of IPv4, /48 of IPv6', async () => {
   const s = newStore();
-  const file = s.openFile(onError);
-  const path = join(dir, 'anon.pcap.gz');
-  file.setTarget(path);
-  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_A);
-  store(s, file, [{ frame: v6 }], 114, ANONYMIZE_A | ANONYMIZE_B);
-  store(s, file, [{ frame: v4 }], 94, ANONYMIZE_B);
-  assert.equal(await file.finish(), 'written');
-  const [a, b, c] = parsePcapGz(readFileSync(path)).records.map((r) => r.data);
+  const masked = async (frame: Buffer, keep: number, anonymize: number, name: string): Promise<Buffer> => {
+    const flow = open(s, keep, frame, anonymize);
+    const path = join(dir, `${name}.pcap.gz`);
+    flow.file.setTarget(path);
+    store(s, flow, [{ frame }]);
+    assert.equal(await flow.file.finish(), 'written');
+    return parsePcapGz(readFileSync(path)).records[0].data;
+  };
+  const a = await masked(v4, 94, ANONYMIZE_A, 'a');
+  const b = await masked(v6, 114, ANONYMIZE_A | ANONYMIZE_B, 'b');
+  const c = await masked(v4from(40001), 94, ANONYMIZE_B, 'c');
   assert.deepEqual([...a.subarray(26, 34)], [192, 0, 2, 0, 198, 51, 100, 9]);
   assert.equal(b.subarray(22, 38).toString('hex'), '20010db8aabb00000000000000000000');
   assert.equal(b.subarray(38, 54).toString('hex'), 'fd000000000000000000000000000000');
@@ -90,12 +101,13 @@ test('anonymize bits mask endpoint A and B: /24 of IPv4, /48 of IPv6', async () 
 
 test('full chunks become gzip members that concatenate, in order, to every record', async () => {
   const s = newStore({ chunkBytes: 4096, threads: 2 });
-  const file = s.openFile(onError);
+  const flow = open(s, 94);
+  const { file } = flow;
   const path = join(dir, 'members.pcap.gz');
   file.setTarget(path);
   const n = 500;
   for (let i = 0; i < n; i += 50) {
-    store(s, file, Array.from({ length: 50 }, (_, j) => ({ frame: v4, timestampNs: BigInt(i + j) * 1000n })), 94);
+    store(s, flow, Array.from({ length: 50 }, (_, j) => ({ frame: v4, timestampNs: BigInt(i + j) * 1000n })));
   }
   assert.equal(await file.finish(), 'written');
   const bytes = readFileSync(path);
@@ -111,10 +123,12 @@ for (const stream of [false, true]) {
     // More files than one syncfs batch takes (64), on two threads: the names appear batch by batch.
     const s = newStore({ stream, threads: 2 });
     const files = Array.from({ length: 300 }, (_, i) => {
-      const file = s.openFile(onError);
+      const frame = v4from(20000 + i);
+      const flow = open(s, 94, frame);
+      const { file } = flow;
       const path = join(dir, 'many', `f${i}.pcap.gz`);
       if (stream) file.setTarget(path);
-      store(s, file, Array.from({ length: 1 + (i % 5) }, (_, j) => ({ frame: v4, timestampNs: BigInt(i * 10 + j) * 1000n })), 94);
+      store(s, flow, Array.from({ length: 1 + (i % 5) }, (_, j) => ({ frame, timestampNs: BigInt(i * 10 + j) * 1000n })));
       if (!stream) file.setTarget(path);
       return { file, path, records: 1 + (i % 5) };
     });
@@ -136,55 +150,58 @@ function countMembers(bytes: Buffer): number {
 test('a FIN or RST compresses what is buffered when it is 16 KiB or more, not a short flow', async () => {
   const s = newStore();
   // 300 records of 110 bytes: about 32 KiB before the FIN, then three more.
-  const long = s.openFile(onError);
+  const long = open(s, 94);
   const longPath = join(dir, 'long.pcap.gz');
-  long.setTarget(longPath);
-  store(s, long, Array.from({ length: 300 }, () => ({ frame: v4 })), 94);
-  store(s, long, [{ frame: v4fin }], 94);
-  store(s, long, [{ frame: v4 }, { frame: v4 }, { frame: v4 }], 94);
-  assert.equal(await long.finish(), 'written');
+  long.file.setTarget(longPath);
+  store(s, long, Array.from({ length: 300 }, () => ({ frame: v4 })));
+  store(s, long, [{ frame: v4fin }]);
+  store(s, long, [{ frame: v4 }, { frame: v4 }, { frame: v4 }]);
+  assert.equal(await long.file.finish(), 'written');
   const longBytes = readFileSync(longPath);
   assert.equal(countMembers(longBytes), 2, 'one member up to the FIN, one for what came after');
   assert.equal(parsePcapGz(longBytes).records.length, 304);
   // A short flow keeps one member: its FIN comes with less than 16 KiB buffered.
-  const short = s.openFile(onError);
+  const shortFrame = v4from(40001);
+  const short = open(s, 94, shortFrame);
   const shortPath = join(dir, 'short.pcap.gz');
-  short.setTarget(shortPath);
-  store(s, short, Array.from({ length: 10 }, () => ({ frame: v4 })), 94);
-  store(s, short, [{ frame: v4fin }], 94);
-  store(s, short, [{ frame: v4 }], 94);
-  assert.equal(await short.finish(), 'written');
+  short.file.setTarget(shortPath);
+  store(s, short, Array.from({ length: 10 }, () => ({ frame: shortFrame })));
+  store(s, short, [{ frame: v4from(40001, 0x11) }]);
+  store(s, short, [{ frame: shortFrame }]);
+  assert.equal(await short.file.finish(), 'written');
   assert.equal(countMembers(readFileSync(shortPath)), 1);
 });
 
 test('an unnamed or discarded file is never written', async () => {
   const s = newStore();
-  const unnamed = s.openFile(onError);
-  store(s, unnamed, [{ frame: v4 }], 94);
-  assert.equal(await unnamed.finish(), 'empty');
-  const dropped = s.openFile(onError);
-  dropped.setTarget(join(dir, 'dropped.pcap.gz'));
-  store(s, dropped, [{ frame: v4 }], 94);
-  dropped.discard();
-  assert.equal(await dropped.finish(), 'empty');
-  const tallies = store(s, dropped, [{ frame: v4 }], 94);
+  const unnamed = open(s, 94);
+  store(s, unnamed, [{ frame: v4 }]);
+  assert.equal(await unnamed.file.finish(), 'empty');
+  const droppedFrame = v4from(40001);
+  const dropped = open(s, 94, droppedFrame);
+  dropped.file.setTarget(join(dir, 'dropped.pcap.gz'));
+  store(s, dropped, [{ frame: droppedFrame }]);
+  dropped.file.discard();
+  assert.equal(await dropped.file.finish(), 'empty');
+  const tallies = store(s, dropped, [{ frame: droppedFrame }]);
   assert.deepEqual([tallies[TALLY_SAVED], tallies[TALLY_MISSED]], [0, 1], 'a closed file takes no records: missed, in state uuidwait');
-  const named = s.openFile(onError);
-  named.setTarget(join(dir, 'nothing.pcap.gz'));
-  assert.equal(await named.finish(), 'empty');
+  const named = open(s, 94, v4from(40002));
+  named.file.setTarget(join(dir, 'nothing.pcap.gz'));
+  assert.equal(await named.file.finish(), 'empty');
   assert.deepEqual(readdirSync(dir), []);
 });
 
 test('stream mode appends members to the named file as they are made', async () => {
   const s = newStore({ stream: true });
-  const file = s.openFile(onError);
+  const flow = open(s, 94);
+  const { file } = flow;
   const path = join(dir, 'day', 'stream.pcap.gz');
   file.setTarget(path);
-  routeToFile(s, file, batchOf([{ frame: v4 }, { frame: v4 }]), LINKTYPE_ETHERNET, 94, 0, true);
+  routeToFlow(s, flow, batchOf([{ frame: v4 }, { frame: v4 }]), LINKTYPE_ETHERNET, true);
   // Written without finish(): wait (bounded) for the store's thread.
   for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(parsePcapGz(readFileSync(path)).records.length, 2);
-  store(s, file, [{ frame: v4 }], 94);
+  store(s, flow, [{ frame: v4 }]);
   assert.equal(await file.finish(), 'written');
   assert.equal(parsePcapGz(readFileSync(path)).records.length, 3);
 });
@@ -192,10 +209,11 @@ test('stream mode appends members to the named file as they are made', async () 
 test('a file that cannot be written is reported once, with its errno code, and leaves nothing behind', async () => {
   const s = newStore();
   writeFileSync(join(dir, 'blocker'), 'a regular file where a directory belongs');
-  const file = s.openFile(onError);
+  const flow = open(s, 94);
+  const { file } = flow;
   const path = join(dir, 'blocker', 'x', 'failed.pcap.gz');
   file.setTarget(path);
-  store(s, file, [{ frame: v4 }], 94);
+  store(s, flow, [{ frame: v4 }]);
   const result: FinishResult = await file.finish();
   assert.equal(result, 'failed');
   assert.equal(errors.length, 1);
@@ -204,50 +222,57 @@ test('a file that cannot be written is reported once, with its errno code, and l
   assert.equal((errors[0].error as NodeJS.ErrnoException).code, 'ENOTDIR');
   assert.deepEqual(readdirSync(dir), ['blocker']);
   // The store goes on: the next file is fine.
-  const next = s.openFile(onError);
-  next.setTarget(join(dir, 'next.pcap.gz'));
-  store(s, next, [{ frame: v4 }], 94);
-  assert.equal(await next.finish(), 'written');
+  const next = open(s, 94, v4from(40001));
+  next.file.setTarget(join(dir, 'next.pcap.gz'));
+  store(s, next, [{ frame: v4from(40001) }]);
+  assert.equal(await next.file.finish(), 'written');
 });
 
-test('a route to no open file, or a record outside the batch, is refused; a batch cut short ends routing', () => {
+test('a key that has a flow cannot get another; a record outside the batch is refused; a batch cut short ends routing', () => {
   const s = newStore();
-  const file = s.openFile(onError);
   const batch = batchOf([{ frame: v4 }]);
   const d = describeRecords(batch, LINKTYPE_ETHERNET);
   const key = d.slice(D_KEY, D_KEY + KEY_WORDS);
-  const noFile = { slot: file.slot + 1000, isOpen: true } as unknown as FlowFile;
-  assert.throws(() => s.bindFlow(noFile, key, d[D_HASH], 0), RangeError);
-  const route = s.bindFlow(file, key, d[D_HASH], 0);
-  assert.throws(() => s.bindFlow(file, key, d[D_HASH], 0), /route already/);
-  s.setRouter({ flowFor: () => assert.fail('the flow has a route'), tick: () => {} });
+  const flow = s.openFlow(key, d[D_HASH], onError);
+  assert.ok(typeof flow !== 'string');
+  assert.throws(() => s.openFlow(key, d[D_HASH], onError), /route already/);
+  assert.equal(s.findFlow(key, d[D_HASH]), flow.route);
+  const saved = () => {
+    s.takeTallies();
+    const n = s.tallies[TALLY_SAVED];
+    s.tallies.fill(0);
+    return n;
+  };
   const lying = Buffer.from(batch);
   lying.writeUInt32LE(100_000, 8); // caplen beyond the batch
   s.route(lying, d, LINKTYPE_ETHERNET, null);
-  assert.equal(s.tallies[TALLY_SAVED], 0, 'nothing is routed past a record that overruns the batch');
+  assert.equal(saved(), 0, 'nothing is routed past a record that overruns the batch');
   const outside = Int32Array.from(d);
   outside[0] = batch.length + 100;
   s.route(batch, outside, LINKTYPE_ETHERNET, null);
-  assert.equal(s.tallies[TALLY_SAVED], 0);
+  assert.equal(saved(), 0);
   s.route(batch, d, LINKTYPE_ETHERNET, null);
-  assert.equal(s.tallies[TALLY_SAVED], 1);
-  assert.throws(() => s.setFlowState(route + 1000, 1), RangeError);
-  s.unbindFlow(route);
-  assert.throws(() => s.unbindFlow(route), RangeError);
+  assert.equal(saved(), 1);
+  assert.equal(s.takeNewFlows().length, 0, 'the records went to the flow opened for them');
+  assert.throws(() => s.setFlowState(flow.route + 1000, 1), RangeError);
+  s.endFlow(flow.route);
+  assert.equal(s.findFlow(key, d[D_HASH]), -1);
+  assert.throws(() => s.endFlow(flow.route), RangeError);
 });
 
 test('after close() nothing hangs: unfinished files say failed, new files take nothing and finish empty', async () => {
   const s = newStore();
-  const open = s.openFile(onError);
-  open.setTarget(join(dir, 'never.pcap.gz'));
-  store(s, open, [{ frame: v4 }], 94);
+  const unfinished = open(s, 94);
+  unfinished.file.setTarget(join(dir, 'never.pcap.gz'));
+  store(s, unfinished, [{ frame: v4 }]);
   s.close();
-  assert.equal(await open.finish(), 'failed');
-  const late = s.openFile(onError);
-  const tallies = store(s, late, [{ frame: v4 }], 94);
-  assert.equal(tallies[TALLY_SAVED], 0, 'a file opened after close() takes no records');
-  late.setTarget(join(dir, 'late.pcap.gz'));
-  assert.equal(await late.finish(), 'empty');
+  assert.equal(await unfinished.file.finish(), 'failed');
+  const lateFrame = v4from(40001);
+  const late = open(s, 94, lateFrame);
+  const tallies = store(s, late, [{ frame: lateFrame }]);
+  assert.equal(tallies[TALLY_SAVED], 0, 'a flow started after close() takes no records');
+  late.file.setTarget(join(dir, 'late.pcap.gz'));
+  assert.equal(await late.file.finish(), 'empty');
   assert.deepEqual(readdirSync(dir), []);
 });
 
@@ -256,7 +281,7 @@ test('an idle store does not keep the process alive; one with a file to finish d
     import { FlowStore } from ${JSON.stringify(new URL('../../src/saver/flowstore.js', import.meta.url).href)};
     const s = new FlowStore();
     const idle = new FlowStore();
-    const f = s.openFile(() => {});
+    const f = s.openFlow(new Int32Array(9), 0, () => {}).file;
     f.setTarget(${JSON.stringify(join(dir, 'child.pcap.gz'))});
     f.finish().then((r) => console.log('finished', r));
   `;

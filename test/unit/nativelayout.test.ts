@@ -12,6 +12,7 @@ import {
   layoutMismatches,
   SAVER_STATE_COUNT,
   TALLY_BAD,
+  TALLY_REFUSED,
   TALLY_WORDS,
 } from '../../src/native/layout.js';
 
@@ -53,5 +54,6 @@ test('an addon without a layout (built before it existed) is refused', () => {
 test('the names indexed by status and state cover the shared counts', () => {
   assert.equal(DECODE_STATUS_NAMES.length, DECODE_STATUS_COUNT);
   assert.equal(SAVER_STATE_NAMES.length, SAVER_STATE_COUNT);
-  assert.equal(TALLY_WORDS, TALLY_BAD + DECODE_STATUS_COUNT);
+  assert.equal(TALLY_REFUSED, TALLY_BAD + DECODE_STATUS_COUNT);
+  assert.equal(TALLY_WORDS, TALLY_REFUSED + 2, 'one word per refusal: maxflows, maxheap');
 });

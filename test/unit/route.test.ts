@@ -1,6 +1,6 @@
 // The flow store's routing on its own (FlowStore.route, native/router.cc
-// and native/routes.h): which records go where without asking, which are
-// asked about, and that every flow's records keep capture order.
+// and native/routes.h): which records go to which flow, which start flows
+// (and which the limits refuse), and that every flow's records keep capture order.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,16 +13,25 @@ import {
   D_KEY,
   D_STATUS,
   LINKTYPE_ETHERNET,
+  NEWFLOW_WORDS,
+  NF_RECORD,
+  NF_REPLACED,
+  NF_ROUTE,
+  NF_SERIAL,
+  NF_SLOT,
+  REFUSED_MAXFLOWS,
+  REFUSED_MAXHEAP,
   SaverState,
   TALLY_BAD,
   TALLY_MISSED,
+  TALLY_REFUSED,
   TALLY_SAVED,
 } from '../../src/native/layout.js';
 import { describeRecords } from '../../src/decode/describe.js';
 import { KEY_WORDS } from '../../src/decode/flowkey.js';
 import { PacketClock } from '../../src/demux/packetclock.js';
 import type { FlowFile } from '../../src/saver/flowfile.js';
-import { FlowStore } from '../../src/saver/flowstore.js';
+import { FlowStore, type OpenedFlow } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 
@@ -62,11 +71,36 @@ function keyAt(d: Int32Array, at: number): Int32Array {
   return d.slice(at + D_KEY, at + D_KEY + KEY_WORDS);
 }
 
-/** A named file and a route to it for the flow of the record at description word `at`. */
-function bound(r: Routed, at: number, name: string): { file: FlowFile; route: number } {
-  const file = store.openFile((reason, path, error) => assert.fail(`${reason} ${path} ${error.message}`));
-  file.setTarget(join(dir, `${name}.pcap.gz`));
-  return { file, route: store.bindFlow(file, keyAt(r.d, at), r.d[at + D_HASH], 0) };
+/** A flow, with a named file, for the flow of the record at description word `at`. */
+function bound(r: Routed, at: number, name: string): OpenedFlow {
+  const opened = store.openFlow(keyAt(r.d, at), r.d[at + D_HASH], (reason, path, error) => assert.fail(`${reason} ${path} ${error.message}`));
+  assert.ok(typeof opened !== 'string', 'the flow is started');
+  opened.file.setTarget(join(dir, `${name}.pcap.gz`));
+  return opened;
+}
+
+/** The flows the store started since the last call: their routes (as flows with named files), the routes they replaced, the records they started at. */
+function started(name: string): Array<{ flow: OpenedFlow | null; replaced: number; record: number }> {
+  const w = store.takeNewFlows();
+  const out: Array<{ flow: OpenedFlow | null; replaced: number; record: number }> = [];
+  for (let at = 0; at + NEWFLOW_WORDS <= w.length; at += NEWFLOW_WORDS) {
+    let flow: OpenedFlow | null = null;
+    if (w[at + NF_ROUTE] >= 0) {
+      const file = store.fileOf(w[at + NF_SLOT], w[at + NF_SERIAL], (reason, path, error) => assert.fail(`${reason} ${path} ${error.message}`));
+      file.setTarget(join(dir, `${name}${out.length}.pcap.gz`));
+      flow = { route: w[at + NF_ROUTE], file };
+    }
+    out.push({ flow, replaced: w[at + NF_REPLACED], record: w[at + NF_RECORD] });
+  }
+  return out;
+}
+
+/** The tallies of what was routed since the last call. */
+function tallies(): Float64Array {
+  store.takeTallies();
+  const t = store.tallies.slice();
+  store.tallies.fill(0);
+  return t;
 }
 
 /** The records' times (ms after the start) in a finished file. */
@@ -76,44 +110,48 @@ async function timesIn(file: FlowFile): Promise<number[]> {
   return records.map((rec) => (rec.seconds - 1_700_000_000) * 1000 + rec.nanoseconds / 1e6);
 }
 
-test('a known flow is routed without asking; an unknown one is asked about at its first record only, and its later records follow', async () => {
+test('a known flow is routed to; a record of no flow starts one, told once at its first record, and its later records follow', async () => {
   const r = described([segment(1, 0), segment(2, 1), segment(1, 2), segment(2, 3), segment(1, 4)]);
   const a = bound(r, 0, 'a');
-  let b: { file: FlowFile; route: number } | null = null;
-  const asked: Array<[number, number]> = [];
-  store.setRouter({
-    flowFor: (at, replaced) => {
-      asked.push([at / DESCRIPTION_WORDS, replaced]);
-      b = bound(r, at, 'b');
-      return b.route;
-    },
-    tick: () => assert.fail('no packet time here'),
-  });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  assert.deepEqual(asked, [[1, -1]]);
-  assert.equal(store.tallies[TALLY_SAVED], 5);
+  const news = started('b');
+  assert.deepEqual(news.map((n) => [n.record, n.replaced]), [[1, -1]]);
+  const b = news[0].flow as OpenedFlow;
+  assert.equal(store.findFlow(keyAt(r.d, DESCRIPTION_WORDS), r.d[DESCRIPTION_WORDS + D_HASH]), b.route);
+  assert.equal(tallies()[TALLY_SAVED], 5);
   assert.equal(store.flowCounts(a.route).seen, 3);
   assert.equal(store.flowCounts(a.route).saved, 3);
-  const other = b as unknown as { file: FlowFile; route: number };
-  assert.equal(store.flowCounts(other.route).seen, 2);
+  assert.equal(store.flowCounts(b.route).seen, 2);
   assert.deepEqual(await timesIn(a.file), [0, 2, 4]);
-  assert.deepEqual(await timesIn(other.file), [1, 3]);
+  assert.deepEqual(await timesIn(b.file), [1, 3]);
 });
 
-test('a record the router drops is neither saved nor missed, and the flow is asked about again at its next record', () => {
+test('a flow the limits refuse starts nothing: its records are counted by refusal, neither saved nor missed, and each is tried again', () => {
   const r = described([segment(1, 0), segment(1, 1)]);
-  const asked: number[] = [];
-  store.setRouter({ flowFor: (at) => (asked.push(at / DESCRIPTION_WORDS), -1), tick: () => {} });
+  const other = described([segment(2, 0)]);
+  bound(other, 0, 'open');
+  store.setLimits(1, Infinity);
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  assert.deepEqual(asked, [0, 1]);
-  assert.deepEqual([...store.tallies.subarray(0, TALLY_BAD)], [0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(started('x'), []);
+  let t = tallies();
+  assert.deepEqual([...t.subarray(0, TALLY_BAD)], [0, 0, 0, 0, 0, 0]);
+  assert.deepEqual([t[TALLY_REFUSED + REFUSED_MAXFLOWS], t[TALLY_REFUSED + REFUSED_MAXHEAP]], [2, 0]);
+  assert.deepEqual(store.openFlow(keyAt(r.d, 0), r.d[D_HASH], () => {}), 'maxflows');
+  store.setLimits(0, 1000);
+  store.setMemoryInUse(2000);
+  store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
+  t = tallies();
+  assert.deepEqual([t[TALLY_REFUSED + REFUSED_MAXFLOWS], t[TALLY_REFUSED + REFUSED_MAXHEAP]], [0, 2]);
+  store.setMemoryInUse(500);
+  store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
+  assert.equal(started('y').length, 1, 'below the limit again: the flow starts');
 });
 
-test('a SYN opening a new connection on a known 4-tuple goes to the router, and the rest of the batch of that 4-tuple follows the new flow', async () => {
+test('a SYN opening a new connection on a known 4-tuple starts a flow that replaces the old, and the rest of the batch of that 4-tuple follows the new flow', async () => {
   const r = described([
-    segment(1, 0, SYN, 500), // the flow's own opening SYN: not asked about
+    segment(1, 0, SYN, 500), // the flow's own opening SYN
     segment(1, 1),
-    segment(1, 2, SYN, 500), // a retransmission of it: not asked about
+    segment(1, 2, SYN, 500), // a retransmission of it: still the same flow
     segment(2, 3),
     segment(1, 4, SYN, 9000), // a new connection from the same port
     segment(1, 5),
@@ -123,23 +161,16 @@ test('a SYN opening a new connection on a known 4-tuple goes to the router, and 
   ]);
   const old = bound(r, 0, 'old');
   const other = bound(r, 3 * DESCRIPTION_WORDS, 'other');
-  let next: { file: FlowFile; route: number } | null = null;
-  const asked: Array<[number, number]> = [];
-  store.setRouter({
-    flowFor: (at, replaced) => {
-      asked.push([at / DESCRIPTION_WORDS, replaced]);
-      store.unbindFlow(replaced);
-      next = bound(r, at, 'next');
-      return next.route;
-    },
-    tick: () => {},
-  });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  assert.deepEqual(asked, [[4, old.route]]);
-  const reused = next as unknown as { file: FlowFile; route: number };
-  assert.equal(store.flowCounts(reused.route).seen, 4);
+  const news = started('next');
+  assert.deepEqual(news.map((n) => [n.record, n.replaced]), [[4, old.route]]);
+  const next = news[0].flow as OpenedFlow;
+  assert.equal(store.findFlow(keyAt(r.d, 0), r.d[D_HASH]), next.route, 'the 4-tuple is the new flow\'s');
+  assert.equal(store.flowCounts(old.route).seen, 3, 'the old flow answers until it is ended');
+  assert.equal(store.flowCounts(next.route).seen, 4);
+  store.endFlow(old.route);
   assert.deepEqual(await timesIn(old.file), [0, 1, 2]);
-  assert.deepEqual(await timesIn(reused.file), [4, 5, 7, 8]);
+  assert.deepEqual(await timesIn(next.file), [4, 5, 7, 8]);
   assert.deepEqual(await timesIn(other.file), [3, 6]);
 });
 
@@ -152,9 +183,9 @@ test('records of a flow that takes no packets are counted as missed by its state
   store.setFlowState(discarding.route, SaverState.Discarding);
   store.setFlowState(written.route, SaverState.Written);
   store.setFlowState(saving.route, SaverState.Saving);
-  store.setRouter({ flowFor: () => assert.fail('every flow is known'), tick: () => {} });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  const t = store.tallies;
+  assert.deepEqual(started('x'), [], 'every flow is known');
+  const t = tallies();
   assert.equal(t[TALLY_SAVED], 1);
   assert.deepEqual([...t.subarray(TALLY_MISSED, TALLY_MISSED + 5)], [0, 0, 2, 1, 0]);
   assert.equal(t[TALLY_BAD + r.d[3 * DESCRIPTION_WORDS + D_STATUS]], 1);
@@ -162,7 +193,6 @@ test('records of a flow that takes no packets are counted as missed by its state
   assert.equal(store.flowCounts(discarding.route).saved, 0);
   // Back to taking packets (only UuidWait and Saving do).
   store.setFlowState(discarding.route, SaverState.UuidWait);
-  store.tallies.fill(0);
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   assert.equal(store.flowCounts(discarding.route).saved, 2);
 });
@@ -170,23 +200,20 @@ test('records of a flow that takes no packets are counted as missed by its state
 test('a record of another link type than the flow\'s first is missed', () => {
   const r = described([segment(1, 0)]);
   const flow = bound(r, 0, 'link');
-  store.setRouter({ flowFor: () => -1, tick: () => {} });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   store.route(r.batch, r.d, 113, null);
-  assert.deepEqual([store.tallies[TALLY_SAVED], store.tallies[TALLY_MISSED + SaverState.UuidWait]], [1, 1]);
+  const t = tallies();
+  assert.deepEqual([t[TALLY_SAVED], t[TALLY_MISSED + SaverState.UuidWait]], [1, 1]);
   assert.equal(store.flowCounts(flow.route).seen, 2);
 });
 
-test('packet time: the router ticks before the first record at or past each check, with the records before it routed', () => {
+test('packet time: the store ticks before the first record at or past each check, with the records before it routed', () => {
   const times = [0, 50, 99, 100, 30, 180, 250, 260, 351];
   const r = described(times.map((ms) => segment(1, ms)));
   const flow = bound(r, 0, 'ticks');
   const clock = new PacketClock();
   const ticks: Array<[number, number]> = [];
-  store.setRouter({
-    flowFor: () => assert.fail('the flow is known'),
-    tick: () => ticks.push([clock.now() - 1_700_000_000_000, store.flowCounts(flow.route).seen]),
-  });
+  store.setTick(() => ticks.push([clock.now() - 1_700_000_000_000, store.flowCounts(flow.route).seen]));
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, clock.state);
   // The same as PacketClock.advance per record, which the demuxer used to call.
   const expected: Array<[number, number]> = [];
@@ -206,7 +233,6 @@ test('takeSeen marks flows that saw a packet since the previous call, or started
   const two = bound(r, DESCRIPTION_WORDS, 'two');
   const seen = store.takeSeen();
   assert.deepEqual([seen[one.route], seen[two.route]], [0, 1]);
-  store.setRouter({ flowFor: () => -1, tick: () => {} });
   store.route(r.batch.subarray(0, r.d[DESCRIPTION_WORDS]), r.d.subarray(0, DESCRIPTION_WORDS), LINKTYPE_ETHERNET, null);
   const after = store.takeSeen();
   assert.deepEqual([after[one.route], after[two.route]], [1, 0]);
@@ -215,22 +241,17 @@ test('takeSeen marks flows that saw a packet since the previous call, or started
 test('a route ends with its flow: the key is unknown again, and its file can be finished meanwhile', async () => {
   const r = described([segment(1, 0), segment(1, 1)]);
   const flow = bound(r, 0, 'ended');
-  const asked: number[] = [];
-  store.setRouter({
-    flowFor: (at) => {
-      asked.push(at / DESCRIPTION_WORDS);
-      return -1;
-    },
-    tick: () => {},
-  });
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
   const done = flow.file.finish();
   // Finished but still routed (-captureduration): packets are missed, not written.
-  store.tallies.fill(0);
+  tallies();
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  assert.deepEqual([store.tallies[TALLY_SAVED], store.tallies[TALLY_MISSED + SaverState.UuidWait]], [0, 2]);
-  store.unbindFlow(flow.route);
+  const t = tallies();
+  assert.deepEqual([t[TALLY_SAVED], t[TALLY_MISSED + SaverState.UuidWait]], [0, 2]);
+  assert.deepEqual(started('x'), []);
+  store.endFlow(flow.route);
+  assert.equal(store.findFlow(keyAt(r.d, 0), r.d[D_HASH]), -1);
   store.route(r.batch, r.d, LINKTYPE_ETHERNET, null);
-  assert.deepEqual(asked, [0, 1]);
+  assert.deepEqual(started('again').map((n) => n.record), [0], 'its next record starts a new flow');
   assert.equal(await done, 'written');
 });

@@ -1,11 +1,12 @@
 // Module entry point and the stateless helpers: listInterfaces, mallocTrim,
-// libVersion, publishStaged, and the `layout` object of layout.h's constants
+// raiseOpenFileLimit, libVersion, publishStaged, and the `layout` object of layout.h's constants
 // (socket diagnostics live in sockdiag.cc). The module keeps no
 // global state, so it is safe to load in several environments (worker threads).
 #include <arpa/inet.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -86,6 +87,25 @@ Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
 #else
   return Napi::Boolean::New(info.Env(), false);
 #endif
+}
+
+// Raises the soft limit on open files to the hard one, as Go's runtime does
+// at start: every stream-mode file and every file waiting for its syncfs holds
+// a descriptor, and systemd's default soft limit (1,024) is far below a busy
+// server's open flows. Returns [soft, hard] as they are now (-1: unlimited).
+Napi::Value RaiseOpenFileLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  auto number = [&](rlim_t v) { return Napi::Number::New(env, v == RLIM_INFINITY ? -1.0 : static_cast<double>(v)); };
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, number(limit.rlim_cur));
+  out.Set(1u, number(limit.rlim_max));
+  return out;
 }
 
 Napi::Value LibVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), pcap_lib_version()); }
@@ -202,6 +222,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("Capture", DefineCaptureClass(env));
   exports.Set("listInterfaces", Napi::Function::New<ListInterfaces>(env, "listInterfaces"));
   exports.Set("mallocTrim", Napi::Function::New<MallocTrim>(env, "mallocTrim"));
+  exports.Set("raiseOpenFileLimit", Napi::Function::New<RaiseOpenFileLimit>(env, "raiseOpenFileLimit"));
   exports.Set("libVersion", Napi::Function::New<LibVersion>(env, "libVersion"));
   exports.Set("publishStaged", Napi::Function::New<PublishStagedFile>(env, "publishStaged"));
   exports.Set("sockDiagDump", Napi::Function::New<SockDiagDump>(env, "sockDiagDump"));

@@ -128,6 +128,8 @@ export class Daemon {
   /** Builds every piece and starts capturing; throws PacketHeadersError on start-up failures. */
   static async start(config: Config, deps: DaemonDeps): Promise<Daemon> {
     const addon = deps.addon ?? loadAddon();
+    // Each stream file, and each file waiting for its sync, holds a descriptor.
+    addon.raiseOpenFileLimit();
     const owner = directoryOwner(config.user);
     prepareDatadir(config.datadir);
     const staging = chooseStagingDir(config.datadir, config.stagingDir, owner);
@@ -314,7 +316,9 @@ export class Daemon {
    * of flows between two timer ticks.
    */
   private sampleMemory(): void {
-    this.store.setMemoryInUse(process.memoryUsage.rss(), true);
+    // Reading it opens a file: with every descriptor in use it fails, and the last sample stands.
+    const rss = readOrNull(() => process.memoryUsage.rss());
+    if (rss !== null) this.store.setMemoryInUse(rss, true);
   }
 
   private startTimers(addon: NativeAddon): void {
@@ -331,13 +335,22 @@ export class Daemon {
       setInterval(() => this.logStatus(), this.deps.statusLogMs ?? STATUS_LOG_MS),
       setInterval(() => {
         // Memory the allocator holds but nothing uses: give it back past the limit.
-        const usage = process.memoryUsage();
-        if (usage.rss - usage.heapUsed - usage.external > this.config.maxIdleRamBytes && addon.mallocTrim()) {
+        const usage = readOrNull(() => process.memoryUsage());
+        if (usage !== null && usage.rss - usage.heapUsed - usage.external > this.config.maxIdleRamBytes && addon.mallocTrim()) {
           this.metrics.memoryTrims.inc();
         }
       }, IDLE_MEMORY_CHECK_MS),
     );
     for (const timer of this.timers) timer.unref();
+  }
+}
+
+/** What `read` returns, or null when it throws (process.memoryUsage() does when no descriptor is free). */
+function readOrNull<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch {
+    return null;
   }
 }
 

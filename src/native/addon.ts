@@ -111,6 +111,8 @@ export interface NativeAddon {
   listInterfaces(): InterfaceInfo[];
   /** glibc malloc_trim(0): gives freed heap memory back to the OS. Returns whether memory was released. */
   mallocTrim(): boolean;
+  /** Raises the soft limit on open files to the hard one; [soft, hard] as they are now, -1 unlimited. */
+  raiseOpenFileLimit(): [number, number];
   /** pcap_lib_version() */
   libVersion(): string;
   /**

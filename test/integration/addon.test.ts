@@ -368,6 +368,15 @@ describe('interfaces and helpers', () => {
     });
   });
 
+  test('raiseOpenFileLimit lifts the soft limit on open files to the hard one', () => {
+    const script = `import { loadAddon } from ${JSON.stringify(new URL('../../src/native/addon.js', import.meta.url).href)}; console.log(JSON.stringify(loadAddon().raiseOpenFileLimit()));`;
+    const child = spawnSync('bash', ['-c', 'ulimit -Sn 256 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(child.status, 0, child.stderr);
+    const [soft, hard] = JSON.parse(child.stdout) as [number, number];
+    assert.equal(soft, hard);
+    assert.ok(hard === -1 || hard > 256, `hard limit ${hard}`);
+  });
+
   test('libVersion and mallocTrim', () => {
     assert.match(addon.libVersion(), /^libpcap version \d+\.\d+/);
     assert.equal(typeof addon.mallocTrim(), 'boolean');

@@ -1,4 +1,6 @@
-// Capture thread and its hand-over to JS.
+// Capture thread and its hand-over to JS: batches of decoded records, or
+// (a live capture given a flow store) nothing but word that flows started,
+// the thread routing each batch into the store itself.
 //
 // Ownership and lifetime (the part that matters for not crashing):
 //  - PcapHandle is shared (std::shared_ptr) by the JS object and the session,
@@ -32,10 +34,12 @@
 
 #include "bytes.h"
 #include "decode.h"
+#include "flowstore.h"
 #include "layout.h"
 #include "offline_merge.h"
 #include "options.h"
 #include "pcap_handle.h"
+#include "router.h"
 
 namespace ph {
 namespace {
@@ -145,14 +149,18 @@ struct LentBatch {
   std::shared_ptr<BatchPool> pool;
 };
 
-// What the capture thread sends to the JS thread: a batch, or the end.
+// What the capture thread sends to the JS thread: a batch, word that the
+// store's router started flows, or the end.
+struct FlowsStarted {};
 struct Message {
+  explicit Message(FlowsStarted) : flowsStarted(true) {}
   Message(std::unique_ptr<Batch> b, uint32_t r, int l, std::vector<int32_t> i)
       : batch(std::move(b)), recordsBytes(r), linkType(l), inputs(std::move(i)) {}
   Message(bool f, std::string e, bool o, std::vector<OfflineInputEnd> n)
       : failed(f), error(std::move(e)), offline(o), ends(std::move(n)) {}
 
   std::unique_ptr<Batch> batch;  // null for the end message
+  bool flowsStarted = false;
   uint32_t recordsBytes = 0;     // where the records end and their (padded) descriptions begin
   int linkType = 0;              // of every record of the batch
   // Merged files: which input the records came from, as pairs (index of the
@@ -171,8 +179,9 @@ using Tsfn = Napi::TypedThreadSafeFunction<Session, Message, CallJs>;
 class Session {
  public:
   // Exactly one of live and offline.
+  // With `router` (live only), batches are routed here, not handed over.
   Session(std::shared_ptr<PcapHandle> live, std::shared_ptr<OfflineMerge> offline, std::shared_ptr<DeliveryGate> gate,
-          Napi::Function onBatch, Napi::Function onEnd)
+          Napi::Function onBatch, Napi::Function onEnd, std::shared_ptr<Router> router)
       : live_(std::move(live)),
         offline_(std::move(offline)),
         snaplen_(live_ ? live_->snaplen() : offline_->snaplen()),
@@ -181,6 +190,7 @@ class Session {
         onBatch_(Napi::Persistent(onBatch)),
         onEnd_(Napi::Persistent(onEnd)),
         pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + snaplen_ + 3 + kDescriptionBytes)),
+        router_(std::move(router)),
         batch_(pool_->Take()) {
     // Records and descriptions together stay under kFlushBytes (plus one of each).
     described_.reserve(kFlushBytes / sizeof(int32_t) + kDescriptionWords);
@@ -204,7 +214,11 @@ class Session {
 
   // JS thread, from CallJs.
   void Deliver(Napi::Env env, Message& message) {
-    if (message.batch) {
+    if (message.flowsStarted) {
+      // Cleared first: flows started while JS takes these announce themselves again.
+      flowsAnnounced_.store(false, std::memory_order_release);
+      onBatch_.Call({env.Undefined()});
+    } else if (message.batch) {
       // Hand the vector's memory to the Buffer without copying; the finalizer
       // returns it to the pool when the Buffer is collected. (NewOrCopy copies,
       // and runs the finalizer at once, only in runtimes that forbid external buffers.)
@@ -303,7 +317,8 @@ class Session {
         break;
       }
       // PCAP_ERROR_BREAK: stop() or our own breakloop; the loop condition decides.
-      if (std::chrono::steady_clock::now() - batchStartedAt_ >= kMaxBatchAge && !Flush()) break;
+      // Routed here, each dispatch's records (a ring block) go to their flows at once.
+      if ((router_ || std::chrono::steady_clock::now() - batchStartedAt_ >= kMaxBatchAge) && !Flush()) break;
       // After every dispatch (one getsockopt; a dispatch returns once per
       // 256 KiB block of the ring, or per read timeout), since the next one
       // may block for as long as no packet comes: read once a second, the
@@ -377,6 +392,7 @@ class Session {
   bool Flush() {
     if (jsGone_) return false;
     if (batch_->empty()) return true;
+    if (router_) return RouteHere();
     const uint32_t recordsBytes = static_cast<uint32_t>(batch_->size());
     batch_->resize((recordsBytes + 3) & ~3u, 0);
     const auto* described = reinterpret_cast<const uint8_t*>(described_.data());
@@ -390,6 +406,30 @@ class Session {
       delete message;
       jsGone_ = true;
       return false;
+    }
+    return true;
+  }
+
+  // Capture thread: routes the current batch into the store (no copy for JS,
+  // no turn of its event loop), and tells JS when flows started, once until
+  // it has taken them.
+  bool RouteHere() {
+    bool started;
+    {
+      const std::lock_guard<std::recursive_mutex> lock(router_->mutex());
+      router_->RouteBatch(batch_->data(), batch_->size(), described_.data(), described_.size(),
+                          static_cast<uint32_t>(batchLinkType_), nullptr, [] {});
+      started = router_->HasNewFlows();
+    }
+    batch_->clear();
+    described_.clear();
+    if (started && !flowsAnnounced_.exchange(true, std::memory_order_acq_rel)) {
+      auto* message = new Message(FlowsStarted{});
+      if (tsfn_.NonBlockingCall(message) != napi_ok) {
+        // The queue is full (or JS is going): the next batch tries again.
+        delete message;
+        flowsAnnounced_.store(false, std::memory_order_release);
+      }
     }
     return true;
   }
@@ -447,6 +487,10 @@ class Session {
   Tsfn tsfn_;
   std::thread thread_;
   std::shared_ptr<BatchPool> pool_;
+  // Live, routing into a flow store: null when batches go to JS.
+  std::shared_ptr<Router> router_;
+  // A FlowsStarted message is queued and not yet delivered.
+  std::atomic<bool> flowsAnnounced_{false};
   // Capture thread only:
   std::unique_ptr<Batch> batch_;
   // Descriptions of batch_'s records, appended to it when it is handed over.
@@ -578,15 +622,26 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return out;
   }
 
+  // start(onBatch, onEnd, store?): with a FlowStore (live captures only),
+  // the capture thread routes the records into it, and onBatch() is called
+  // without a batch when flows started (FlowStore.takeNewFlows).
   void Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsFunction() || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(env, "start(onBatch, onEnd) needs two functions");
+      throw Napi::TypeError::New(env, "start(onBatch, onEnd, store?) needs two functions");
     }
     if (state_ != State::Opened) {
       throw Napi::Error::New(env, state_ == State::Started ? "capture already started" : "capture was stopped");
     }
-    auto* session = new Session(live_, offline_, gate_, info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
+    std::shared_ptr<Router> router;
+    if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull()) {
+      router = RouterOfStore(info[2]);
+      if (!router) throw Napi::TypeError::New(env, "start: store must be a FlowStore");
+      // -read is routed on the JS thread, in packet time (src/demux/packetclock.ts).
+      if (!live_) throw Napi::TypeError::New(env, "start: only a live capture routes into a store");
+    }
+    auto* session = new Session(live_, offline_, gate_, info[0].As<Napi::Function>(), info[1].As<Napi::Function>(),
+                                std::move(router));
     state_ = State::Started;
     session->Start(env);  // on failure the TSFN finalizer frees the session
   }

@@ -180,12 +180,12 @@ void Router::FlushStreams() {
   }
 }
 
-void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const int32_t* described, size_t words,
-                        uint32_t linkType, double* clock) {
+void Router::RouteBatch(const uint8_t* bytes, size_t end, const int32_t* described, size_t words, uint32_t linkType,
+                        double* clock, const std::function<void()>& tick) {
   int64_t* tallies = tallies_.data();
   // Whatever happens, jobs queued quietly get their threads woken.
   struct WakeAtEnd {
-    StoreShared* shared;
+    const std::shared_ptr<StoreShared>& shared;
     ~WakeAtEnd() {
       for (auto& th : shared->threads) th->Wake();
     }
@@ -228,8 +228,7 @@ void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const i
       if (ms > clock[0]) clock[0] = ms;
       if (clock[0] >= clock[1]) {
         clock[1] = clock[0] + clock[2];
-        Napi::HandleScope scope(env);
-        onTick_.Call({});
+        tick();
       }
     }
     const int32_t status = desc[kDStatus];
@@ -295,7 +294,7 @@ void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const i
     tallies[kTallySaved]++;
     if (closed_) continue;  // after close(): nothing is written any more
     Slot& s = slots_[static_cast<size_t>(r.slot)];
-    AppendRecord(env, s, bytes, end, desc, r.headerLength, maskSource, maskDestination, linkType);
+    AppendRecord(s, bytes, desc, r.headerLength, maskSource, maskDestination, linkType);
     if (ending && s.chunk.size() >= kEarlyCompressBytes) Seal(s, false);
     if (stream_ && r.state == kStateSaving) List(id, r);
   }
@@ -327,20 +326,14 @@ void Router::RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const i
   s.chunk = shared_->chunks->Take(std::max(s.nextChunkBytes, bytes));
 }
 
-// One capture record as a pcap record of at most headerLength bytes: headers
-// copied, every byte after the TCP header zero, chosen addresses masked.
-[[gnu::always_inline]] inline void Router::AppendRecord(Napi::Env env, Slot& s, const uint8_t* batch,
-                                                        size_t batchLength, const int32_t* d, uint32_t headerLength,
-                                                        bool maskSource, bool maskDestination, uint32_t linkType) {
-  const int64_t record = d[kDRecord];
-  if (record < 0 || static_cast<size_t>(record) + kRecordHeaderBytes > batchLength) {
-    throw Napi::RangeError::New(env, "append: record outside the batch");
-  }
-  const uint8_t* header = batch + record;
+// One capture record (checked by RouteBatch to lie within the batch) as a
+// pcap record of at most headerLength bytes: headers copied, every byte after
+// the TCP header zero, chosen addresses masked.
+[[gnu::always_inline]] inline void Router::AppendRecord(Slot& s, const uint8_t* batch, const int32_t* d,
+                                                        uint32_t headerLength, bool maskSource, bool maskDestination,
+                                                        uint32_t linkType) {
+  const uint8_t* header = batch + d[kDRecord];
   const uint32_t caplen = GetU32LE(header + 8);
-  if (caplen > batchLength - static_cast<size_t>(record) - kRecordHeaderBytes) {
-    throw Napi::RangeError::New(env, "append: record outside the batch");
-  }
   const uint32_t included = std::min(caplen, headerLength);
   const size_t fileHeader = s.headerWritten ? 0 : kPcapHeaderBytes;
   Reserve(s, fileHeader + kPcapRecordHeaderBytes + included);

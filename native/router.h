@@ -1,4 +1,4 @@
-// The JS thread's side of the flow store: the files being filled (slots, each
+// The routing side of the flow store: the files being filled (slots, each
 // with the chunk of records it is filling), the flow table (routes.h), and
 // route() (RouteBatch), which copies every record of a batch into its flow's
 // chunk. Full chunks go to the store's threads (store_threads.h) to be
@@ -6,6 +6,11 @@
 // when the limits allow (-maxflows, -maxheap); JS hears of the flows started
 // in a batch after it (takeNewFlows) and makes every decision about a flow
 // from then on (its name, its state, when it ends), once per flow.
+//
+// Batches are routed on the JS thread (-read: route() in packet time) or on
+// a live capture's thread (capture.cc), which reads, decodes and routes in
+// one pass; JS calls come from the JS thread. Whoever uses a Router holds
+// its mutex (recursive: a tick called back from route() calls in again).
 //
 // Why native: per packet, copying a record through DataViews cost the JS
 // thread more than deciding where it goes, and each chunk handed to a worker
@@ -16,6 +21,8 @@
 
 #include <array>
 #include <cstddef>
+#include <functional>
+#include <mutex>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -52,11 +59,13 @@ class Router {
  public:
   // Before any other call: the store's threads (which outlive the router's
   // use of them), the largest chunk, and whether the store streams.
-  void Init(StoreShared* shared, size_t chunkBytes, bool stream) {
-    shared_ = shared;
+  void Init(std::shared_ptr<StoreShared> shared, size_t chunkBytes, bool stream) {
+    shared_ = std::move(shared);
     chunkBytes_ = chunkBytes;
     stream_ = stream;
   }
+
+  std::recursive_mutex& mutex() { return mutex_; }
 
   // After close() or abort(): nothing is written any more.
   bool closed() const { return closed_; }
@@ -87,6 +96,7 @@ class Router {
   // by the first packet; anonymize < 0: by the addresses (SetAnonymization).
   int32_t Start(int32_t hash, const int32_t* key, uint32_t headerLength, int32_t anonymize);
 
+  bool HasNewFlows() const { return !newFlows_.empty(); }
   // The flows RouteBatch started (kNewFlowWords each) since the last call.
   void TakeNewFlows(std::vector<double>& out) {
     out.swap(newFlows_);
@@ -132,15 +142,12 @@ class Router {
 
   // ---- Routing ----
 
-  // setTick's callback, held weakly.
-  void SetTick(Napi::Function onTick) { onTick_ = Napi::Weak(onTick); }
-  bool HasTick() const { return !onTick_.IsEmpty() && !onTick_.Value().IsEmpty(); }
-
   // Every record of a batch (`end` bytes) described in `described` (`words`
   // words), in order, to its flow's chunk; see route() in flowstore_napi.cc.
-  // `clock` is null outside packet-time mode.
-  void RouteBatch(Napi::Env env, const uint8_t* bytes, size_t end, const int32_t* described, size_t words,
-                  uint32_t linkType, double* clock);
+  // `clock` is null outside packet-time mode; `tick` is called when it is
+  // due, before the record that made it due.
+  void RouteBatch(const uint8_t* bytes, size_t end, const int32_t* described, size_t words, uint32_t linkType,
+                  double* clock, const std::function<void()>& tick);
 
  private:
   // A slot for a new file, pinned to the next thread in turn.
@@ -164,18 +171,18 @@ class Router {
     listed_.push_back(id);
   }
   inline void Reserve(Slot& s, size_t bytes);
-  inline void AppendRecord(Napi::Env env, Slot& s, const uint8_t* batch, size_t batchLength, const int32_t* d,
+  inline void AppendRecord(Slot& s, const uint8_t* batch, const int32_t* d,
                            uint32_t headerLength, bool maskSource, bool maskDestination, uint32_t linkType);
   static inline void MaskAddress(uint8_t* frame, size_t length, int32_t offset, bool v6);
 
-  StoreShared* shared_ = nullptr;
+  std::recursive_mutex mutex_;
+  std::shared_ptr<StoreShared> shared_;
   size_t chunkBytes_ = 64 * 1024;
   bool stream_ = false;
   bool closed_ = false;
   RouteTable routes_;
   // Stream mode: flows that stored records while saving since the last flushStreams().
   std::vector<int32_t> listed_;
-  Napi::FunctionReference onTick_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> freeSlots_;
   uint32_t nextThread_ = 0;

@@ -194,6 +194,7 @@ export class Daemon {
             daemon.metrics.skippedInterfaces.labels(name).inc();
             if (!live) daemon.skippedInputs.add(name);
           },
+          { store: daemon.store.nativeStore, onFlowsStarted: (source) => daemon.demuxer.takeStartedFlows(source) },
         );
       } catch (error) {
         throw withGzipFault(error, daemon.offlineInputs);
@@ -330,6 +331,8 @@ export class Daemon {
       setInterval(() => {
         this.sampleMemory();
         this.metrics.compressionPending.set(this.store.pending);
+        // Live captures route by themselves: what they did reaches the metrics here too.
+        this.demuxer.takeStartedFlows();
         this.demuxer.tick();
       }, TICK_MS),
       setInterval(() => this.logStatus(), this.deps.statusLogMs ?? STATUS_LOG_MS),

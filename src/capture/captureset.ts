@@ -1,10 +1,12 @@
 // Runs one libpcap capture per interface (or one for all -read files, merged
-// by timestamp in the addon) and hands each batch of records, with their
-// descriptions, to the consumer with the link type it was captured on.
+// by timestamp in the addon). A live capture's thread routes every record into
+// the flow store itself and tells when flows started there; offline, each
+// batch of records, with their descriptions, goes to the consumer with the
+// link type it was read with (the demuxer routes it in packet time).
 import { Counter, type Registry } from 'prom-client';
 import { splitAddonBatch } from '../decode/describe.js';
 import { isSupportedLinkType } from '../decode/linktype.js';
-import type { CaptureOptions, CaptureStats, InputEnd, NativeAddon, NativeCapture } from '../native/addon.js';
+import type { CaptureOptions, CaptureStats, InputEnd, NativeAddon, NativeCapture, NativeFlowStore } from '../native/addon.js';
 import { BatchInputs } from './batchinputs.js';
 
 export interface CaptureSource {
@@ -18,6 +20,12 @@ export interface CaptureSource {
  * `inputs`, for several merged files, which file each record came from.
  */
 export type BatchConsumer = (records: Buffer, linkType: number, source: string, described: Int32Array, inputs?: BatchInputs) => void;
+
+/** Where live captures route their records: the store, and who takes the flows started there (by capture name). */
+export interface LiveRouting {
+  store: NativeFlowStore;
+  onFlowsStarted(source: string): void;
+}
 
 /** How one file of an offline capture ended. */
 export interface FileEnd extends InputEnd {
@@ -59,9 +67,10 @@ export class CaptureSet {
   /**
    * Opens every source (throwing the first failure after closing what was
    * opened), skips those (or, offline, the files) whose link type the
-   * decoder does not know, and starts the rest.
+   * decoder does not know, and starts the rest. Live captures route into
+   * `routing` when given; offline batches always go to `consume`.
    */
-  start(addon: NativeAddon, sources: readonly CaptureSource[], consume: BatchConsumer, onSkipped: (name: string) => void): void {
+  start(addon: NativeAddon, sources: readonly CaptureSource[], consume: BatchConsumer, onSkipped: (name: string) => void, routing?: LiveRouting): void {
     const opened: Array<{ name: string; capture: NativeCapture; files: string[] | null }> = [];
     try {
       for (const source of sources) {
@@ -76,8 +85,13 @@ export class CaptureSet {
       const linkType = capture.linkType;
       const running: Running = { name, capture, files, ended: Promise.resolve(null), fileEnds: [] };
       running.ended = new Promise<string | null>((resolve) => {
+        const routed = files === null ? routing : undefined;
         capture.start(
           (batch, recordsBytes, batchLinkType, inputs) => {
+            if (batch === undefined) {
+              routing?.onFlowsStarted(name);
+              return;
+            }
             const { records, described } = splitAddonBatch(batch, recordsBytes);
             const from = inputs === undefined || files === null ? undefined : new BatchInputs(files, inputs);
             consume(records, batchLinkType ?? linkType, name, described, from);
@@ -92,6 +106,7 @@ export class CaptureSet {
             }
             resolve(error);
           },
+          routed?.store,
         );
       });
       this.running.push(running);

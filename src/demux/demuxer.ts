@@ -177,6 +177,22 @@ export class Demuxer {
     this.publishBatchTallies();
   }
 
+  /**
+   * Live captures route their records into the store themselves: takes on the
+   * flows they started (from the capture named `source`, '' not known) and
+   * publishes what they did to the metrics.
+   */
+  takeStartedFlows(source = ''): void {
+    this.source = source;
+    this.batchNow = -1;
+    try {
+      this.takeNewFlows();
+    } finally {
+      this.source = '';
+    }
+    this.publishBatchTallies();
+  }
+
   /** Takes on the flows the store started since the last call (FlowStore.takeNewFlows), in the order it started them. */
   private takeNewFlows(): void {
     const started = this.deps.store.takeNewFlows();
@@ -243,7 +259,12 @@ export class Demuxer {
   }
 
   private assign(hash: number, event: FlowOpenEvent): void {
-    const route = this.deps.store.findFlow(event.key, hash);
+    let route = this.deps.store.findFlow(event.key, hash);
+    if (route >= 0 && this.byRoute[route] === undefined) {
+      // A live capture started it and has not told yet.
+      this.takeNewFlows();
+      route = this.deps.store.findFlow(event.key, hash);
+    }
     let flow = route >= 0 ? (this.byRoute[route] ?? null) : null;
     if (flow !== null && flow.uuid !== null && flow.uuid !== event.uuid) {
       if (flow.namedBy !== null && isOtherEnd(event, flow.namedBy)) {
@@ -352,6 +373,7 @@ export class Demuxer {
 
   /** Ends every flow, writing those that have a UUID, and waits for all files. */
   async closeAll(): Promise<void> {
+    this.takeStartedFlows();
     for (const flow of this.allFlows()) this.closeFlow(flow);
     await this.drain();
   }

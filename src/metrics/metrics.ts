@@ -143,7 +143,7 @@ export class Metrics {
     });
     this.captureBatches = new Counter({
       name: 'pcap_capture_batches_total',
-      help: 'Batches of packets handed over by the capture threads.',
+      help: 'Batches of packets handed to the main thread by the capture threads (-read; a live capture routes its packets itself).',
       labelNames: ['interface'],
       registers,
     });

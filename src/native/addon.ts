@@ -65,10 +65,15 @@ export interface NativeCapture {
    * records from one file. onEnd is called exactly once after the last batch:
    * error null at end of file or after stop(), else libpcap's message (offline:
    * of the first file that failed); offline, `inputs` says how each file ended.
+   * With `store` (live captures only), the capture thread routes every record
+   * into it itself, and onBatch is called without a batch when flows started
+   * there (NativeFlowStore.takeNewFlows).
    */
+  start(onBatch: (batch: Buffer, recordsBytes: number, linkType: number, inputs?: Int32Array) => void, onEnd: (error: string | null, inputs?: InputEnd[]) => void): void;
   start(
-    onBatch: (batch: Buffer, recordsBytes: number, linkType: number, inputs?: Int32Array) => void,
+    onBatch: (batch: Buffer | undefined, recordsBytes: number, linkType: number, inputs?: Int32Array) => void,
     onEnd: (error: string | null, inputs?: InputEnd[]) => void,
+    store: NativeFlowStore | undefined,
   ): void;
   /** Asks the capture thread to finish; already captured packets are still delivered before onEnd. */
   stop(): void;

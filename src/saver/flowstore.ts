@@ -95,6 +95,11 @@ export class FlowStore {
     );
   }
 
+  /** The native store, for the live captures that route their records into it themselves (CaptureSet). */
+  get nativeStore(): NativeFlowStore {
+    return this.native;
+  }
+
   /** Jobs queued or running on the store's threads. */
   get pending(): number {
     return this.native.pending();

@@ -4,6 +4,7 @@
 #include "file_jobs.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,8 +44,14 @@ void FileJobs::AfterJob(bool idle) {
   if (!finished_.empty() || !unpublished_.empty()) {
     if (idle || finished_.size() >= kMaxUnsyncedFiles || unpublished_.size() >= kMaxUnpublishedFiles ||
         std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime) {
-      if (!unpublished_.empty()) PublishDurable();
-      SyncDirectories();
+      const bool published = !unpublished_.empty();
+      if (published) PublishDurable();
+      // Under load, the names just linked wait for the next batch's syncfs
+      // (PublishDurable), which makes them durable too: one journal commit a
+      // batch instead of two. The directories are fsynced only when the
+      // thread runs out of work, or when no syncfs is coming (no file waits
+      // for one).
+      if (idle || !published) SyncDirectories();
     }
   }
   if (idle) dirs_.Clear();  // an idle thread holds no directory open
@@ -55,7 +62,17 @@ void FileJobs::AfterJob(bool idle) {
 // names: a name never shows a file whose bytes are not on disk, and the
 // journal commits once for the batch instead of once a file.
 void FileJobs::PublishDurable() {
-  const int synced = syncfs(unpublished_.front().fd) == 0 ? 0 : errno;
+  const int front = unpublished_.front().fd;
+  const int synced = syncfs(front) == 0 ? 0 : errno;
+  // The names linked before it are durable now too (a syncfs commits the
+  // filesystem's metadata as well as its data): their files are reported,
+  // and their directories need no fsync, if all are on the filesystem just
+  // synced.
+  if (synced == 0 && !finished_.empty() && OnFilesystemOf(front, dirsToSync_)) {
+    dirsToSync_.clear();
+    for (const auto& f : finished_) outbox_->Post(kEventFinished, f.first, f.second, 0);
+    finished_.clear();
+  }
   for (Waiting& waiting : unpublished_) {
     FileState& file = *waiting.file;
     int error = synced;
@@ -69,6 +86,19 @@ void FileJobs::PublishDurable() {
     Finished(file, Outcome(file, error));
   }
   unpublished_.clear();
+  // The names linked now wait at most kMaxUnsyncedTime from here.
+  if (!finished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
+}
+
+// Whether every directory of `dirs` is on the filesystem of `fd`.
+bool FileJobs::OnFilesystemOf(int fd, const std::vector<std::string>& dirs) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  for (const std::string& dir : dirs) {
+    dev_t dev;
+    if (dirs_.Device(dir, &dev) != 0 || dev != st.st_dev) return false;
+  }
+  return true;
 }
 
 // A finished file's result: at once, or with sync_ once its directory is
@@ -79,7 +109,8 @@ void FileJobs::Finished(FileState& file, int32_t result) {
     return;
   }
   if (finished_.empty() && unpublished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
-  dirsToSync_.push_back(DirectoryOf(file.path));
+  std::string dir = DirectoryOf(file.path);
+  if (dirsToSync_.empty() || dirsToSync_.back() != dir) dirsToSync_.push_back(std::move(dir));
   finished_.emplace_back(file.serial, result);
 }
 

@@ -218,11 +218,31 @@ int DirectoryHandles::Get(const std::string& dir, bool make, mode_t dirMode, int
   return 0;
 }
 
+int DirectoryHandles::Device(const std::string& dir, dev_t* dev) {
+  Entry* entry = nullptr;
+  for (Entry& e : entries_) {
+    if (e.dir == dir) entry = &e;
+  }
+  if (entry != nullptr && entry->devKnown) {
+    *dev = entry->dev;
+    return 0;
+  }
+  struct stat st;
+  if ((entry != nullptr && entry->fd >= 0 ? fstat(entry->fd, &st) : stat(dir.c_str(), &st)) != 0) return errno;
+  *dev = st.st_dev;
+  if (entry != nullptr) {
+    entry->dev = st.st_dev;
+    entry->devKnown = true;
+  }
+  return 0;
+}
+
 void DirectoryHandles::Drop(const std::string& dir) {
   for (Entry& e : entries_) {
     if (e.dir != dir || e.fd < 0) continue;
     close(e.fd);
     e.fd = -1;
+    e.devKnown = false;
   }
 }
 

@@ -95,6 +95,9 @@ class DirectoryHandles {
   // `dirMode`) when it is missing. `*opened`: the descriptor was opened by
   // this call, so a failure relative to it is not a stale handle's.
   int Get(const std::string& dir, bool make, mode_t dirMode, int* fd, bool* opened = nullptr);
+  // The device (st_dev) of `dir`: of its handle, or by path; asked once
+  // while the entry lasts.
+  int Device(const std::string& dir, dev_t* dev);
   // Closes the handle of `dir`, if held.
   void Drop(const std::string& dir);
   // Closes every handle and forgets every use.
@@ -104,6 +107,8 @@ class DirectoryHandles {
   struct Entry {
     std::string dir;
     int fd;  // -1: used once, not opened
+    dev_t dev = 0;
+    bool devKnown = false;
   };
   // A few: the staging directory and a day directory or two.
   static constexpr size_t kMaxEntries = 8;

@@ -4,7 +4,6 @@
 #include "file_jobs.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,7 +67,7 @@ void FileJobs::PublishDurable() {
   // filesystem's metadata as well as its data): their files are reported,
   // and their directories need no fsync, if all are on the filesystem just
   // synced.
-  if (synced == 0 && !finished_.empty() && OnFilesystemOf(front, dirsToSync_)) {
+  if (synced == 0 && !finished_.empty() && OnFilesystemOf(*unpublished_.front().file, dirsToSync_)) {
     dirsToSync_.clear();
     for (const auto& f : finished_) outbox_->Post(kEventFinished, f.first, f.second, 0);
     finished_.clear();
@@ -90,13 +89,17 @@ void FileJobs::PublishDurable() {
   if (!finished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
 }
 
-// Whether every directory of `dirs` is on the filesystem of `fd`.
-bool FileJobs::OnFilesystemOf(int fd, const std::vector<std::string>& dirs) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return false;
+// Whether every directory of `dirs` is on the filesystem where `file` was
+// written (the directory it was made in: the devices are asked once per
+// directory handle, not once per batch).
+bool FileJobs::OnFilesystemOf(const FileState& file, const std::vector<std::string>& dirs) {
+  const std::string madeIn =
+      file.stream ? DirectoryOf(file.writePath) : stagingDir_.empty() ? DirectoryOf(file.path) : stagingDir_;
+  dev_t synced;
+  if (dirs_.Device(madeIn, &synced) != 0) return false;
   for (const std::string& dir : dirs) {
     dev_t dev;
-    if (dirs_.Device(dir, &dev) != 0 || dev != st.st_dev) return false;
+    if (dirs_.Device(dir, &dev) != 0 || dev != synced) return false;
   }
   return true;
 }

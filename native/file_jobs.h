@@ -93,7 +93,7 @@ class FileJobs {
  private:
   void SyncDirectories();
   void PublishDurable();
-  bool OnFilesystemOf(int fd, const std::vector<std::string>& dirs);
+  bool OnFilesystemOf(const FileState& file, const std::vector<std::string>& dirs);
   void Finished(FileState& file, int32_t result);
   int32_t Outcome(FileState& file, int error);
   int LinkAndAnnounce(int fd, FileState& file);

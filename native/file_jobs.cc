@@ -40,12 +40,20 @@ void FileJobs::Run(Job& job) {
 }
 
 void FileJobs::AfterJob(bool idle) {
-  if (finished_.empty() && unpublished_.empty()) return;
-  if (idle || finished_.size() >= kMaxUnsyncedFiles || unpublished_.size() >= kMaxUnpublishedFiles ||
-      std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime) {
-    if (!unpublished_.empty()) PublishDurable();
-    SyncDirectories();
+  if (!finished_.empty() || !unpublished_.empty()) {
+    if (idle || finished_.size() >= kMaxUnsyncedFiles || unpublished_.size() >= kMaxUnpublishedFiles ||
+        std::chrono::steady_clock::now() - firstUnsynced_ >= kMaxUnsyncedTime) {
+      const bool published = !unpublished_.empty();
+      if (published) PublishDurable();
+      // Under load, the names just linked wait for the next batch's syncfs
+      // (PublishDurable), which makes them durable too: one journal commit a
+      // batch instead of two. The directories are fsynced only when the
+      // thread runs out of work, or when no syncfs is coming (no file waits
+      // for one).
+      if (idle || !published) SyncDirectories();
+    }
   }
+  if (idle) dirs_.Clear();  // an idle thread holds no directory open
 }
 
 // One syncfs for every file waiting (the filesystem of the staging
@@ -53,7 +61,17 @@ void FileJobs::AfterJob(bool idle) {
 // names: a name never shows a file whose bytes are not on disk, and the
 // journal commits once for the batch instead of once a file.
 void FileJobs::PublishDurable() {
-  const int synced = syncfs(unpublished_.front().fd) == 0 ? 0 : errno;
+  const int front = unpublished_.front().fd;
+  const int synced = syncfs(front) == 0 ? 0 : errno;
+  // The names linked before it are durable now too (a syncfs commits the
+  // filesystem's metadata as well as its data): their files are reported,
+  // and their directories need no fsync, if all are on the filesystem just
+  // synced.
+  if (synced == 0 && !finished_.empty() && OnFilesystemOf(*unpublished_.front().file, dirsToSync_)) {
+    dirsToSync_.clear();
+    for (const auto& f : finished_) outbox_->Post(kEventFinished, f.first, f.second, 0);
+    finished_.clear();
+  }
   for (Waiting& waiting : unpublished_) {
     FileState& file = *waiting.file;
     int error = synced;
@@ -67,6 +85,23 @@ void FileJobs::PublishDurable() {
     Finished(file, Outcome(file, error));
   }
   unpublished_.clear();
+  // The names linked now wait at most kMaxUnsyncedTime from here.
+  if (!finished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
+}
+
+// Whether every directory of `dirs` is on the filesystem where `file` was
+// written (the directory it was made in: the devices are asked once per
+// directory handle, not once per batch).
+bool FileJobs::OnFilesystemOf(const FileState& file, const std::vector<std::string>& dirs) {
+  const std::string madeIn =
+      file.stream ? DirectoryOf(file.writePath) : stagingDir_.empty() ? DirectoryOf(file.path) : stagingDir_;
+  dev_t synced;
+  if (dirs_.Device(madeIn, &synced) != 0) return false;
+  for (const std::string& dir : dirs) {
+    dev_t dev;
+    if (dirs_.Device(dir, &dev) != 0 || dev != synced) return false;
+  }
+  return true;
 }
 
 // A finished file's result: at once, or with sync_ once its directory is
@@ -77,7 +112,8 @@ void FileJobs::Finished(FileState& file, int32_t result) {
     return;
   }
   if (finished_.empty() && unpublished_.empty()) firstUnsynced_ = std::chrono::steady_clock::now();
-  dirsToSync_.push_back(DirectoryOf(file.path));
+  std::string dir = DirectoryOf(file.path);
+  if (dirsToSync_.empty() || dirsToSync_.back() != dir) dirsToSync_.push_back(std::move(dir));
   finished_.emplace_back(file.serial, result);
 }
 
@@ -104,7 +140,20 @@ void FileJobs::Unpublished(const std::shared_ptr<FileState>& file, int fd) {
 void FileJobs::SyncDirectories() {
   std::sort(dirsToSync_.begin(), dirsToSync_.end());
   dirsToSync_.erase(std::unique(dirsToSync_.begin(), dirsToSync_.end()), dirsToSync_.end());
-  for (const std::string& dir : dirsToSync_) SyncDirectory(dir);
+  for (const std::string& dir : dirsToSync_) {
+    int dirfd = AT_FDCWD;
+    bool opened = false;
+    if (dirs_.Get(dir, false, 0, &dirfd, &opened) != 0) continue;
+    // Errors are ignored, as ever: the files are there either way.
+    if (dirfd == AT_FDCWD) {
+      SyncDirectory(dir);
+    } else if (fsync(dirfd) != 0 && errno != EBADF && !opened) {
+      // EBADF: an O_PATH handle, of a directory this process may not open
+      // to fsync. Otherwise the handle may be stale: once more, by path.
+      dirs_.Drop(dir);
+      SyncDirectory(dir);
+    }
+  }
   dirsToSync_.clear();
   for (const auto& f : finished_) outbox_->Post(kEventFinished, f.first, f.second, 0);
   finished_.clear();
@@ -174,7 +223,15 @@ int FileJobs::PublishWhole(const std::shared_ptr<FileState>& shared) {
     // Once a link has worked, the name waits for the batch's syncfs.
     const bool batched = sync_ && linksWork_;
     int fd = -1;
-    int error = WriteUnnamed(dir, pieces, fileMode_, dirMode_, sync_ && !batched, &fd);
+    int error = OpenUnnamed(dir, &fd);
+    if (error == 0) {
+      error = WritePieces(fd, pieces);
+      if (error == 0 && sync_ && !batched && fdatasync(fd) != 0) error = errno;
+      if (error != 0) {
+        close(fd);  // nothing left behind: an unnamed file dies with it
+        fd = -1;
+      }
+    }
     if (error == 0 && batched) {
       Unpublished(shared, fd);
       return kWaitsForSync;
@@ -193,21 +250,54 @@ int FileJobs::PublishWhole(const std::shared_ptr<FileState>& shared) {
   return error;
 }
 
+// A new unnamed file in `dir` (made when missing), open on `*fd`.
+int FileJobs::OpenUnnamed(const std::string& dir, int* fd) {
+  int dirfd = AT_FDCWD;
+  bool opened = false;
+  int error = dirs_.Get(dir, true, dirMode_, &dirfd, &opened);
+  if (error != 0) return error;
+  if (dirfd == AT_FDCWD) {
+    error = OpenUnnamedAt(AT_FDCWD, dir.c_str(), fileMode_, fd);
+    if (error != ENOENT) return error;
+    error = MakeDirectories(dir, dirMode_);
+    return error != 0 ? error : OpenUnnamedAt(AT_FDCWD, dir.c_str(), fileMode_, fd);
+  }
+  error = OpenUnnamedAt(dirfd, ".", fileMode_, fd);
+  if (error == 0 || opened) return error;
+  // The handle may be stale (its directory removed): once more with a fresh one.
+  dirs_.Drop(dir);
+  error = dirs_.Get(dir, true, dirMode_, &dirfd);
+  return error != 0 ? error : OpenUnnamedAt(dirfd, ".", fileMode_, fd);
+}
+
 // The unnamed file open on `fd` linked to the file's name, or where that is
 // taken to the first free <UUID>.N.pcap.gz (a file published is never
-// replaced). EOPNOTSUPP: no /proc to link through.
-int FileJobs::LinkFirstFree(int fd, FileState& file) {
-  int error = LinkUnnamed(fd, file.path);
-  if (error == ENOENT) {
+// replaced); `*dirfd` is then its directory's handle (AT_FDCWD: none, and
+// file.path is to be used whole). EOPNOTSUPP: no way to link (AT_EMPTY_PATH
+// refused and no /proc).
+int FileJobs::LinkFirstFree(int fd, FileState& file, int* dirfd) {
+  const std::string dir = DirectoryOf(file.path);
+  const auto nameOf = [dirfd](const std::string& path) { return *dirfd == AT_FDCWD ? path : BaseName(path); };
+  bool opened = false;
+  int error = dirs_.Get(dir, true, dirMode_, dirfd, &opened);
+  if (error != 0) return error;
+  error = LinkUnnamedAt(fd, *dirfd, nameOf(file.path).c_str(), &emptyPathLinks_);
+  if (error == ENOENT && *dirfd == AT_FDCWD) {
     // The day's directory is made ahead (src/saver/daydirectories.ts); made here only if it went.
-    error = MakeDirectories(DirectoryOf(file.path), dirMode_);
+    error = MakeDirectories(dir, dirMode_);
     if (error != 0) return error;
-    error = LinkUnnamed(fd, file.path);
-    if (error == ENOENT) return EOPNOTSUPP;
+    error = LinkUnnamedAt(fd, AT_FDCWD, file.path.c_str(), &emptyPathLinks_);
+  } else if (error != 0 && error != EEXIST && !opened && *dirfd != AT_FDCWD) {
+    // The handle may be stale (its directory removed): once more with a fresh one.
+    dirs_.Drop(dir);
+    error = dirs_.Get(dir, true, dirMode_, dirfd);
+    if (error != 0) return error;
+    error = LinkUnnamedAt(fd, *dirfd, nameOf(file.path).c_str(), &emptyPathLinks_);
   }
+  if (error == ENOENT) return EOPNOTSUPP;  // the directory is there
   for (int n = 1; error == EEXIST && n <= kMaxNumberedNames; n++) {
     const std::string candidate = NumberedPath(file.path, n);
-    error = LinkUnnamed(fd, candidate);
+    error = LinkUnnamedAt(fd, *dirfd, nameOf(candidate).c_str(), &emptyPathLinks_);
     if (error == 0) Numbered(file, candidate, n);
   }
   return error;
@@ -216,9 +306,10 @@ int FileJobs::LinkFirstFree(int fd, FileState& file) {
 // The durable unnamed file on `fd` linked to its name, closed, and the name
 // opened for writing and closed (the one close an uploader hears).
 int FileJobs::LinkAndAnnounce(int fd, FileState& file) {
-  const int error = LinkFirstFree(fd, file);
+  int dirfd = AT_FDCWD;
+  const int error = LinkFirstFree(fd, file, &dirfd);
   close(fd);
-  if (error == 0) AnnounceWritten(file.path);
+  if (error == 0) AnnounceWrittenAt(dirfd, dirfd == AT_FDCWD ? file.path.c_str() : BaseName(file.path).c_str());
   return error;
 }
 

@@ -93,6 +93,7 @@ class FileJobs {
  private:
   void SyncDirectories();
   void PublishDurable();
+  bool OnFilesystemOf(const FileState& file, const std::vector<std::string>& dirs);
   void Finished(FileState& file, int32_t result);
   int32_t Outcome(FileState& file, int error);
   int LinkAndAnnounce(int fd, FileState& file);
@@ -100,7 +101,8 @@ class FileJobs {
   void Execute(Job& job);
   int32_t Finish(const std::shared_ptr<FileState>& file);
   int PublishWhole(const std::shared_ptr<FileState>& file);
-  int LinkFirstFree(int fd, FileState& file);
+  int OpenUnnamed(const std::string& dir, int* fd);
+  int LinkFirstFree(int fd, FileState& file, int* dirfd);
   int MoveFirstFree(const std::string& from, FileState& file);
   void Numbered(FileState& file, const std::string& path, int n);
   void AppendMembers(FileState& file);
@@ -123,6 +125,12 @@ class FileJobs {
   const std::string stagingDir_;
   // Until the filesystem says it has none (then temporary names, for good).
   bool unnamedFiles_ = true;
+  // Until the kernel refuses linkat(AT_EMPTY_PATH) (then /proc, for good).
+  bool emptyPathLinks_ = true;
+  // Directories kept open: the staging directory, where unnamed files are
+  // made, and the day directories, where they are linked, announced and
+  // fsynced relative to that descriptor.
+  DirectoryHandles dirs_;
   // An unnamed file was linked to its name (so /proc works): from then on
   // the link of a finished file may wait for the batch's syncfs.
   bool linksWork_ = false;

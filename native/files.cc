@@ -3,8 +3,10 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,21 +18,6 @@
 
 namespace ph {
 namespace {
-
-// write(2) until done; a write that makes no progress on a regular file means the disk is full.
-int WriteAll(int fd, const uint8_t* data, size_t length) {
-  while (length > 0) {
-    const ssize_t n = write(fd, data, length);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return ENOSPC;
-    data += n;
-    length -= static_cast<size_t>(n);
-  }
-  return 0;
-}
 
 // Opens `path` with `flags`, making its directory when it is missing.
 int OpenMakingDirectory(const std::string& path, int flags, mode_t mode, mode_t dirMode, int* fd) {
@@ -82,9 +69,34 @@ Member InflateMember(libdeflate_decompressor* d, const uint8_t* in, size_t inSiz
 }  // namespace
 
 int WritePieces(int fd, const Pieces& pieces) {
-  for (const auto& p : pieces) {
-    const int error = WriteAll(fd, p.first, p.second);
-    if (error != 0) return error;
+  // In windows of at most kWindow pieces (IOV_MAX is 1024), from the stack.
+  constexpr size_t kWindow = 64;
+  static_assert(kWindow <= IOV_MAX, "a window is one writev");
+  iovec iov[kWindow];
+  size_t next = 0;  // first piece not yet in a window
+  while (next < pieces.size()) {
+    size_t count = 0;
+    for (; next < pieces.size() && count < kWindow; next++) {
+      if (pieces[next].second == 0) continue;
+      iov[count].iov_base = const_cast<uint8_t*>(pieces[next].first);
+      iov[count].iov_len = pieces[next].second;
+      count++;
+    }
+    size_t at = 0;
+    while (at < count) {
+      const ssize_t n = writev(fd, iov + at, static_cast<int>(count - at));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (n == 0) return ENOSPC;  // no progress on a regular file: the disk is full
+      size_t left = static_cast<size_t>(n);
+      while (at < count && left >= iov[at].iov_len) left -= iov[at++].iov_len;
+      if (left > 0) {
+        iov[at].iov_base = static_cast<uint8_t*>(iov[at].iov_base) + left;
+        iov[at].iov_len -= left;
+      }
+    }
   }
   return 0;
 }
@@ -133,37 +145,112 @@ int WriteTemporary(const std::string& temporary, const Pieces& pieces, mode_t mo
   return error;
 }
 
-int WriteUnnamed(const std::string& dir, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync, int* fd) {
-  *fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
-  if (*fd < 0 && errno == ENOENT) {
-    const int error = MakeDirectories(dir, dirMode);
-    if (error != 0) return error;
-    *fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
-  }
-  if (*fd < 0) {
-    // EISDIR or EINVAL: O_TMPFILE unknown to the kernel or the filesystem.
-    return errno == EISDIR || errno == EINVAL || errno == EOPNOTSUPP ? EOPNOTSUPP : errno;
-  }
-  int error = WritePieces(*fd, pieces);
-  if (error == 0 && sync && fdatasync(*fd) != 0) error = errno;
-  if (error != 0) {
-    close(*fd);
-    *fd = -1;
-  }
-  return error;
+int OpenUnnamedAt(int dirfd, const char* dir, mode_t mode, int* fd) {
+  *fd = openat(dirfd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+  if (*fd >= 0) return 0;
+  // EISDIR or EINVAL: O_TMPFILE unknown to the kernel or the filesystem.
+  return errno == EISDIR || errno == EINVAL || errno == EOPNOTSUPP ? EOPNOTSUPP : errno;
 }
 
-int LinkUnnamed(int fd, const std::string& path) {
-  // Through /proc: linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH,
-  // which a daemon run with -user has dropped.
+int LinkUnnamedAt(int fd, int dirfd, const char* name, bool* emptyPath) {
+  if (*emptyPath) {
+    if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0) return 0;
+    if (errno != ENOENT) return errno;
+  }
+  // Refused (or the directory is gone): through /proc, which needs no privilege.
   char self[64];
   snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-  return linkat(AT_FDCWD, self, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
+  if (linkat(AT_FDCWD, self, dirfd, name, AT_SYMLINK_FOLLOW) != 0) return errno;
+  *emptyPath = false;  // only a refusal makes /proc work where AT_EMPTY_PATH did not
+  return 0;
 }
 
-void AnnounceWritten(const std::string& path) {
-  const int fd = open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+void AnnounceWrittenAt(int dirfd, const char* name) {
+  const int fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0) close(fd);
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+namespace {
+
+// O_RDONLY where allowed; else O_PATH, which needs no permission on the
+// directory itself and serves every *at call made relative to it.
+int OpenDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0 || errno != EACCES) return fd;
+  return open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+}  // namespace
+
+int DirectoryHandles::Get(const std::string& dir, bool make, mode_t dirMode, int* fd, bool* opened) {
+  if (opened != nullptr) *opened = false;
+  Entry* entry = nullptr;
+  for (Entry& e : entries_) {
+    if (e.dir == dir) entry = &e;
+  }
+  if (entry == nullptr) {
+    // First use: by path.
+    if (entries_.size() >= kMaxEntries) {
+      if (entries_.front().fd >= 0) close(entries_.front().fd);  // the oldest
+      entries_.erase(entries_.begin());
+    }
+    entries_.push_back(Entry{dir, -1});
+    *fd = AT_FDCWD;
+    return 0;
+  }
+  if (entry->fd < 0) {
+    int handle = OpenDirectory(dir);
+    if (handle < 0 && errno == ENOENT && make) {
+      const int error = MakeDirectories(dir, dirMode);
+      if (error != 0) return error;
+      handle = OpenDirectory(dir);
+    }
+    if (handle < 0) return errno;
+    entry->fd = handle;
+    if (opened != nullptr) *opened = true;
+  }
+  *fd = entry->fd;
+  return 0;
+}
+
+int DirectoryHandles::Device(const std::string& dir, dev_t* dev) {
+  Entry* entry = nullptr;
+  for (Entry& e : entries_) {
+    if (e.dir == dir) entry = &e;
+  }
+  if (entry != nullptr && entry->devKnown) {
+    *dev = entry->dev;
+    return 0;
+  }
+  struct stat st;
+  if ((entry != nullptr && entry->fd >= 0 ? fstat(entry->fd, &st) : stat(dir.c_str(), &st)) != 0) return errno;
+  *dev = st.st_dev;
+  if (entry != nullptr) {
+    entry->dev = st.st_dev;
+    entry->devKnown = true;
+  }
+  return 0;
+}
+
+void DirectoryHandles::Drop(const std::string& dir) {
+  for (Entry& e : entries_) {
+    if (e.dir != dir || e.fd < 0) continue;
+    close(e.fd);
+    e.fd = -1;
+    e.devKnown = false;
+  }
+}
+
+void DirectoryHandles::Clear() {
+  for (const Entry& e : entries_) {
+    if (e.fd >= 0) close(e.fd);
+  }
+  entries_.clear();
 }
 
 namespace {

@@ -34,7 +34,8 @@ std::string TemporaryPathFor(const std::string& path, const std::string& dir = s
 // other names): the name of a flow's file when `path` is taken.
 std::string NumberedPath(const std::string& path, int n);
 
-// `pieces` written to `fd` at its current offset.
+// `pieces` written to `fd` at its current offset, gathered (writev: one
+// system call for up to IOV_MAX pieces, more only after a short write).
 int WritePieces(int fd, const Pieces& pieces);
 
 // `pieces` written to `temporary` (created or truncated), made durable
@@ -42,22 +43,77 @@ int WritePieces(int fd, const Pieces& pieces);
 // behind on failure.
 int WriteTemporary(const std::string& temporary, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync);
 
-// `pieces` written to a new file in `dir` that has no name yet (O_TMPFILE),
-// made durable (fdatasync) when `sync`, left open on `*fd`; `dir` is made when
-// missing. EOPNOTSUPP when the filesystem (or kernel) has no unnamed files.
-// Nothing is left behind on failure, nor after a crash: an unnamed file dies
-// with its descriptor.
-int WriteUnnamed(const std::string& dir, const Pieces& pieces, mode_t mode, mode_t dirMode, bool sync, int* fd);
+// System calls relative to a directory: `dirfd` is a directory's descriptor
+// (DirectoryHandles) and `name` a name in it, or `dirfd` is AT_FDCWD and
+// `name` a whole path.
 
-// Gives the unnamed file open on `fd` the name `path`; EEXIST when the name
-// is taken (never replaces); ENOENT when the directory is missing, or there
-// is no /proc to link through.
-int LinkUnnamed(int fd, const std::string& path);
+// A new file with no name yet (O_TMPFILE) in the directory `dirfd`/`dir`
+// ("." for the directory itself), open for writing on `*fd`. EOPNOTSUPP when
+// the filesystem (or kernel) has no unnamed files. Nothing is left behind,
+// nor after a crash: an unnamed file dies with its descriptor.
+int OpenUnnamedAt(int dirfd, const char* dir, mode_t mode, int* fd);
 
-// The file at `path` opened for writing and closed, unchanged: the close is
-// what an inotify uploader (IN_CLOSE_WRITE) hears of a file that appeared by
-// a link. Errors are ignored: the file is there either way.
-void AnnounceWritten(const std::string& path);
+// Gives the unnamed file open on `fd` the name `dirfd`/`name`; EEXIST when
+// the name is taken (never replaces); ENOENT when the directory is missing,
+// or there is no way to link (below). Tried first with AT_EMPTY_PATH, which
+// Linux allows since 6.10 to the credentials that opened the file and before
+// that only with CAP_DAC_READ_SEARCH (which a daemon run with -user has
+// dropped): refused, `*emptyPath` becomes false for good and the link goes
+// through /proc/self/fd (AT_SYMLINK_FOLLOW).
+int LinkUnnamedAt(int fd, int dirfd, const char* name, bool* emptyPath);
+
+// The file `dirfd`/`name` opened for writing and closed, unchanged: the close
+// is what an inotify uploader (IN_CLOSE_WRITE) hears of a file that appeared
+// by a link. Errors are ignored: the file is there either way.
+void AnnounceWrittenAt(int dirfd, const char* name);
+
+// The part of `path` after its last '/'.
+std::string BaseName(const std::string& path);
+
+// Directories kept open while a store thread is busy, so that the system
+// calls of a burst of files are made relative to their directory's
+// descriptor (one name looked up, not a whole path) and a directory is
+// opened once to be fsynced for them all. A directory's first use since the
+// last Clear() gets no handle (AT_FDCWD: the caller goes by path, as if there
+// were no handles), so a lone file costs no more system calls than without
+// them; its next use opens one. The thread clears them whenever it runs out
+// of work: an idle daemon holds no directory open (and keeps no filesystem
+// from being unmounted). An operation relative to a held handle that fails
+// is retried once with a fresh one (Drop, then Get), so that a stale handle
+// (its directory removed) never changes an outcome.
+class DirectoryHandles {
+ public:
+  DirectoryHandles() = default;
+  DirectoryHandles(const DirectoryHandles&) = delete;
+  DirectoryHandles& operator=(const DirectoryHandles&) = delete;
+  ~DirectoryHandles() { Clear(); }
+
+  // `*fd`: a descriptor of `dir` held here, or AT_FDCWD at the directory's
+  // first use. The descriptor is O_RDONLY (it can be fsynced), or O_PATH
+  // where the directory may not be read (fsync then fails with EBADF, as
+  // opening it to fsync did). With `make`, the directory is made (mkdir -p,
+  // `dirMode`) when it is missing. `*opened`: the descriptor was opened by
+  // this call, so a failure relative to it is not a stale handle's.
+  int Get(const std::string& dir, bool make, mode_t dirMode, int* fd, bool* opened = nullptr);
+  // The device (st_dev) of `dir`: of its handle, or by path; asked once
+  // while the entry lasts.
+  int Device(const std::string& dir, dev_t* dev);
+  // Closes the handle of `dir`, if held.
+  void Drop(const std::string& dir);
+  // Closes every handle and forgets every use.
+  void Clear();
+
+ private:
+  struct Entry {
+    std::string dir;
+    int fd;  // -1: used once, not opened
+    dev_t dev = 0;
+    bool devKnown = false;
+  };
+  // A few: the staging directory and a day directory or two.
+  static constexpr size_t kMaxEntries = 8;
+  std::vector<Entry> entries_;
+};
 
 // rename(2) that never replaces: EEXIST when `to` exists (renameat2
 // RENAME_NOREPLACE; link + unlink where the filesystem lacks it). The

@@ -144,7 +144,7 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   const denied = `!${[...allowed].sort().map((c) => `?${c}`).join(",")}`;
   const daemon = spawnDaemon(n, n.serverNs, [...flags, '-interface', n.serverIf, '-sigtermwait', '200ms'], [
     ...sandboxWrapper(),
-    'strace', '-f', '-qq', '-o', trace, `--inject=${denied}:error=EPERM`,
+    'strace', '-f', '-qq', '-y', '-o', trace, `--inject=${denied}:error=EPERM`,
   ]);
   const { stderr } = daemon;
   const connections = 20;
@@ -185,13 +185,19 @@ test('in the unit\'s sandbox (its user, capabilities and system call filter) the
   const families = new Set(sockets.filter((s) => !s.result.startsWith('-1')).map((s) => s.family));
   const writable = [...one('ReadWritePaths').split(/\s+/).map((p) => places.get(p) ?? p), ...(one('PrivateTmp') === 'yes' ? ['/tmp'] : []), '/dev/null'];
   assert.deepEqual(readdirSync(staging, { recursive: true }).map(String).filter((f) => f.endsWith('.pcap.gz')), [], 'nothing left in the staging directory');
+  // A name relative to a directory's descriptor (strace -y shows it as N</its/path>) is made whole.
+  const at = (dirfd: string, name: string) => {
+    const dir = /^\d+<(.*)>$/.exec(dirfd);
+    if (dir === null || name.startsWith('/')) return name;
+    return name === '.' ? dir[1] : `${dir[1]}/${name}`;
+  };
   const written = lines.flatMap((l) => {
-    const open = /\bopenat\([^,]+, "([^"]+)", ([A-Z_|]+)/.exec(l);
-    if (open !== null && /O_WRONLY|O_RDWR|O_CREAT/.test(open[2]) && !/= -1/.test(l)) return [open[1]];
+    const open = /\bopenat\(([^,]+), "([^"]+)", ([A-Z_|]+)/.exec(l);
+    if (open !== null && /O_WRONLY|O_RDWR|O_CREAT/.test(open[3]) && !/= -1/.test(l)) return [at(open[1], open[2])];
     if (/= -1/.test(l)) return [];
-    // linkat writes only its new name: the old one is /proc/self/fd/N for a file made unnamed (O_TMPFILE).
-    const link = /\blinkat\([^,]+, "[^"]*", [^,]+, "([^"]+)"/.exec(l);
-    if (link !== null) return [link[1]];
+    // linkat writes only its new name: the old one is the descriptor of a file made unnamed (O_TMPFILE), or /proc/self/fd/N.
+    const link = /\blinkat\([^,]+, "[^"]*", ([^,]+), "([^"]+)"/.exec(l);
+    if (link !== null) return [at(link[1], link[2])];
     const rename = /\brename(?:at2?)?\((?:AT_FDCWD, )?"([^"]+)", (?:AT_FDCWD, )?"([^"]+)"/.exec(l);
     if (rename !== null) return [rename[1], rename[2]];
     const change = /\b(?:mkdir|unlink|unlinkat)\((?:AT_FDCWD, )?"([^"]+)"/.exec(l);

@@ -3,7 +3,7 @@
 // that an idle store lets the process end.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
@@ -139,6 +139,64 @@ for (const stream of [false, true]) {
     assert.deepEqual(errors, []);
   });
 }
+
+/** Finishes `n` files, f0..f{n-1}.pcap.gz in `sub`, at once on two threads (a burst: the store threads keep directory handles); file i holds 1 + (i + shift) % 5 records. */
+async function burst(s: FlowStore, sub: string, n: number, shift: number): Promise<FinishResult[]> {
+  const files = Array.from({ length: n }, (_, i) => {
+    const file = s.openFile(onError);
+    store(s, file, Array.from({ length: 1 + ((i + shift) % 5) }, (_, j) => ({ frame: v4, timestampNs: BigInt(i * 10 + j) * 1000n })), 94);
+    file.setTarget(join(dir, sub, `f${i}.pcap.gz`));
+    return file;
+  });
+  return Promise.all(files.map((f) => f.finish()));
+}
+
+/** Descriptors of this process open on directories under `under`. */
+function directoriesOpenUnder(under: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(under)) open.push(target);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return open;
+}
+
+test('a burst of files whose names are taken goes to <name>.1.pcap.gz, the files there are not written again', async () => {
+  const staging = join(dir, 'staging');
+  mkdirSync(staging);
+  const numbered: Array<[string, string]> = [];
+  const s = newStore({ threads: 2, stagingDir: staging, onNumberedFile: (requested, path) => numbered.push([requested, path]) });
+  assert.deepEqual(new Set(await burst(s, 'day', 150, 0)), new Set(['written']));
+  const first = Array.from({ length: 150 }, (_, i) => readFileSync(join(dir, 'day', `f${i}.pcap.gz`)));
+  assert.deepEqual(new Set(await burst(s, 'day', 150, 1)), new Set(['written']));
+  assert.equal(readdirSync(join(dir, 'day')).length, 300);
+  assert.equal(numbered.length, 150);
+  for (let i = 0; i < 150; i++) {
+    assert.deepEqual(readFileSync(join(dir, 'day', `f${i}.pcap.gz`)), first[i]);
+    assert.equal(parsePcapGz(readFileSync(join(dir, 'day', `f${i}.1.pcap.gz`))).records.length, 1 + ((i + 1) % 5));
+  }
+  assert.deepEqual(readdirSync(staging), []);
+  assert.deepEqual(errors, []);
+});
+
+test('an idle store holds no directory open; a directory removed between bursts is made again', async () => {
+  const staging = join(dir, 'staging');
+  mkdirSync(staging);
+  const s = newStore({ threads: 2, stagingDir: staging });
+  assert.deepEqual(new Set(await burst(s, 'day', 150, 0)), new Set(['written']));
+  // The threads close their handles when they run out of work, just after reporting the files.
+  const deadline = Date.now() + 2000;
+  while (directoriesOpenUnder(dir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(directoriesOpenUnder(dir), []);
+  rmSync(join(dir, 'day'), { recursive: true });
+  assert.deepEqual(new Set(await burst(s, 'day', 150, 0)), new Set(['written']));
+  assert.equal(readdirSync(join(dir, 'day')).length, 150);
+  assert.deepEqual(errors, []);
+});
 
 /** gzip members in a file: their headers' magic, method and flags. */
 function countMembers(bytes: Buffer): number {

@@ -143,10 +143,13 @@ for (const stream of [false, true]) {
 /** Finishes `n` files, f0..f{n-1}.pcap.gz in `sub`, at once on two threads (a burst: the store threads keep directory handles); file i holds 1 + (i + shift) % 5 records. */
 async function burst(s: FlowStore, sub: string, n: number, shift: number): Promise<FinishResult[]> {
   const files = Array.from({ length: n }, (_, i) => {
-    const file = s.openFile(onError);
-    store(s, file, Array.from({ length: 1 + ((i + shift) % 5) }, (_, j) => ({ frame: v4, timestampNs: BigInt(i * 10 + j) * 1000n })), 94);
-    file.setTarget(join(dir, sub, `f${i}.pcap.gz`));
-    return file;
+    const frame = v4from(20000 + i);
+    const flow = open(s, 94, frame);
+    store(s, flow, Array.from({ length: 1 + ((i + shift) % 5) }, (_, j) => ({ frame, timestampNs: BigInt(i * 10 + j) * 1000n })));
+    flow.file.setTarget(join(dir, sub, `f${i}.pcap.gz`));
+    // Ended at once, so that the next burst's flows can have the same 4-tuples.
+    s.endFlow(flow.route);
+    return flow.file;
   });
   return Promise.all(files.map((f) => f.finish()));
 }

@@ -11,7 +11,8 @@
 // runs, into DIR/live-N-RATE.data: where its CPU goes, by thread and symbol),
 // --sender pcapsend|tcpreplay (BENCH_SENDER; what sends the sustained run:
 // pcapsend, bench/pcapsend.c, by default), --sweep-sender pcapsend|tcpreplay
-// (BENCH_SWEEP_SENDER; what sends the rate sweep: tcpreplay by default),
+// (BENCH_SWEEP_SENDER; what sends the rate sweep: tcpreplay by default, see
+// bench/live.ts),
 // --phases offline,live,memory (BENCH_PHASES; the phases to run, all by
 // default: a run of fewer writes nothing, as with --no-write). --rates none
 // runs no sweep (the sustained run only, with --phases live).

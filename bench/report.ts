@@ -187,13 +187,13 @@ export function targets(r: Omit<Results, 'targets'>): Results['targets'] {
     const clean = l.rates.filter((x) => lossFree(x.daemon)).map((x) => x.daemon.sender);
     if (clean.length > 0) {
       const best = clean.reduce((a, b) => (b.pps > a.pps ? b : a));
-      t.push({ target: 'highest loss-free rate (report)', value: `${fmt(best.pps)} pps${best.senderLimited ? ', the sender\'s limit' : ''}`, met: null });
+      t.push({ target: 'highest loss-free rate (report)', value: `${fmt(best.pps)} pps${best.senderLimited ? `, ${senderName(best)}'s limit` : ''}`, met: null });
     }
     if (l.sustained !== null) {
       const d = l.sustained.daemon;
       t.push({
         target: '10,000,000 packets at ≥ 800k pps, 0 drops, all in files',
-        value: `${fmt(d.sender.packets)} at ${fmt(d.sender.pps)} pps, ${fmt(d.kernelDropped)} drops, ${percent(d.packetsInFiles, d.sender.packets)} % in files`,
+        value: `${fmt(d.sender.packets)} at ${fmt(d.sender.pps)} pps from ${senderName(d.sender)}, ${fmt(d.kernelDropped)} drops, ${percent(d.packetsInFiles, d.sender.packets)} % in files`,
         met: d.sender.packets >= 10_000_000 && d.sender.pps >= 800_000 && lossFree(d),
       });
     }

@@ -98,6 +98,13 @@ export interface TcpdumpRun {
 
 export interface LiveResult {
   offloads: string;
+  /**
+   * Where the kernel's receive path for the capture's interface ran (the
+   * softirq that hands each frame to the packet sockets): 'sender', core 0,
+   * where a veth runs it in the sending call; 'capture', core 1, moved there
+   * by RPS (--rps). Absent in results from before the choice: 'sender'.
+   */
+  receiveCore?: 'sender' | 'capture';
   /** Where the daemons' files go: tmpfs when there is one, so the figure is the daemon's and not the disk's (the offline phase measures the disk). */
   outputFs?: string;
   rates: Array<{ daemon: DaemonRun; tcpdump: TcpdumpRun | null }>;
@@ -333,7 +340,12 @@ export interface LiveInputs {
 }
 
 export async function livePhase(net: TestNetwork, inputs: LiveInputs, rates: Rate[]): Promise<LiveResult> {
-  const result: LiveResult = { offloads: net.offloadMethod, outputFs: ceilingRoot().fs, rates: [], sustained: null, onDisk: null };
+  const result: LiveResult = { offloads: net.offloadMethod, receiveCore: config.rps ? 'capture' : 'sender', outputFs: ceilingRoot().fs, rates: [], sustained: null, onDisk: null };
+  if (config.rps) {
+    // RPS to CPU 1 (mask 2): the veth queues each frame for core 1's backlog instead of handling it in the sender's call.
+    const r = await net.exec(net.serverNs, ['sh', '-c', `echo 2 > /sys/class/net/${net.serverIf}/queues/rx-0/rps_cpus`], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`cannot set rps_cpus of ${net.serverIf}: ${r.stderr}`);
+  }
   const socket = join(work, 'events.sock');
   let events = await startEventServer(socket, readFileSync(inputs.events, 'utf8'));
   try {

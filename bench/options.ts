@@ -13,7 +13,9 @@
 // pcapsend, bench/pcapsend.c, by default), --sweep-sender pcapsend|tcpreplay
 // (BENCH_SWEEP_SENDER; what sends the rate sweep: tcpreplay by default, see
 // bench/live.ts),
-// --phases offline,live,memory (BENCH_PHASES; the phases to run, all by
+// --rps (BENCH_RPS=1; the capture interface's receive processing, RPS, on
+// core 1 with the capture instead of core 0 with the sender, where the veth
+// runs it by default), --phases offline,live,memory (BENCH_PHASES; the phases to run, all by
 // default: a run of fewer writes nothing, as with --no-write). --rates none
 // runs no sweep (the sustained run only, with --phases live).
 function flag(name: string): boolean {
@@ -74,6 +76,7 @@ export const config = {
   sustainedPackets: Number(option('sustained-packets', 'BENCH_SUSTAINED_PACKETS') ?? (quick ? 0 : 10_000_000)),
   sender: parseSender('sender', option('sender', 'BENCH_SENDER') ?? 'pcapsend'),
   sweepSender: parseSender('sweep-sender', option('sweep-sender', 'BENCH_SWEEP_SENDER') ?? 'tcpreplay'),
+  rps: flag('rps') || process.env.BENCH_RPS === '1',
   phases,
   write: !flag('no-write') && PHASES.every((p) => phases.includes(p)),
   fromResults: flag('from-results'),

@@ -65,6 +65,11 @@ function senderHow(s: Replay): string {
   return senderName(s) === 'pcapsend' ? "pcapsend (the bench's TX_RING sender, bench/pcapsend.c)" : 'tcpreplay';
 }
 
+/** Where the capture ran, and the kernel's receive path with it when RPS moved that there. */
+function captureCore(l: LiveResult): string {
+  return l.receiveCore === 'capture' ? "capture and the kernel's receive path (RPS) on core 1" : 'capture on core 1';
+}
+
 export function report(r: Results): string {
   const rows: Array<[string, string]> = [];
   offlineRows(rows, r.offline);
@@ -125,14 +130,14 @@ function liveSection(rows: Array<[string, string]>, live: Results['live']): void
     // Results from before the field was recorded wrote to the work directory's disk.
     const filesOn = l.outputFs === undefined ? '' : `, files on ${l.outputFs}`;
     for (const { daemon, tcpdump } of l.rates) {
-      liveRows(rows, `Live capture at ${rateName(daemon.sender)} (veth, ${senderHow(daemon.sender)} on core 0, capture on core 1, offloads: ${l.offloads}${filesOn})`, daemon, tcpdump);
+      liveRows(rows, `Live capture at ${rateName(daemon.sender)} (veth, ${senderHow(daemon.sender)} on core 0, ${captureCore(l)}, offloads: ${l.offloads}${filesOn})`, daemon, tcpdump);
     }
     if (l.onDisk != null) {
       liveRows(rows, `Live capture at ${rateName(l.onDisk.daemon.sender)} again, files on ${l.onDisk.fs}`, l.onDisk.daemon, l.rates.find((x) => x.daemon.sender.rate === 100_000)?.tcpdump ?? null);
     }
     if (l.sustained !== null) {
       const s = l.sustained.daemon.sender;
-      liveRows(rows, `Sustained live capture (${fmt(s.packets)} packets at top speed from ${senderHow(s)} on core 0, capture on core 1, frames cut at 256 bytes${filesOn})`, l.sustained.daemon, l.sustained.tcpdump);
+      liveRows(rows, `Sustained live capture (${fmt(s.packets)} packets at top speed from ${senderHow(s)} on core 0, ${captureCore(l)}, frames cut at 256 bytes${filesOn})`, l.sustained.daemon, l.sustained.tcpdump);
     }
   }
 }
@@ -252,6 +257,11 @@ function sendersInWords(r: Results): string[] {
     const s = r.live.sustained.daemon.sender;
     lines.push(`The sustained run sends ${fmt(s.packets)} packets cut to 256 bytes with ${HOW[senderName(s)]}, at top speed.`);
   }
+  lines.push(
+    r.live.receiveCore === 'capture'
+      ? "The kernel's receive path for the capture's interface (the softirq that hands each frame to the packet sockets) runs on core 1 with the capture, moved there by RPS (--rps)."
+      : "The kernel's receive path for the capture's interface (the softirq that hands each frame to the packet sockets) runs on core 0, in the sender's call, as a veth does without RPS.",
+  );
   const runs = [...r.live.rates.map((x) => x.daemon), ...(r.live.sustained === null ? [] : [r.live.sustained.daemon])];
   if (runs.some((d) => d.sender.delivered !== undefined)) lines.push("The packets that reached the capture's interface are its rx_packets over each run.");
   return lines;

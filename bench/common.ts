@@ -3,7 +3,7 @@
 // CPU and metric readings, number formatting, and running the daemon offline
 // under the launcher.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LineCollector } from '../test/helpers/processes.js';
@@ -142,6 +142,25 @@ export function ensureTcpreplay(): string | null {
     r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'tcpreplay'], { stdio: 'inherit', env, timeout: 300_000 });
   }
   return commandExists('tcpreplay') ? null : 'tcpreplay could not be installed';
+}
+
+/** The benchmark's own sender (bench/pcapsend.c), built by scripts/setup.sh beside the compiled bench. */
+export const pcapsend = join(import.meta.dirname, 'pcapsend');
+const pcapsendSource = join(repo, 'bench/pcapsend.c');
+
+/** Builds pcapsend when it is missing or older than its source (as scripts/setup.sh does); a reason when it cannot. */
+export function ensurePcapsend(): string | null {
+  const built = (path: string) => {
+    try {
+      return statSync(path).mtimeMs;
+    } catch {
+      return -1;
+    }
+  };
+  if (built(pcapsend) >= built(pcapsendSource)) return null;
+  log(`building ${pcapsend} from bench/pcapsend.c`);
+  const r = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', pcapsend, pcapsendSource], { encoding: 'utf8' });
+  return r.status === 0 ? null : `pcapsend could not be built: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`;
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

@@ -1,13 +1,23 @@
-// Phase 2, live capture: the generated capture replayed by tcpreplay over a
-// veth pair into a namespace where the daemon captures, pinned to core 1, the
-// sender on core 0. A sweep of sending rates (paced with --pps, and top
-// speed), each into a fresh daemon and then into tcpdump (-s 256 -w
-// /dev/null) as the capture-only baseline: CPU per packet by thread, kernel
-// drops, packets in the files. Then a sustained run of many more packets at
-// top speed (frames cut at 256 bytes, what the daemon keeps of them, so that
-// the sender can keep the pace; a capture of its own, since replaying one
-// twice would reopen its flows under names already used). What counts as
-// saved is what is in the files, read back.
+// Phase 2, live capture: the generated capture sent over a veth pair into a
+// namespace where the daemon captures, pinned to core 1, the sender on core
+// 0. A sweep of sending rates (paced, and top speed), each into a fresh
+// daemon and then into tcpdump (-s 256 -w /dev/null) as the capture-only
+// baseline: CPU per packet by thread, kernel drops, packets in the files.
+// Then a sustained run of many more packets at top speed (frames cut at 256
+// bytes, what the daemon keeps of them, so that the sender can keep the pace;
+// a capture of its own, since replaying one twice would reopen its flows under
+// names already used). What counts as saved is what is in the files, read
+// back. The sender is tcpreplay (--preload-pcap) or the benchmark's own
+// pcapsend (bench/pcapsend.c: a packet TX_RING, about 1.5 times tcpreplay's
+// top speed on a veth): --sweep-sender and --sender choose, tcpreplay for the
+// sweep and pcapsend for the sustained run by default. Either sends every
+// record of the file once, in order; the packets that reached the capture's
+// interface are counted too (its rx_packets). The sweep stays on tcpreplay:
+// paced, both release 16 frames at a time, but pcapsend hands the 16 over in
+// one system call and they arrive together, which makes tcpdump's baseline
+// cheaper (0.089 against 0.273 µs a packet at 100,000 pps, the daemon 0.941
+// against 0.885), so the "≤ 4× tcpdump" figures would not compare with
+// earlier runs'.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -24,6 +34,7 @@ import {
   launcher,
   log,
   metric,
+  pcapsend,
   processCpuUs,
   sleep,
   threadCpu,
@@ -32,10 +43,12 @@ import {
   work,
   type Usage,
 } from './common.js';
-import { config, type Rate } from './options.js';
+import { config, type Rate, type Sender } from './options.js';
 import { countOutput } from './pcapcount.js';
 
 export interface Replay {
+  /** What sent the packets (absent in results from before the choice: tcpreplay). */
+  tool?: Sender;
   /** What was asked for: packets per second, or top speed. */
   rate: Rate;
   packets: number;
@@ -44,6 +57,8 @@ export interface Replay {
   failed: number;
   /** The sender did not reach the rate asked for (within 3 %), or top speed: the sender set the pace. */
   senderLimited: boolean;
+  /** Packets the capture's interface received while the sender ran (its rx_packets; absent in older results). */
+  delivered?: number;
 }
 
 export interface DaemonRun {
@@ -83,6 +98,13 @@ export interface TcpdumpRun {
 
 export interface LiveResult {
   offloads: string;
+  /**
+   * Where the kernel's receive path for the capture's interface ran (the
+   * softirq that hands each frame to the packet sockets): 'sender', core 0,
+   * where a veth runs it in the sending call; 'capture', core 1, moved there
+   * by RPS (--rps). Absent in results from before the choice: 'sender'.
+   */
+  receiveCore?: 'sender' | 'capture';
   /** Where the daemons' files go: tmpfs when there is one, so the figure is the daemon's and not the disk's (the offline phase measures the disk). */
   outputFs?: string;
   rates: Array<{ daemon: DaemonRun; tcpdump: TcpdumpRun | null }>;
@@ -90,6 +112,14 @@ export interface LiveResult {
   sustained: { daemon: DaemonRun; tcpdump: TcpdumpRun | null } | null;
   /** The 100,000 pps run again with the files on the disk (common.ts diskRoot), when that is not where the others write. */
   onDisk?: { daemon: DaemonRun; fs: string } | null;
+}
+
+/** pcapsend's one line: "pcapsend: N packets (B bytes) sent in S seconds, P pps, F failed". */
+function parsePcapsend(output: string, rate: Rate): Replay {
+  const m = /pcapsend: (\d+) packets \((\d+) bytes\) sent in ([\d.]+) seconds, ([\d.]+) pps, (\d+) failed/.exec(output);
+  if (m === null) throw new Error(`cannot read pcapsend's summary:\n${output}`);
+  const pps = Number(m[4]);
+  return { tool: 'pcapsend', rate, packets: Number(m[1]), seconds: Number(m[3]), pps, failed: Number(m[5]), senderLimited: rate === 'top' || pps < rate * 0.97 };
 }
 
 function parseTcpreplay(output: string, rate: Rate): Replay {
@@ -100,7 +130,7 @@ function parseTcpreplay(output: string, rate: Rate): Replay {
   const packets = Number(actual[1]);
   const seconds = Number(actual[3]);
   const pps = rated !== null ? Number(rated[1]) : packets / seconds;
-  return { rate, packets, seconds, pps, failed: failed !== null ? Number(failed[1]) : 0, senderLimited: rate === 'top' || pps < rate * 0.97 };
+  return { tool: 'tcpreplay', rate, packets, seconds, pps, failed: failed !== null ? Number(failed[1]) : 0, senderLimited: rate === 'top' || pps < rate * 0.97 };
 }
 
 /** Serves every line of an events file to whoever connects, as tcp-info would announce flows. */
@@ -154,17 +184,33 @@ class LiveBench {
     return r.stdout;
   }
 
-  private async replay(pcap: string, rate: Rate): Promise<Replay> {
-    // --preload-pcap and --no-flow-stats: the sender's own per-packet work is what limits it at top speed.
-    const pace = rate === 'top' ? ['--topspeed'] : [`--pps=${rate}`, '--pps-multi=16'];
-    const argv = ['taskset', '-c', '0', 'tcpreplay', '--preload-pcap', '--no-flow-stats', ...pace, '-i', this.net.clientIf, pcap];
+  /** The capture interface's received packets, from its namespace's sysfs. */
+  private async received(): Promise<number> {
+    const r = await this.net.exec(this.net.serverNs, ['cat', `/sys/class/net/${this.net.serverIf}/statistics/rx_packets`], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`rx_packets of ${this.net.serverIf}: ${r.stderr}`);
+    return Number(r.stdout.trim());
+  }
+
+  private async replay(pcap: string, rate: Rate, sender: Sender): Promise<Replay> {
+    let argv: string[];
+    if (sender === 'tcpreplay') {
+      // --preload-pcap and --no-flow-stats: the sender's own per-packet work is what limits it at top speed.
+      const pace = rate === 'top' ? ['--topspeed'] : [`--pps=${rate}`, '--pps-multi=16'];
+      argv = ['taskset', '-c', '0', 'tcpreplay', '--preload-pcap', '--no-flow-stats', ...pace, '-i', this.net.clientIf, pcap];
+    } else {
+      argv = ['taskset', '-c', '0', pcapsend, ...(rate === 'top' ? [] : ['--pps', String(rate)]), '-i', this.net.clientIf, pcap];
+    }
+    const before = await this.received();
     const r = await this.net.exec(this.net.clientNs, argv, { timeoutMs: 900_000 });
-    if (r.code !== 0) throw new Error(`tcpreplay failed (${r.code}): ${r.stderr}`);
-    return parseTcpreplay(r.stdout + r.stderr, rate);
+    if (r.code !== 0) throw new Error(`${sender} failed (${r.code}): ${r.stderr}`);
+    const replay = sender === 'tcpreplay' ? parseTcpreplay(r.stdout + r.stderr, rate) : parsePcapsend(r.stdout + r.stderr, rate);
+    replay.delivered = (await this.received()) - before;
+    log(`${sender}: ${fmt(replay.packets)} packets in ${fmt(replay.seconds, 2)} s = ${fmt(replay.pps)} pps, ${fmt(replay.delivered)} reached ${this.net.serverIf}`);
+    return replay;
   }
 
   /** A fresh daemon, every flow announced, the replay, the drain, then SIGTERM and the files counted. */
-  async daemon(pcap: string, flows: number, rate: Rate, root = ceilingRoot().dir): Promise<DaemonRun> {
+  async daemon(pcap: string, flows: number, rate: Rate, tool: Sender, root = ceilingRoot().dir): Promise<DaemonRun> {
     const tag = `live-${this.runs++}`;
     const datadir = join(root, tag);
     const usageFile = join(work, `${tag}.json`);
@@ -188,11 +234,11 @@ class LiveBench {
       const idleBefore = processCpuUs(pid);
       await sleep(IDLE_SAMPLE_MS);
       const idleCpuMsPerSecond = (processCpuUs(pid) - idleBefore) / IDLE_SAMPLE_MS;
-      log(`live: ${rate === 'top' ? 'top speed' : `${fmt(rate)} pps`} into the daemon`);
+      log(`live: ${rate === 'top' ? 'top speed' : `${fmt(rate)} pps`} from ${tool} into the daemon`);
       const profile = config.perfDir === null ? null : startPerf(pid, join(config.perfDir, `${tag}-${rate}.data`));
       const threadsBefore = threadCpu(pid);
       const startedAt = performance.now();
-      const sender = await this.replay(pcap, rate).finally(() => profile?.stop());
+      const sender = await this.replay(pcap, rate, tool).finally(() => profile?.stop());
       // Drained: every packet sent is accounted for (saved, missed, bad, ignored), or nothing moved for 2 s (drops).
       let last = -1;
       let stableSince = performance.now();
@@ -258,7 +304,7 @@ class LiveBench {
   }
 
   /** The same replay into tcpdump on the daemon's core. */
-  async tcpdump(pcap: string, rate: Rate): Promise<TcpdumpRun> {
+  async tcpdump(pcap: string, rate: Rate, tool: Sender): Promise<TcpdumpRun> {
     const tcpdump = this.net.spawn(this.net.serverNs, ['taskset', '-c', '1', 'tcpdump', '-i', this.net.serverIf, '-s', '256', '-B', '32768', '-w', '/dev/null', 'tcp']);
     children.add(tcpdump);
     const err = new LineCollector(tcpdump.stderr);
@@ -267,7 +313,7 @@ class LiveBench {
     await waitFor(() => err.lines.some((l) => l.includes('listening on')) || tcpdump.exitCode !== null, 20_000, 'tcpdump listening');
     const pid = tcpdump.pid as number;
     const cpuBefore = processCpuUs(pid);
-    const sender = await this.replay(pcap, rate);
+    const sender = await this.replay(pcap, rate, tool);
     await sleep(1000);
     const cpuUs = processCpuUs(pid) - cpuBefore;
     tcpdump.kill('SIGINT');
@@ -294,16 +340,21 @@ export interface LiveInputs {
 }
 
 export async function livePhase(net: TestNetwork, inputs: LiveInputs, rates: Rate[]): Promise<LiveResult> {
-  const result: LiveResult = { offloads: net.offloadMethod, outputFs: ceilingRoot().fs, rates: [], sustained: null, onDisk: null };
+  const result: LiveResult = { offloads: net.offloadMethod, receiveCore: config.rps ? 'capture' : 'sender', outputFs: ceilingRoot().fs, rates: [], sustained: null, onDisk: null };
+  if (config.rps) {
+    // RPS to CPU 1 (mask 2): the veth queues each frame for core 1's backlog instead of handling it in the sender's call.
+    const r = await net.exec(net.serverNs, ['sh', '-c', `echo 2 > /sys/class/net/${net.serverIf}/queues/rx-0/rps_cpus`], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`cannot set rps_cpus of ${net.serverIf}: ${r.stderr}`);
+  }
   const socket = join(work, 'events.sock');
   let events = await startEventServer(socket, readFileSync(inputs.events, 'utf8'));
   try {
     const bench = new LiveBench(net, socket);
     for (const rate of rates) {
-      const daemon = await bench.daemon(inputs.pcap, inputs.flows, rate);
+      const daemon = await bench.daemon(inputs.pcap, inputs.flows, rate, config.sweepSender);
       let tcpdump: TcpdumpRun | null = null;
       try {
-        tcpdump = await bench.tcpdump(inputs.pcap, rate);
+        tcpdump = await bench.tcpdump(inputs.pcap, rate, config.sweepSender);
       } catch (error) {
         log(`tcpdump at ${rate}: ${(error as Error).message}`);
       }
@@ -311,14 +362,14 @@ export async function livePhase(net: TestNetwork, inputs: LiveInputs, rates: Rat
     }
     const disk = diskRoot();
     if (rates.includes(100_000) && disk.dir !== ceilingRoot().dir) {
-      result.onDisk = { daemon: await bench.daemon(inputs.pcap, inputs.flows, 100_000, disk.dir), fs: disk.fs };
+      result.onDisk = { daemon: await bench.daemon(inputs.pcap, inputs.flows, 100_000, config.sweepSender, disk.dir), fs: disk.fs };
     }
     const s = inputs.sustained;
     if (s !== null) {
       events.close();
       events = await startEventServer(socket, readFileSync(s.events, 'utf8'));
-      const daemon = await bench.daemon(s.pcap, s.flows, 'top');
-      const tcpdump = await bench.tcpdump(s.pcap, 'top').catch((error: unknown) => {
+      const daemon = await bench.daemon(s.pcap, s.flows, 'top', config.sender);
+      const tcpdump = await bench.tcpdump(s.pcap, 'top', config.sender).catch((error: unknown) => {
         log(`tcpdump sustained: ${(error as Error).message}`);
         return null;
       });

@@ -8,7 +8,7 @@ import type { GenResult } from './gen.js';
 import type { DaemonRun, LiveResult, Replay, TcpdumpRun } from './live.js';
 import type { MemoryResult } from './memory.js';
 import type { OfflineResult } from './offline.js';
-import type { BenchConfig } from './options.js';
+import type { BenchConfig, Sender } from './options.js';
 
 export interface Results {
   date: string;
@@ -16,7 +16,8 @@ export interface Results {
   machine: { cpus: number; model: string; memoryGiB: number; kernel: string; node: string; datadirFs: string };
   config: BenchConfig;
   generated: GenResult & { seconds: number };
-  offline: OfflineResult;
+  /** Skipped when --phases left it out. */
+  offline: OfflineResult | { skipped: string };
   live: LiveResult | { skipped: string };
   memory: MemoryResult[];
   targets: Array<{ target: string; value: string; met: boolean | null }>;
@@ -39,7 +40,7 @@ function threadSplit(d: DaemonRun): string {
 function liveRows(rows: Array<[string, string]>, title: string, daemon: DaemonRun, tcpdump: TcpdumpRun | null): void {
   const s = daemon.sender;
   rows.push([title, '']);
-  rows.push(['sent', `${fmt(s.packets)} in ${fmt(s.seconds, 2)} s = ${fmt(s.pps)} pps${s.senderLimited ? ' (the sender\'s pace)' : ''}${s.failed ? `, ${fmt(s.failed)} failed` : ''}`]);
+  rows.push(['sent', `${fmt(s.packets)} in ${fmt(s.seconds, 2)} s = ${fmt(s.pps)} pps by ${senderName(s)}${s.senderLimited ? ' (the sender\'s pace)' : ''}${s.failed ? `, ${fmt(s.failed)} failed` : ''}${s.delivered === undefined ? '' : `; ${fmt(s.delivered)} reached the capture's interface`}`]);
   rows.push(['daemon: packets in files', `${fmt(daemon.packetsInFiles)} (${percent(daemon.packetsInFiles, s.packets)} %) in ${fmt(daemon.files)} files`]);
   rows.push(['daemon: kernel drops / missed / bad', `${fmt(daemon.kernelDropped)} / ${fmt(daemon.missedPackets)} / ${fmt(daemon.badPackets)} (kernel counted ${fmt(daemon.kernelReceived)} received)`]);
   rows.push(['daemon: CPU µs/packet', `${fmt(daemon.cpuUsPerPacket, 3)} (${threadSplit(daemon)}), ${fmt(daemon.cpuPercentOfCore, 1)} % of a core`]);
@@ -49,16 +50,46 @@ function liveRows(rows: Array<[string, string]>, title: string, daemon: DaemonRu
   if (daemon.cpuSystemUsPerFile !== undefined) rows.push(['daemon: system CPU per file', `${fmt(daemon.cpuSystemUsPerFile)} µs (the whole run's system time over ${fmt(daemon.files)} files)`]);
   if (tcpdump !== null) {
     const t = tcpdump;
-    rows.push(['tcpdump: sent', `${fmt(t.sender.packets)} at ${fmt(t.sender.pps)} pps`]);
+    rows.push(['tcpdump: sent', `${fmt(t.sender.packets)} at ${fmt(t.sender.pps)} pps by ${senderName(t.sender)}`]);
     rows.push(['tcpdump: captured / kernel drops', `${fmt(t.captured)} / ${fmt(t.kernelDropped)}`]);
     rows.push(['tcpdump: CPU µs/packet', `${fmt(t.cpuUsPerPacket, 3)}, ${fmt(t.cpuPercentOfCore, 1)} % of a core`]);
     rows.push(['daemon / tcpdump CPU per packet', `${fmt(daemon.cpuUsPerPacket / t.cpuUsPerPacket, 1)} ×`]);
   }
 }
 
+/** What sent a run's packets: results from before the choice were sent by tcpreplay. */
+const senderName = (s: Replay) => s.tool ?? 'tcpreplay';
+
+/** How the sender went about it, for the titles. */
+function senderHow(s: Replay): string {
+  return senderName(s) === 'pcapsend' ? "pcapsend (the bench's TX_RING sender, bench/pcapsend.c)" : 'tcpreplay';
+}
+
+/** Where the capture ran, and the kernel's receive path with it when RPS moved that there. */
+function captureCore(l: LiveResult): string {
+  return l.receiveCore === 'capture' ? "capture and the kernel's receive path (RPS) on core 1" : 'capture on core 1';
+}
+
 export function report(r: Results): string {
-  const o = r.offline;
   const rows: Array<[string, string]> = [];
+  offlineRows(rows, r.offline);
+  liveSection(rows, r.live);
+  rows.push(['Memory (concurrent short flows, 5 packets each, offline)', '']);
+  if (r.memory.length === 0) rows.push(['skipped', 'not run (--phases)']);
+  for (const m of r.memory) {
+    rows.push([`${fmt(m.flows)} flows`, `peak RSS ${fmt(mib(m.peakRssBytes), 1)} MiB, ${fmt(m.bytesPerFlow)} B/flow over the ${fmt(mib(m.baselineRssBytes), 1)} MiB baseline, ${fmt(m.files)} files`]);
+  }
+  rows.push(['Targets', '']);
+  for (const t of r.targets) rows.push([t.target, `${t.value}  ${t.met === null ? 'n/a' : t.met ? 'MET' : 'MISSED'}`]);
+  return table(rows).replace(/^\n/, '');
+}
+
+function offlineRows(rows: Array<[string, string]>, o: Results['offline']): void {
+  if ('skipped' in o) {
+    rows.push(['Pipeline ceiling (offline -read)', '']);
+    rows.push(['skipped', o.skipped]);
+    return;
+  }
   rows.push([`Pipeline ceiling (offline -read, ${fmt(o.packets)} packets, ${fmt(o.flows)} flows, median of ${o.runs}; CPU of all threads on both cores)`, '']);
   rows.push(['wall packets/s', fmt(o.packetsPerSecond)]);
   rows.push(['CPU µs/packet (user+sys, all threads)', `${fmt(o.cpuUsPerPacket, 2)} (user ${fmt(o.cpuUserUsPerPacket, 2)}, sys ${fmt(o.cpuSystemUsPerPacket, 2)})`]);
@@ -88,40 +119,44 @@ export function report(r: Results): string {
     rows.push(['stages (µs/packet)', `describe (JS) ${fmt(s.decodeUs, 3)}, demux+store ${fmt(s.demuxUs, 3)} (main thread), gzip+write ${fmt(s.gzipUs, 3)} (store threads)`]);
     rows.push(['gzip ratio', `${fmt(mib(s.rawBytes), 1)} → ${fmt(mib(s.gzipBytes), 1)} MiB`]);
   }
-  if ('skipped' in r.live) {
+}
+
+function liveSection(rows: Array<[string, string]>, live: Results['live']): void {
+  if ('skipped' in live) {
     rows.push(['Live capture', '']);
-    rows.push(['skipped', r.live.skipped]);
+    rows.push(['skipped', live.skipped]);
   } else {
-    const l = r.live;
+    const l = live;
     // Results from before the field was recorded wrote to the work directory's disk.
     const filesOn = l.outputFs === undefined ? '' : `, files on ${l.outputFs}`;
     for (const { daemon, tcpdump } of l.rates) {
-      liveRows(rows, `Live capture at ${rateName(daemon.sender)} (veth, tcpreplay on core 0, capture on core 1, offloads: ${l.offloads}${filesOn})`, daemon, tcpdump);
+      liveRows(rows, `Live capture at ${rateName(daemon.sender)} (veth, ${senderHow(daemon.sender)} on core 0, ${captureCore(l)}, offloads: ${l.offloads}${filesOn})`, daemon, tcpdump);
     }
     if (l.onDisk != null) {
       liveRows(rows, `Live capture at ${rateName(l.onDisk.daemon.sender)} again, files on ${l.onDisk.fs}`, l.onDisk.daemon, l.rates.find((x) => x.daemon.sender.rate === 100_000)?.tcpdump ?? null);
     }
-    if (l.sustained !== null) liveRows(rows, `Sustained live capture (${fmt(l.sustained.daemon.sender.packets)} packets at top speed, frames cut at 256 bytes)`, l.sustained.daemon, l.sustained.tcpdump);
+    if (l.sustained !== null) {
+      const s = l.sustained.daemon.sender;
+      liveRows(rows, `Sustained live capture (${fmt(s.packets)} packets at top speed from ${senderHow(s)} on core 0, ${captureCore(l)}, frames cut at 256 bytes${filesOn})`, l.sustained.daemon, l.sustained.tcpdump);
+    }
   }
-  rows.push(['Memory (concurrent short flows, 5 packets each, offline)', '']);
-  for (const m of r.memory) {
-    rows.push([`${fmt(m.flows)} flows`, `peak RSS ${fmt(mib(m.peakRssBytes), 1)} MiB, ${fmt(m.bytesPerFlow)} B/flow over the ${fmt(mib(m.baselineRssBytes), 1)} MiB baseline, ${fmt(m.files)} files`]);
-  }
-  rows.push(['Targets', '']);
-  for (const t of r.targets) rows.push([t.target, `${t.value}  ${t.met === null ? 'n/a' : t.met ? 'MET' : 'MISSED'}`]);
-  return table(rows).replace(/^\n/, '');
 }
 
 const lossFree = (d: DaemonRun) => d.allPacketsSaved && d.kernelDropped === 0;
 
 export function targets(r: Omit<Results, 'targets'>): Results['targets'] {
   const t: Results['targets'] = [];
-  t.push({ target: 'pipeline ≥ 813,000 packets/s', value: `${fmt(r.offline.packetsPerSecond)} pps`, met: r.offline.packetsPerSecond >= 813_000 });
-  if (r.offline.disk !== null) {
-    const d = r.offline.disk;
-    t.push({ target: '-read to a journaled ext4 ≥ 813,000 packets/s, every file written', value: `${fmt(d.packetsPerSecond)} pps (${d.fs})`, met: d.packetsPerSecond >= 813_000 && d.allPacketsSaved });
+  const o = r.offline;
+  if ('skipped' in o) {
+    t.push({ target: 'offline targets', value: `skipped (${o.skipped})`, met: null });
+  } else {
+    t.push({ target: 'pipeline ≥ 813,000 packets/s', value: `${fmt(o.packetsPerSecond)} pps`, met: o.packetsPerSecond >= 813_000 });
+    if (o.disk !== null) {
+      const d = o.disk;
+      t.push({ target: '-read to a journaled ext4 ≥ 813,000 packets/s, every file written', value: `${fmt(d.packetsPerSecond)} pps (${d.fs})`, met: d.packetsPerSecond >= 813_000 && d.allPacketsSaved });
+    }
+    t.push({ target: 'offline: every packet in the files', value: `${fmt(o.packetsInFiles)}/${fmt(o.packets)}`, met: o.allPacketsSaved });
   }
-  t.push({ target: 'offline: every packet in the files', value: `${fmt(r.offline.packetsInFiles)}/${fmt(r.offline.packets)}`, met: r.offline.allPacketsSaved });
   if ('skipped' in r.live) {
     t.push({ target: 'live targets', value: `skipped (${r.live.skipped})`, met: null });
   } else {
@@ -157,13 +192,13 @@ export function targets(r: Omit<Results, 'targets'>): Results['targets'] {
     const clean = l.rates.filter((x) => lossFree(x.daemon)).map((x) => x.daemon.sender);
     if (clean.length > 0) {
       const best = clean.reduce((a, b) => (b.pps > a.pps ? b : a));
-      t.push({ target: 'highest loss-free rate (report)', value: `${fmt(best.pps)} pps${best.senderLimited ? ', the sender\'s limit' : ''}`, met: null });
+      t.push({ target: 'highest loss-free rate (report)', value: `${fmt(best.pps)} pps${best.senderLimited ? `, ${senderName(best)}'s limit` : ''}`, met: null });
     }
     if (l.sustained !== null) {
       const d = l.sustained.daemon;
       t.push({
         target: '10,000,000 packets at ≥ 800k pps, 0 drops, all in files',
-        value: `${fmt(d.sender.packets)} at ${fmt(d.sender.pps)} pps, ${fmt(d.kernelDropped)} drops, ${percent(d.packetsInFiles, d.sender.packets)} % in files`,
+        value: `${fmt(d.sender.packets)} at ${fmt(d.sender.pps)} pps from ${senderName(d.sender)}, ${fmt(d.kernelDropped)} drops, ${percent(d.packetsInFiles, d.sender.packets)} % in files`,
         met: d.sender.packets >= 10_000_000 && d.sender.pps >= 800_000 && lossFree(d),
       });
     }
@@ -189,9 +224,9 @@ export function performanceDoc(r: Results, text: string): string {
     'disk is formatted (every file is on disk before its name appears: the store\'s threads pay one syncfs per',
     'batch of files), then again with an uploader deleting each file as it appears. The generated capture (seeded) has 25 % IPv6 flows, about',
     '45 % pure ACKs, 40 % full-size segments and the rest mid-size, with TCP timestamp options; the offline run',
-    'reads it cut to 256 bytes per packet (what a capture with the default -maxheadersize holds), the live',
-    'sweep replays whole frames (tcpreplay --preload-pcap --no-flow-stats, paced with --pps and --pps-multi 16,',
-    'or --topspeed). CPU per packet is over the packets sent, by thread from /proc while the packets come, and',
+    'reads it cut to 256 bytes per packet (what a capture with the default -maxheadersize holds).',
+    ...sendersInWords(r),
+    'CPU per packet is over the packets sent, by thread from /proc while the packets come, and',
     '"finishing": the whole process\'s CPU from then to its exit, when SIGTERM ends every flow (their last chunks',
     'compressed, every file written). The live daemons write where the ceiling does, and the 100,000 pps run is made again with its files on the journaled ext4. Packets in files are read',
     'back from the files. This VM\'s speed varies by ±30 % within minutes: compare figures of one run with',
@@ -206,11 +241,37 @@ export function performanceDoc(r: Results, text: string): string {
   ].join('\n');
 }
 
+const HOW: Record<Sender, string> = {
+  tcpreplay: 'tcpreplay (--preload-pcap --no-flow-stats, paced with --pps and --pps-multi 16, or --topspeed)',
+  pcapsend:
+    "pcapsend, the benchmark's own sender (bench/pcapsend.c: the file read into memory first, every record sent once in order from a packet TX_RING, each frame copied whole into the kernel's buffer; paced in groups of 16)",
+};
+
+/** Which sender sent the live runs' packets, as this run's results say. */
+function sendersInWords(r: Results): string[] {
+  if ('skipped' in r.live) return [];
+  const sweep = [...new Set(r.live.rates.map((x) => senderName(x.daemon.sender)))];
+  const lines: string[] = [];
+  if (sweep.length > 0) lines.push(`The live sweep sends whole frames over a veth pair with ${sweep.map((x) => HOW[x]).join(' and ')}.`);
+  if (r.live.sustained !== null) {
+    const s = r.live.sustained.daemon.sender;
+    lines.push(`The sustained run sends ${fmt(s.packets)} packets cut to 256 bytes with ${HOW[senderName(s)]}, at top speed.`);
+  }
+  lines.push(
+    r.live.receiveCore === 'capture'
+      ? "The kernel's receive path for the capture's interface (the softirq that hands each frame to the packet sockets) runs on core 1 with the capture, moved there by RPS (--rps)."
+      : "The kernel's receive path for the capture's interface (the softirq that hands each frame to the packet sockets) runs on core 0, in the sender's call, as a veth does without RPS.",
+  );
+  const runs = [...r.live.rates.map((x) => x.daemon), ...(r.live.sustained === null ? [] : [r.live.sustained.daemon])];
+  if (runs.some((d) => d.sender.delivered !== undefined)) lines.push("The packets that reached the capture's interface are its rx_packets over each run.");
+  return lines;
+}
+
 /** What this run's figures say, in words. */
 function findings(r: Results): string[] {
   const lines: string[] = [];
   const o = r.offline;
-  if (o.stages !== null) {
+  if (!('skipped' in o) && o.stages !== null) {
     const s = o.stages;
     lines.push(
       "Where the time goes offline: the addon's capture thread reads each record and describes it in C (header",

@@ -5,8 +5,9 @@
 //      tcpdump (bench/live.ts).
 //   3. Memory: 10,000 and 100,000 concurrent short flows (bench/memory.ts).
 //
-// Options: bench/options.ts. Needs root for phase 2 (namespaces); installs
-// tcpreplay with apt-get when it is missing. Everything it creates
+// Options: bench/options.ts (--phases runs some of them only). Needs root for
+// phase 2 (namespaces); installs tcpreplay with apt-get when it is missing and
+// builds its own sender (bench/pcapsend.c) when that is. Everything it creates
 // (namespaces, processes, files under os.tmpdir()) is removed at the end, also
 // on failure or Ctrl-C.
 import { spawnSync } from 'node:child_process';
@@ -14,11 +15,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createTestNetwork, type TestNetwork } from '../test/helpers/netns.js';
-import { cleanupSync, diskRoot, ensureTcpreplay, fmt, log, repo, work } from './common.js';
+import { cleanupSync, diskRoot, ensurePcapsend, ensureTcpreplay, fmt, log, repo, work } from './common.js';
 import { generate } from './gen.js';
 import { livePhase, type LiveResult } from './live.js';
 import { memoryPhase } from './memory.js';
-import { offlinePhase } from './offline.js';
+import { offlinePhase, type OfflineResult } from './offline.js';
 import { config } from './options.js';
 import { performanceDoc, report, targets, writePerformanceDoc, type Results } from './report.js';
 
@@ -35,7 +36,10 @@ async function main(): Promise<number> {
   let net: TestNetwork | null = null;
   let liveSkipped: string | null = config.live ? null : 'disabled (--no-live)';
   if (liveSkipped === null && process.getuid?.() !== 0) liveSkipped = 'needs root';
-  if (liveSkipped === null) liveSkipped = ensureTcpreplay();
+  const senders = new Set([config.sweepSender, config.sender]);
+  if (liveSkipped === null && config.rates.length === 0 && config.sustainedPackets <= 0) liveSkipped = 'nothing to send (--rates none, --sustained-packets 0)';
+  if (liveSkipped === null && senders.has('tcpreplay')) liveSkipped = ensureTcpreplay();
+  if (liveSkipped === null && senders.has('pcapsend')) liveSkipped = ensurePcapsend();
   try {
     if (liveSkipped === null) {
       try {
@@ -53,14 +57,17 @@ async function main(): Promise<number> {
     const snapPcap = join(work, 'gen-256.pcap');
     const events = join(work, 'gen.jsonl');
     const common = { v6Fraction: config.v6Fraction, serverV4, serverV6 };
-    const gen = generate({ ...common, pcapPath: net !== null ? fullPcap : undefined, snapPcapPath: snapPcap, eventsPath: events, packets: config.packets, flows: config.flows, seed: config.seed });
+    const gen = generate({ ...common, pcapPath: net !== null && config.rates.length > 0 ? fullPcap : undefined, snapPcapPath: snapPcap, eventsPath: events, packets: config.packets, flows: config.flows, seed: config.seed });
     const genSeconds = (performance.now() - genStarted) / 1000;
     log(`generated in ${fmt(genSeconds, 1)} s: ${fmt(gen.pureAcks)} pure ACKs, ${fmt(gen.fullSize)} full-size, ${fmt(gen.midSize)} mid-size, ${fmt(gen.control)} SYN/FIN; ${fmt(gen.v6Flows)} IPv6 flows`);
 
     // The generated files are still being written back: let the disk settle before measuring.
     spawnSync('sync');
-    log('phase 1: offline pipeline ceiling');
-    const offline = await offlinePhase(snapPcap, events, gen);
+    let offline: OfflineResult | { skipped: string } = { skipped: 'not run (--phases)' };
+    if (config.phases.includes('offline')) {
+      log('phase 1: offline pipeline ceiling');
+      offline = await offlinePhase(snapPcap, events, gen);
+    }
 
     let live: LiveResult | { skipped: string };
     if (net !== null) {
@@ -89,13 +96,16 @@ async function main(): Promise<number> {
     rmSync(fullPcap, { force: true });
     rmSync(snapPcap, { force: true });
 
-    log('phase 3: memory');
-    const memory = await memoryPhase(serverV4, serverV6);
+    let memory: Awaited<ReturnType<typeof memoryPhase>> = [];
+    if (config.phases.includes('memory')) {
+      log('phase 3: memory');
+      memory = await memoryPhase(serverV4, serverV6);
+    }
 
     const partial: Omit<Results, 'targets'> = {
       date: new Date().toISOString(),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version, datadirFs: `${diskRoot().fs}; pipeline ceiling and live daemons on ${offline.outputFs}` },
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version, datadirFs: `${diskRoot().fs}; pipeline ceiling and live daemons on ${'skipped' in offline ? ('skipped' in live ? '?' : (live.outputFs ?? '?')) : offline.outputFs}` },
       config,
       generated: { ...gen, seconds: genSeconds },
       offline,

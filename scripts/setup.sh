@@ -52,3 +52,8 @@ if [ ! -f "$stamp" ] || [ -n "$(find src test bench hardening tsconfig.json pack
   npx --no-install tsc -p tsconfig.json
   touch "$stamp"
 fi
+
+# The live benchmark's own sender (bench/pcapsend.c; the benchmark builds it too when it is missing).
+if [ ! -x dist/bench/pcapsend ] || [ bench/pcapsend.c -nt dist/bench/pcapsend ]; then
+  cc -O2 -Wall -Wextra -o dist/bench/pcapsend bench/pcapsend.c
+fi

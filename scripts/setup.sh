@@ -55,5 +55,6 @@ fi
 
 # The live benchmark's own sender (bench/pcapsend.c; the benchmark builds it too when it is missing).
 if [ ! -x dist/bench/pcapsend ] || [ bench/pcapsend.c -nt dist/bench/pcapsend ]; then
-  cc -O2 -Wall -Wextra -o dist/bench/pcapsend bench/pcapsend.c
+  # Not needed by the daemon or its tests: a failure here stops nothing.
+  cc -O2 -Wall -Wextra -o dist/bench/pcapsend bench/pcapsend.c || echo "setup: bench/pcapsend.c not built; the benchmark builds it when it runs" >&2
 fi

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { LineCollector } from '../test/helpers/processes.js';
 
 export const repo = join(import.meta.dirname, '../..');
-export const bin = join(repo, 'bin/packet-headers.js');
+/** The daemon measured: this checkout's, or BENCH_DAEMON (another checkout's bin/packet-headers.js, for A/B runs in one sitting). */
+export const bin = process.env.BENCH_DAEMON ?? join(repo, 'bin/packet-headers.js');
 export const launcher = join(import.meta.dirname, 'launcher.js');
 
 // ------------------------------------------------------------------ cleanup

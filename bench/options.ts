@@ -17,7 +17,8 @@
 // core 1 with the capture instead of core 0 with the sender, where the veth
 // runs it by default), --phases offline,live,memory (BENCH_PHASES; the phases to run, all by
 // default: a run of fewer writes nothing, as with --no-write). --rates none
-// runs no sweep (the sustained run only, with --phases live).
+// runs no sweep (the sustained run only, with --phases live). BENCH_DAEMON=PATH
+// measures another checkout's bin/packet-headers.js (A/B in one sitting).
 function flag(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }

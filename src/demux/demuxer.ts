@@ -116,6 +116,8 @@ export class Demuxer {
    * however late in the batch that runs.
    */
   private startingAt: number | null = null;
+  /** takeNewFlows is running: what it takes on is in the store's table already, not yet here. */
+  private takingNewFlows = false;
   private readonly writeErrors: WriteErrorLog;
   private readonly layout: OutputLayout;
   /** Named connections, remembered beyond their flows (./connections.ts). */
@@ -195,11 +197,14 @@ export class Demuxer {
 
   /** Takes on the flows the store started since the last call (FlowStore.takeNewFlows), in the order it started them. */
   private takeNewFlows(): void {
+    if (this.takingNewFlows) return;
+    this.takingNewFlows = true;
     const started = this.deps.store.takeNewFlows();
     try {
       for (let at = 0; at + NEWFLOW_WORDS <= started.length; at += NEWFLOW_WORDS) this.startedByStore(started, at);
     } finally {
       this.startingAt = null;
+      this.takingNewFlows = false;
     }
   }
 
@@ -258,14 +263,15 @@ export class Demuxer {
     this.assign(hash, event);
   }
 
-  private assign(hash: number, event: FlowOpenEvent): void {
-    let route = this.deps.store.findFlow(event.key, hash);
-    if (route >= 0 && this.byRoute[route] === undefined) {
-      // A live capture started it and has not told yet.
-      this.takeNewFlows();
-      route = this.deps.store.findFlow(event.key, hash);
-    }
-    let flow = route >= 0 ? (this.byRoute[route] ?? null) : null;
+  /**
+   * Names the flow of the event's key (`asked`: the flow whose name was asked
+   * for, which the key may no longer find: a later SYN of the batch being
+   * taken on may have started another flow on it), starting one if it has none.
+   */
+  private assign(hash: number, event: FlowOpenEvent, asked: Flow | null = null): void {
+    let flow = asked !== null && sameKey(asked.key, event.key) ? asked : this.flowOfKey(event.key, hash);
+    // A flow the store started later in the batch being taken on: its own turn comes.
+    if (flow === undefined) return;
     if (flow !== null && flow.uuid !== null && flow.uuid !== event.uuid) {
       if (flow.namedBy !== null && isOtherEnd(event, flow.namedBy)) {
         // Both ends of the connection are sockets of this host (loopback, or
@@ -378,6 +384,17 @@ export class Demuxer {
     await this.drain();
   }
 
+  /** The flow of a key, null none; undefined when the store started it but it is not taken on yet. */
+  private flowOfKey(key: FlowKey, hash: number): Flow | null | undefined {
+    let route = this.deps.store.findFlow(key, hash);
+    if (route >= 0 && this.byRoute[route] === undefined && !this.takingNewFlows) {
+      // A live capture started it and has not told yet.
+      this.takeNewFlows();
+      route = this.deps.store.findFlow(key, hash);
+    }
+    return route < 0 ? null : this.byRoute[route];
+  }
+
   /** A snapshot of every flow, safe to end flows while walking it. */
   private allFlows(): Flow[] {
     return this.byRoute.filter((flow): flow is Flow => flow !== undefined);
@@ -397,7 +414,7 @@ export class Demuxer {
   private nameNewFlow(flow: Flow, input: string, seconds: number, nanoseconds: number, opening: boolean): void {
     if (this.deps.nameFlow === undefined) return;
     const event = this.deps.nameFlow({ key: flow.key, hash: flow.hash, opening, input, seconds, nanoseconds });
-    if (event !== null) this.assign(flow.hash, event);
+    if (event !== null) this.assign(flow.hash, event, flow);
   }
 
   /** A flow the store started (its route, its file), known here from now on. */
@@ -523,6 +540,11 @@ export class Demuxer {
     this.deps.metrics.saverErrors.labels(reason).inc();
     this.writeErrors.report(reason, path, error, this.deps.clock.now());
   }
+}
+
+function sameKey(a: FlowKey, b: FlowKey): boolean {
+  for (let i = 0; i < KEY_WORDS; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Whether `event` names the socket at the other end of the connection `named` was announced for. */

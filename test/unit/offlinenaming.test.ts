@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { BatchInputs } from '../../src/capture/batchinputs.js';
 import { hashFlowKey } from '../../src/decode/flowkey.js';
 import { EventListSource } from '../../src/flowevents/eventfile.js';
 import { OfflineNamingSource, offlineFlowName } from '../../src/flowevents/offlinenaming.js';
-import { makeFixture, openEvent, type Fixture } from '../helpers/demuxfixture.js';
+import { makeFixture, metricValue, openEvent, type Fixture } from '../helpers/demuxfixture.js';
 import { batchOf, ethernetFrame } from '../helpers/frames.js';
+import { parsePcapGz } from '../helpers/pcapread.js';
 
 let fixture: Fixture | undefined;
 afterEach(() => fixture?.cleanup());
@@ -49,4 +52,26 @@ test('merged files: a flow is named after the file of its first packet, in packe
     '2020/09/13/piece-0_10.0.0.1_80_10.0.0.2_40000_1600000000.000000000.pcap.gz',
     '2020/09/13/piece-1_10.0.0.1_80_10.0.0.3_40001_1600000002.000000000.pcap.gz',
   ]);
+});
+
+test('a 4-tuple reused within one batch: the first connection is named and written whole, the new one too', async () => {
+  // Both flows start in the same batch, so by the time the first is named the
+  // key already finds the second: the name goes to the flow it was asked for.
+  const f = (fixture = makeFixture({ packetTime: true }, { sources: [new OfflineNamingSource()] }));
+  const at = (ms: number) => 1_600_000_000_000_000_000n + BigInt(ms) * 1_000_000n;
+  const c = { src: '10.0.0.2', dst: '10.0.0.1', sport: 40000, dport: 80 };
+  const batch = batchOf([
+    { frame: ethernetFrame({ ...c, flags: 0x02, seq: 100 }), timestampNs: at(0) },
+    { frame: ethernetFrame({ ...c, seq: 101 }), timestampNs: at(1) },
+    { frame: ethernetFrame({ ...c, flags: 0x02, seq: 9000 }), timestampNs: at(2) },
+    { frame: ethernetFrame({ ...c, seq: 9001 }), timestampNs: at(3) },
+    { frame: ethernetFrame({ ...c, seq: 9002 }), timestampNs: at(4) },
+  ]);
+  f.demuxer.handleBatch(batch, 1, '/x/reuse.pcap');
+  await f.demuxer.closeAll();
+  const names = ['reuse_10.0.0.1_80_10.0.0.2_40000_1600000000.000000000.pcap.gz', 'reuse_10.0.0.1_80_10.0.0.2_40000_1600000000.002000000.pcap.gz'];
+  assert.deepEqual(f.files(), names.map((n) => `2020/09/13/${n}`));
+  const records = names.map((n) => parsePcapGz(readFileSync(join(f.datadir, '2020/09/13', n))).records.length);
+  assert.deepEqual(records, [2, 3]);
+  assert.equal(await metricValue(f.metrics.tupleReuses), 1);
 });

@@ -116,8 +116,12 @@ export class Demuxer {
    * however late in the batch that runs.
    */
   private startingAt: number | null = null;
-  /** takeNewFlows is running: what it takes on is in the store's table already, not yet here. */
-  private takingNewFlows = false;
+  /**
+   * Flows the store started, taken from it but not yet taken on here, in the
+   * order it started them (NEWFLOW_WORDS each), from `startedHead` on.
+   */
+  private started: Float64Array[] = [];
+  private startedHead = 0;
   private readonly writeErrors: WriteErrorLog;
   private readonly layout: OutputLayout;
   /** Named connections, remembered beyond their flows (./connections.ts). */
@@ -197,14 +201,33 @@ export class Demuxer {
 
   /** Takes on the flows the store started since the last call (FlowStore.takeNewFlows), in the order it started them. */
   private takeNewFlows(): void {
-    if (this.takingNewFlows) return;
-    this.takingNewFlows = true;
-    const started = this.deps.store.takeNewFlows();
-    try {
-      for (let at = 0; at + NEWFLOW_WORDS <= started.length; at += NEWFLOW_WORDS) this.startedByStore(started, at);
-    } finally {
-      this.startingAt = null;
-      this.takingNewFlows = false;
+    this.takeStartedThrough(-1);
+  }
+
+  /** Moves the flows the store started into `started`, not taking them on yet. */
+  private pullStarted(): void {
+    const w = this.deps.store.takeNewFlows();
+    for (let at = 0; at + NEWFLOW_WORDS <= w.length; at += NEWFLOW_WORDS) this.started.push(w.subarray(at, at + NEWFLOW_WORDS));
+  }
+
+  /**
+   * Takes on the flows the store started, in order, up to the one with
+   * `route` (-1: all). Safe to call while taking them on: each is taken once.
+   */
+  private takeStartedThrough(route: number): void {
+    this.pullStarted();
+    while (this.startedHead < this.started.length) {
+      const words = this.started[this.startedHead++];
+      try {
+        this.startedByStore(words, 0);
+      } finally {
+        this.startingAt = null;
+      }
+      if (words[NF_ROUTE] === route) break;
+    }
+    if (this.startedHead === this.started.length) {
+      this.started = [];
+      this.startedHead = 0;
     }
   }
 
@@ -270,8 +293,6 @@ export class Demuxer {
    */
   private assign(hash: number, event: FlowOpenEvent, asked: Flow | null = null): void {
     let flow = asked !== null && sameKey(asked.key, event.key) ? asked : this.flowOfKey(event.key, hash);
-    // A flow the store started later in the batch being taken on: its own turn comes.
-    if (flow === undefined) return;
     if (flow !== null && flow.uuid !== null && flow.uuid !== event.uuid) {
       if (flow.namedBy !== null && isOtherEnd(event, flow.namedBy)) {
         // Both ends of the connection are sockets of this host (loopback, or
@@ -279,13 +300,20 @@ export class Demuxer {
         // socket announced first, as the original does.
         return;
       }
-      // No new SYN was seen, so this is either a new connection on the same
-      // 4-tuple announced before its SYN was captured, or a second name for
-      // one connection (a split). A UUID names a socket, so the old flow is
-      // written and the new UUID names what follows; counted, logged rarely.
-      this.noteRename(flow.uuid, event.uuid, flow.namedBy?.foundBy, event.foundBy);
-      this.closeFlow(flow);
-      flow = null;
+      const newer = this.deps.store.findFlow(event.key, hash);
+      if (newer >= 0 && newer !== flow.route) {
+        // A live capture saw a new connection's SYN on the 4-tuple, not taken on yet: the name is its flow's.
+        this.takeStartedThrough(newer);
+        flow = this.byRoute[newer] ?? null;
+      } else {
+        // No new SYN was seen, so this is either a new connection on the same
+        // 4-tuple announced before its SYN was captured, or a second name for
+        // one connection (a split). A UUID names a socket, so the old flow is
+        // written and the new UUID names what follows; counted, logged rarely.
+        this.noteRename(flow.uuid, event.uuid, flow.namedBy?.foundBy, event.foundBy);
+        this.closeFlow(flow);
+        flow = null;
+      }
     }
     if (flow === null) {
       if (this.deps.memoryInUse !== undefined) this.deps.store.setMemoryInUse(this.deps.memoryInUse());
@@ -384,15 +412,25 @@ export class Demuxer {
     await this.drain();
   }
 
-  /** The flow of a key, null none; undefined when the store started it but it is not taken on yet. */
-  private flowOfKey(key: FlowKey, hash: number): Flow | null | undefined {
-    let route = this.deps.store.findFlow(key, hash);
-    if (route >= 0 && this.byRoute[route] === undefined && !this.takingNewFlows) {
-      // A live capture started it and has not told yet.
-      this.takeNewFlows();
-      route = this.deps.store.findFlow(key, hash);
+  /**
+   * The flow of a key as this side sees it, null none. A live capture may
+   * have started flows that are not taken on yet: they are taken on, in
+   * order, up to the first that would end this key's flow (a new
+   * connection's SYN on the 4-tuple); that flow is still the key's, as when
+   * the packets that started the new one had not come yet.
+   */
+  private flowOfKey(key: FlowKey, hash: number): Flow | null {
+    const route = this.deps.store.findFlow(key, hash);
+    if (route < 0) return null;
+    const known = this.byRoute[route];
+    if (known !== undefined) return known;
+    this.pullStarted();
+    while (this.startedHead < this.started.length) {
+      const replaced = this.byRoute[this.started[this.startedHead][NF_REPLACED]];
+      if (replaced !== undefined && sameKey(replaced.key, key)) return replaced;
+      this.takeStartedThrough(this.started[this.startedHead][NF_ROUTE]);
     }
-    return route < 0 ? null : this.byRoute[route];
+    return this.byRoute[route] ?? null;
   }
 
   /** A snapshot of every flow, safe to end flows while walking it. */

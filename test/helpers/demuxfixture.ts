@@ -23,6 +23,8 @@ export class FakeClock {
 
 export interface Fixture {
   demuxer: Demuxer;
+  /** The demuxer's flow store: a test routes into it directly as a live capture's thread does. */
+  store: FlowStore;
   clock: FakeClock;
   metrics: Metrics;
   datadir: string;
@@ -81,7 +83,7 @@ export function makeFixture(
     store.close();
     if (extra.datadir === undefined) rmSync(datadir, { recursive: true, force: true });
   };
-  return { demuxer, clock, metrics, datadir, logs, memory, files, cleanup };
+  return { demuxer, store, clock, metrics, datadir, logs, memory, files, cleanup };
 }
 
 export function openEvent(uuid: string, src: string, sport: number, dst: string, dport: number, timestampMs = Date.UTC(2019, 7, 21, 16, 10)): FlowOpenEvent {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
+import { describeRecords } from '../../src/decode/describe.js';
 import { makeFixture, metricValue, openEvent, type Fixture } from '../helpers/demuxfixture.js';
 import { batchOf, ethernetFrame, type TcpSpec } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
@@ -328,6 +329,27 @@ describe('flow lifecycle', () => {
     assert.equal(second[0].data.readUInt32BE(14 + 20 + 4), 5000);
     assert.equal(await metricValue(f.metrics.tupleReuses), 1);
   });
+
+  for (const takenBetween of [true, false]) {
+    test(`live: names for both connections that come after the new SYN was routed, but before the demuxer heard of it, name each its own flow (${takenBetween ? 'flows taken on between them' : 'both before'})`, async () => {
+      // As a live capture's thread does: both connections routed, the flows
+      // they started not yet taken on when the first connection's name comes.
+      const f = (fixture = makeFixture());
+      const routeLive = (batch: Buffer) => f.store.route(batch, describeRecords(batch, 1), 1, null);
+      routeLive(handshake(100));
+      routeLive(handshake(5000));
+      f.demuxer.handleEvent(openEvent('first', '10.0.0.1', 80, '10.0.0.2', 40000));
+      if (takenBetween) f.demuxer.takeStartedFlows();
+      f.demuxer.handleEvent(openEvent('second', '10.0.0.1', 80, '10.0.0.2', 40000));
+      await f.demuxer.closeAll();
+      assert.deepEqual(f.files(), [`${DAY}/first.pcap.gz`, `${DAY}/second.pcap.gz`]);
+      const seqs = (name: string) => parsePcapGz(readFileSync(join(f.datadir, DAY, name))).records.map((r) => r.data.readUInt32BE(14 + 20 + 4));
+      assert.deepEqual(seqs('first.pcap.gz'), [100, 7, 101]);
+      assert.deepEqual(seqs('second.pcap.gz'), [5000, 7, 5001]);
+      assert.equal(await metricValue(f.metrics.flowsRenamed), 0);
+      assert.equal(await metricValue(f.metrics.tupleReuses), 1);
+    });
+  }
 
   test('a retransmitted SYN, or the other end\'s SYN of a simultaneous open, stays in the flow', async () => {
     const f = (fixture = makeFixture());

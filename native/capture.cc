@@ -191,7 +191,8 @@ class Session {
         onEnd_(Napi::Persistent(onEnd)),
         pool_(std::make_shared<BatchPool>(kFlushBytes + kRecordHeaderBytes + snaplen_ + 3 + kDescriptionBytes)),
         router_(std::move(router)),
-        batch_(pool_->Take()) {
+        batch_(pool_->Take()),
+        skipBeforeNs_(live_ ? live_->joinedAtNs() : 0) {
     // Records and descriptions together stay under kFlushBytes (plus one of each).
     described_.reserve(kFlushBytes / sizeof(int32_t) + kDescriptionWords);
   }
@@ -438,6 +439,13 @@ class Session {
   static void OnPacket(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
     auto* self = reinterpret_cast<Session*>(user);
     if (self->jsGone_) return;
+    if (self->skipBeforeNs_ != 0) {
+      // Came before this handle joined its fanout group: the group's first handle has it.
+      const int64_t ns = static_cast<int64_t>(h->ts.tv_sec) * 1000000000 +
+                         (self->live_->nanoTimestamps() ? h->ts.tv_usec : static_cast<int64_t>(h->ts.tv_usec) * 1000);
+      if (ns < self->skipBeforeNs_) return;
+      self->skipBeforeNs_ = 0;
+    }
     if (!self->Append(h, bytes, self->live_->linkType(), self->live_->nanoTimestamps(), 0)) {
       // JS is gone: make pcap_dispatch return instead of reading on.
       self->live_->RequestStop();
@@ -501,6 +509,8 @@ class Session {
   std::chrono::steady_clock::time_point batchStartedAt_{};
   std::vector<int32_t> inputs_;
   bool jsGone_ = false;
+  // Live, a handle that joined a fanout group: packets stamped before this are skipped.
+  int64_t skipBeforeNs_ = 0;
   // Set by the finalizer (JS thread), read by the capture thread.
   std::atomic<bool> finalizing_{false};
 };
@@ -555,6 +565,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
                        {
                            InstanceAccessor<&Capture::LinkType>("linkType"),
                            InstanceAccessor<&Capture::LinkTypes>("linkTypes"),
+                           InstanceAccessor<&Capture::FanoutGroup>("fanoutGroup"),
                            InstanceMethod<&Capture::InputPackets>("inputPackets"),
                            InstanceMethod<&Capture::Start>("start"),
                            InstanceMethod<&Capture::Stop>("stop"),
@@ -583,6 +594,19 @@ class Capture : public Napi::ObjectWrap<Capture> {
     options.snaplen = IntegerOption(o, "snaplen", true, 0, 1, 262144);
     options.bufferSize = IntegerOption(o, "bufferSize", false, 32u << 20, 1, 0x7fffffff);
     options.timeoutMs = IntegerOption(o, "timeoutMs", false, 50, 1, 60000);
+    // fanout: 'new' starts a PACKET_FANOUT group, a number joins that group (live only).
+    Napi::Value fanout = o.Get("fanout");
+    if (fanout.IsString() && fanout.As<Napi::String>().Utf8Value() == "new") {
+      options.fanout = kFanoutNew;
+    } else if (fanout.IsNumber()) {
+      const double group = fanout.As<Napi::Number>().DoubleValue();
+      if (!(group >= 0 && group <= 0xffff) || group != static_cast<int32_t>(group)) {
+        throw Napi::RangeError::New(env, "option fanout must be 'new' or a group id, 0..65535");
+      }
+      options.fanout = static_cast<int32_t>(group);
+    } else if (!fanout.IsUndefined() && !fanout.IsNull()) {
+      throw Napi::TypeError::New(env, "option fanout must be 'new' or a group id");
+    }
     Napi::Value filter = o.Get("filter");
     if (!filter.IsString()) throw Napi::TypeError::New(env, "option filter must be a string (empty for none)");
     options.filter = filter.As<Napi::String>().Utf8Value();
@@ -601,6 +625,11 @@ class Capture : public Napi::ObjectWrap<Capture> {
   // Offline: the first file's (linkTypes has each file's).
   Napi::Value LinkType(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), live_ ? live_->linkType() : offline_->linkType(0));
+  }
+
+  // The PACKET_FANOUT group of a live handle opened with option fanout, -1 none.
+  Napi::Value FanoutGroup(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), live_ ? live_->fanoutGroup() : -1);
   }
 
   Napi::Value LinkTypes(const Napi::CallbackInfo& info) {

@@ -1,7 +1,12 @@
 #include "pcap_handle.h"
 
+#include <linux/if_packet.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace ph {
@@ -92,7 +97,36 @@ PcapPtr OpenOffline(const OpenOptions& o) {
 std::shared_ptr<PcapHandle> PcapHandle::Open(const OpenOptions& options) {
   PcapPtr p = options.offline ? OpenOffline(options) : OpenLive(options);
   ApplyFilter(p.get(), options);
-  return std::shared_ptr<PcapHandle>(new PcapHandle(p.release(), options));
+  std::shared_ptr<PcapHandle> handle(new PcapHandle(p.release(), options));
+  if (!options.offline && options.fanout != kFanoutNone) handle->JoinFanout(options.fanout);
+  return handle;
+}
+
+// After the filter is set, so that every handle of the group filters alike.
+// PACKET_FANOUT_HASH spreads packets by the kernel's symmetric flow hash;
+// FLAG_DEFRAG hashes a fragmented datagram once it is whole (here that only
+// keeps IPv4 fragments of one packet together); a new group's id is chosen by
+// the kernel (FLAG_UNIQUEID), so it never joins another process's group.
+void PcapHandle::JoinFanout(int32_t group) {
+  const int fd = pcap_fileno(pcap_);
+  const uint32_t flags = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG | (group == kFanoutNew ? PACKET_FANOUT_FLAG_UNIQUEID : 0);
+  const uint32_t arg = (group == kFanoutNew ? 0u : static_cast<uint32_t>(group) & 0xffffu) | (flags << 16);
+  if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
+    const int error = errno;
+    throw CaptureError("cannot spread " + Describe(options_) + " over capture threads (PACKET_FANOUT): " + std::strerror(error));
+  }
+  uint32_t joined = 0;
+  socklen_t size = sizeof joined;
+  if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &joined, &size) != 0) {
+    const int error = errno;
+    throw CaptureError("cannot read the capture threads' group of " + Describe(options_) + " (PACKET_FANOUT): " + std::strerror(error));
+  }
+  fanoutGroup_ = static_cast<int32_t>(joined & 0xffffu);
+  if (group != kFanoutNew) {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    joinedAtNs_ = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+  }
 }
 
 PcapHandle::PcapHandle(pcap_t* pcap, const OpenOptions& options)

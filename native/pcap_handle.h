@@ -30,7 +30,15 @@ struct OpenOptions {
   uint32_t bufferSize = 32u << 20;  // live only
   uint32_t timeoutMs = 50;          // live only
   std::string filter;               // empty: no filter
+  // Live only: join a PACKET_FANOUT group that spreads the interface's packets
+  // over several handles by a symmetric flow hash (both directions of a flow
+  // to one handle). kFanoutNone: no group; kFanoutNew: a new group, whose id
+  // fanoutGroup() then gives; else the id of a group to join.
+  int32_t fanout = -1;
 };
+
+constexpr int32_t kFanoutNone = -1;
+constexpr int32_t kFanoutNew = -2;
 
 struct StatsSnapshot {
   uint64_t received = 0;
@@ -60,6 +68,12 @@ class PcapHandle {
   int linkType() const { return linkType_; }
   // Whether libpcap hands out nanoseconds in tv_usec (else microseconds).
   bool nanoTimestamps() const { return nano_; }
+  // The PACKET_FANOUT group this handle is in, -1 none.
+  int32_t fanoutGroup() const { return fanoutGroup_; }
+  // Joined an existing fanout group: packets stamped before this (seconds,
+  // nanoseconds since the epoch) reached this handle before it joined, and the
+  // group's first handle has them too. Zero otherwise.
+  int64_t joinedAtNs() const { return joinedAtNs_; }
 
   // --- capture thread ---
   // pcap_dispatch(handle, -1, ...); returns its result. Must not be called after Close.
@@ -86,12 +100,16 @@ class PcapHandle {
 
  private:
   PcapHandle(pcap_t* pcap, const OpenOptions& options);
+  // Throws CaptureError.
+  void JoinFanout(int32_t group);
 
   pcap_t* pcap_;               // guarded by mutex_ for cross-thread use; nullptr once closed
   mutable std::mutex mutex_;
   const OpenOptions options_;
   int linkType_;
   bool nano_;
+  int32_t fanoutGroup_ = -1;
+  int64_t joinedAtNs_ = 0;
   std::atomic<bool> stopRequested_{false};
 
   // Counters kept as 64 bits: libpcap's are u_int and wrap after 2^32 packets,

@@ -3,7 +3,7 @@
 // live in cli.ts; this module only builds, runs and stops the pieces.
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { networkInterfaces } from 'node:os';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { formatDuration } from './config/units.js';
 import { loadAddon, type NativeAddon } from './native/addon.js';
@@ -145,7 +145,8 @@ export class Daemon {
       ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)),
     ];
     // Offline, every file is read by one merged capture.
-    const captures = live ? selected.length : 1;
+    const captureThreads = config.captureThreads === 0 ? availableParallelism() : config.captureThreads;
+    const captures = live ? selected.length * captureThreads : 1;
     const daemon = new Daemon(config, deps, new Anonymizer(config.anonymizeIP, localAddresses), captures, staging.dir, owner);
     daemon.reportLeftovers(leftovers, staged);
     daemon.stagingDir = staging.dir;
@@ -175,6 +176,7 @@ export class Daemon {
         sources = selected.map((i) => ({
           name: i.name,
           options: { device: i.name, snaplen: config.maxHeaderSize, bufferSize: KERNEL_BUFFER_BYTES, timeoutMs: READ_TIMEOUT_MS, filter },
+          threads: captureThreads,
         }));
       } else {
         daemon.offlineInputs = await Promise.all(config.readFiles.map((file) => prepareOfflineInput(file)));
@@ -201,7 +203,8 @@ export class Daemon {
       }
       daemon.captures.registerMetrics(daemon.metrics.registry);
       daemon.metrics.interfacesWithCaptures.set(live ? daemon.captures.size : 0);
-      if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'} with filter "${filter}"`);
+      const perInterface = captureThreads > 1 ? ` (${captureThreads} capture threads each)` : '';
+      if (live) deps.log(`capturing on ${sources.map((s) => s.name).join(', ') || '(no interface)'}${perInterface} with filter "${filter}"`);
       else deps.log(`reading ${config.readFiles.join(', ')} with filter "${filter}"`);
       const metricsAt = daemon.metricsServer === null ? '' : `; metrics at http://${metricsHost(config.prometheusListenAddress)}:${daemon.metricsPort}/metrics`;
       deps.log(`writing files to ${resolve(config.datadir)}/YYYY/MM/DD/${metricsAt}`);

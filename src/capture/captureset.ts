@@ -13,6 +13,8 @@ export interface CaptureSource {
   /** Interface name or file path, for logs and metric labels. */
   name: string;
   options: CaptureOptions;
+  /** Live: capture threads on the interface, its packets spread over them by flow (default 1). */
+  threads?: number;
 }
 
 /**
@@ -60,8 +62,9 @@ export class CaptureSet {
     this.log = log;
   }
 
+  /** Interfaces (or offline captures) running: several capture threads on one interface count once. */
   get size(): number {
-    return this.running.length;
+    return new Set(this.running.map((r) => r.name)).size;
   }
 
   /**
@@ -75,7 +78,12 @@ export class CaptureSet {
     try {
       for (const source of sources) {
         const open = this.open(addon, source, onSkipped);
-        if (open !== null) opened.push(open);
+        if (open === null) continue;
+        opened.push(open);
+        // More threads on one interface: captures joined in the first one's fanout group.
+        for (let i = 1; i < (source.threads ?? 1) && open.files === null; i++) {
+          opened.push({ ...open, capture: new addon.Capture({ ...source.options, fanout: open.capture.fanoutGroup }) });
+        }
       }
     } catch (error) {
       for (const { capture } of opened) capture.stop();
@@ -119,7 +127,8 @@ export class CaptureSet {
       this.log(`skipping ${name}: link type ${linkType} cannot be decoded`);
       onSkipped(name);
     };
-    const capture = new addon.Capture(source.options);
+    const threads = source.options.device !== undefined && (source.threads ?? 1) > 1;
+    const capture = new addon.Capture(threads ? { ...source.options, fanout: 'new' } : source.options);
     const { files } = source.options;
     if (files === undefined) {
       const file = source.options.file;

@@ -46,6 +46,16 @@ export const FLAGS = defineFlags({
     help: 'Only save the first captureduration of each flow, to prevent long-lived flows from spamming the hard drive.',
     validate: positive,
   },
+  captureThreads: {
+    kind: 'int',
+    name: 'capturethreads',
+    default: 1,
+    min: 0,
+    max: 64,
+    help:
+      "Capture threads per interface, each routing the packets the kernel gives it (PACKET_FANOUT, by a symmetric flow hash: " +
+      'both directions of a flow go to one thread). For links one core cannot keep up with; the files are the same. 0 means one per core.',
+  },
   datadir: {
     kind: 'string',
     name: 'datadir',
@@ -205,6 +215,8 @@ export interface Config {
   anonymizeIP: AnonymizeMode;
   /** -captureduration, ms (> 0) */
   captureDurationMs: number;
+  /** -capturethreads, 0..64: live capture threads per interface, 0 = one per core */
+  captureThreads: number;
   /** -datadir */
   datadir: string;
   /** -events: with -read, a tcp-info JSONL event file; '' = none */

@@ -31,6 +31,12 @@ export interface CaptureOptions {
   timeoutMs?: number;
   /** BPF filter expression; empty string for none. */
   filter: string;
+  /**
+   * Live only: 'new' starts a PACKET_FANOUT group spreading the interface's
+   * packets over several captures by a symmetric flow hash; a number joins
+   * that group (the first capture's fanoutGroup).
+   */
+  fanout?: 'new' | number;
 }
 
 export interface CaptureStats {
@@ -55,6 +61,8 @@ export interface NativeCapture {
   readonly linkType: number;
   /** Offline: each file's LINKTYPE_ value. Live: [linkType]. */
   readonly linkTypes: number[];
+  /** The PACKET_FANOUT group of a live capture opened with `fanout`, -1 none. */
+  readonly fanoutGroup: number;
   /**
    * Starts the capture thread. onBatch gets each batch on the JS thread: its
    * records fill the first `recordsBytes` bytes, then come zero padding to a

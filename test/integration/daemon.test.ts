@@ -127,6 +127,8 @@ for (const mode of [
   { name: 'streaming, netblock anonymization', flags: ['-stream', '-anonymize.ip=netblock'], netblock: true, ipOptions: false },
   { name: 'buffered, netblock, IPv4 options and IPv6 extension headers', flags: ['-anonymize.ip=netblock'], netblock: true, ipOptions: true },
   { name: 'streaming, no anonymization, IPv4 options and IPv6 extension headers', flags: ['-stream'], netblock: false, ipOptions: true },
+  // The interface's packets spread over two capture threads by flow: the same files.
+  { name: 'buffered, netblock, two capture threads', flags: ['-anonymize.ip=netblock', '-capturethreads', '2'], netblock: true, ipOptions: false },
 ]) {
   describe(`daemon on real packets (${mode.name})`, () => {
     const fx = useNetworkFixture('ph-e2e-');

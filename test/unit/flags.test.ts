@@ -32,6 +32,7 @@ function rejects(argv: string[], pattern: RegExp, env: Record<string, string | u
 const DEFAULTS: Config = {
   anonymizeIP: 'none',
   captureDurationMs: 30_000,
+  captureThreads: 1,
   datadir: '.',
   eventsFile: '',
   flowTimeoutMs: 30_000,
@@ -454,6 +455,7 @@ describe('environment', () => {
     const c = parse([], {
       ANONYMIZE_IP: 'netblock',
       CAPTUREDURATION: '1m',
+      CAPTURETHREADS: '2',
       DATADIR: '/data',
       EVENTS: 'e.jsonl',
       FLOWTIMEOUT: '10s',
@@ -477,6 +479,7 @@ describe('environment', () => {
     assert.deepEqual(c, {
       anonymizeIP: 'netblock',
       captureDurationMs: 60_000,
+      captureThreads: 2,
       datadir: '/data',
       eventsFile: 'e.jsonl',
       flowTimeoutMs: 10_000,
@@ -604,7 +607,7 @@ describe('usage', () => {
     const names = lines.filter((l) => /^  -\S/.test(l)).map((l) => l.slice(3).split(' ')[0]!);
     const expected = Object.values(FLAGS).map((def) => def.name).sort();
     assert.deepEqual(names, expected);
-    assert.equal(names.length, 21);
+    assert.equal(names.length, 22);
     for (const def of Object.values(FLAGS)) {
       const at = lines.findIndex((l) => l === `  -${def.name}` || l.startsWith(`  -${def.name} `));
       assert.ok(lines[at + 1]!.startsWith(`    \t${def.help}`), def.name);

@@ -219,6 +219,7 @@ class LiveBench {
       '-interface', this.net.serverIf, '-datadir', datadir, '-tcpinfo.eventsocket', this.eventSocket,
       '-prometheusx.listen-address', `127.0.0.1:${METRICS_PORT}`,
       '-flowtimeout', '10m', '-captureduration', '10m', '-uuidwaitduration', '10m', '-sigtermwait', '100ms',
+      ...(config.captureThreads === 1 ? [] : ['-capturethreads', String(config.captureThreads)]),
     ]);
     children.add(daemon);
     const stderr = new LineCollector(daemon.stderr);

@@ -19,6 +19,8 @@
 // default: a run of fewer writes nothing, as with --no-write). --rates none
 // runs no sweep (the sustained run only, with --phases live). BENCH_DAEMON=PATH
 // measures another checkout's bin/packet-headers.js (A/B in one sitting).
+// --capture-threads N (BENCH_CAPTURE_THREADS): the live daemon's -capturethreads,
+// given only when not 1 (an older daemon has no such flag).
 function flag(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }
@@ -78,6 +80,7 @@ export const config = {
   sender: parseSender('sender', option('sender', 'BENCH_SENDER') ?? 'pcapsend'),
   sweepSender: parseSender('sweep-sender', option('sweep-sender', 'BENCH_SWEEP_SENDER') ?? 'tcpreplay'),
   rps: flag('rps') || process.env.BENCH_RPS === '1',
+  captureThreads: Number(option('capture-threads', 'BENCH_CAPTURE_THREADS') ?? 1),
   phases,
   write: !flag('no-write') && PHASES.every((p) => phases.includes(p)),
   fromResults: flag('from-results'),

@@ -163,6 +163,8 @@ class Router {
   // The per-packet helpers of RouteBatch, defined in router.cc only, and
   // always inlined into its loop (as they were when the store was one file,
   // where the compiler inlined them by itself).
+  inline void PrefetchSlot(int32_t slot) const;
+  // The end of the slot's chunk, for prefetching.
   inline void Prefetch(int32_t slot) const;
   // Stream mode: the flow is flushed at the next flushStreams().
   void List(int32_t id, Route& r) {

@@ -98,6 +98,13 @@ class RouteTable {
     return buckets_.empty() ? nullptr : &buckets_[static_cast<uint32_t>(hash) & mask_];
   }
 
+  // The first route of the bucket of `hash` (usually the one Find returns), for prefetching; null none.
+  const Route* FirstOf(int32_t hash) const {
+    if (buckets_.empty()) return nullptr;
+    const int32_t id = buckets_[static_cast<uint32_t>(hash) & mask_];
+    return id < 0 ? nullptr : &routes_[static_cast<size_t>(id)];
+  }
+
   // A new route for `key` (which must not have one), in the state of a flow just started.
   int32_t Add(int32_t hash, const int32_t* key) {
     if ((count_ + 1) * 2 > buckets_.size()) Rehash(buckets_.empty() ? 1024 : buckets_.size() * 2);

@@ -13,6 +13,7 @@ import { prepareOfflineInput, type OfflineInput } from './capture/offlinefile.js
 import { buildFilter, selectInterfaces, TCP_FILTER } from './capture/interfaces.js';
 import { Demuxer, systemClock, type Clock } from './demux/demuxer.js';
 import { errorWords, PacketHeadersError } from './errors.js';
+import { InternalErrors } from './internalerrors.js';
 import type { Config } from './config/config.js';
 import type { Connector } from './flowevents/connector.js';
 import { nameFromSources, type FlowSource } from './flowevents/flowsource.js';
@@ -75,6 +76,7 @@ export class Daemon {
   private readonly config: Config;
   private readonly deps: DaemonDeps;
   private readonly captures: CaptureSet;
+  private readonly internalErrors: InternalErrors;
   private readonly store: FlowStore;
   private readonly layout: OutputLayout;
   private stagingDir: string | null = null;
@@ -106,6 +108,7 @@ export class Daemon {
       },
     });
     this.captures = new CaptureSet(deps.log);
+    this.internalErrors = new InternalErrors(deps.log, this.metrics.internalErrors);
     this.demuxer = new Demuxer(
       { ...config, maxHeapBytes: sheddingThreshold(config.maxHeapBytes, captures), packetTime: config.readFiles.length > 0 },
       {
@@ -167,7 +170,7 @@ export class Daemon {
         deps.flowSources ?? pickFlowSources(config, { addon, metrics: daemon.metrics, log: deps.log, connector: deps.eventSocketConnector, namedBefore });
       for (const source of daemon.sources) {
         await source.start((event) => {
-          if (daemon.takingEvents) daemon.demuxer.handleEvent(event);
+          if (daemon.takingEvents) daemon.internalErrors.guard('handling a flow event', () => daemon.demuxer.handleEvent(event));
         });
       }
       const filter = live ? buildFilter(selected) : TCP_FILTER;
@@ -190,13 +193,16 @@ export class Daemon {
           sources,
           (records, linkType, source, described, inputs) => {
             daemon.metrics.captureBatches.labels(source).inc();
-            daemon.demuxer.handleBatch(records, linkType, inputs ?? source, described);
+            daemon.internalErrors.guard(`handling a batch of ${source}`, () => daemon.demuxer.handleBatch(records, linkType, inputs ?? source, described));
           },
           (name) => {
             daemon.metrics.skippedInterfaces.labels(name).inc();
             if (!live) daemon.skippedInputs.add(name);
           },
-          { store: daemon.store.nativeStore, onFlowsStarted: (source) => daemon.demuxer.takeStartedFlows(source) },
+          {
+            store: daemon.store.nativeStore,
+            onFlowsStarted: (source) => daemon.internalErrors.guard(`taking on the flows ${source} started`, () => daemon.demuxer.takeStartedFlows(source)),
+          },
         );
       } catch (error) {
         throw withGzipFault(error, daemon.offlineInputs);
@@ -335,7 +341,7 @@ export class Daemon {
         this.sampleMemory();
         this.metrics.compressionPending.set(this.store.pending);
         // Live captures route by themselves: what they did reaches the metrics here too.
-        this.demuxer.takeStartedFlows();
+        this.internalErrors.guard('taking on the flows the captures started', () => this.demuxer.takeStartedFlows());
         this.demuxer.tick();
       }, TICK_MS),
       setInterval(() => this.logStatus(), this.deps.statusLogMs ?? STATUS_LOG_MS),

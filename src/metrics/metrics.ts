@@ -28,6 +28,7 @@ export class Metrics {
   readonly connectionsRemembered: Gauge;
   readonly ignored: Counter<'reason'>;
   readonly badEvents: Counter<'reason'>;
+  readonly internalErrors: Counter;
   readonly eventSocketConnected: Gauge;
   readonly interfacesWithCaptures: Gauge;
   readonly captureBatches: Counter<'interface'>;
@@ -123,6 +124,11 @@ export class Metrics {
       name: 'pcap_demuxer_ignored_total',
       help: 'Packets of new flows that were not started (load shedding), by reason: maxflows or maxheap.',
       labelNames: ['reason'],
+      registers,
+    });
+    this.internalErrors = new Counter({
+      name: 'pcap_internal_errors_total',
+      help: 'Batches of packets or flow events whose handling failed on a bug in packet-headers (logged with its stack); what they held may be lost.',
       registers,
     });
     this.badEvents = new Counter({

@@ -263,7 +263,7 @@ class FlowStore : public Napi::ObjectWrap<FlowStore> {
   Napi::Value EndFlow(const Napi::CallbackInfo& info) {
     const std::lock_guard<std::recursive_mutex> routerLock(router_->mutex());
     RouteArg(info);
-    router_->Unbind(info[0].As<Napi::Number>().Int32Value());
+    router_->End(info[0].As<Napi::Number>().Int32Value());
     return info.Env().Undefined();
   }
 

@@ -152,7 +152,7 @@ void Router::SetState(int32_t id, uint32_t state) {
   }
 }
 
-void Router::Unbind(int32_t id) {
+void Router::End(int32_t id) {
   Route& r = routes_[id];
   if (r.slot >= 0 && static_cast<size_t>(r.slot) < slots_.size() && slots_[static_cast<size_t>(r.slot)].route == id) {
     slots_[static_cast<size_t>(r.slot)].route = -1;

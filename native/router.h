@@ -21,15 +21,13 @@
 
 #include <array>
 #include <cstddef>
-#include <functional>
-#include <mutex>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
-
-#include <napi.h>
 
 #include "chunk.h"
 #include "file_jobs.h"
@@ -134,7 +132,8 @@ class Router {
   RouteTable& routes() { return routes_; }
   // The flow's new state; in stream mode a flow that starts saving with records held is listed.
   void SetState(int32_t id, uint32_t state);
-  void Unbind(int32_t id);
+  // The flow is gone: its key finds nothing until a packet starts a new flow.
+  void End(int32_t id);
   // By route, 1 where the flow saw a packet since the last call; clears them.
   void TakeSeen(uint8_t* seen);
   // Stream mode: every listed flow seals its chunk.

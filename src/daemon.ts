@@ -193,7 +193,7 @@ export class Daemon {
           sources,
           (records, linkType, source, described, inputs) => {
             daemon.metrics.captureBatches.labels(source).inc();
-            daemon.internalErrors.guard(`handling a batch of ${source}`, () => daemon.demuxer.handleBatch(records, linkType, inputs ?? source, described));
+            daemon.internalErrors.guard('handling a batch', () => daemon.demuxer.handleBatch(records, linkType, inputs ?? source, described));
           },
           (name) => {
             daemon.metrics.skippedInterfaces.labels(name).inc();
@@ -201,7 +201,7 @@ export class Daemon {
           },
           {
             store: daemon.store.nativeStore,
-            onFlowsStarted: (source) => daemon.internalErrors.guard(`taking on the flows ${source} started`, () => daemon.demuxer.takeStartedFlows(source)),
+            onFlowsStarted: (source) => daemon.internalErrors.guard('taking on the flows a capture started', () => daemon.demuxer.takeStartedFlows(source)),
           },
         );
       } catch (error) {

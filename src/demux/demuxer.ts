@@ -219,7 +219,7 @@ export class Demuxer {
     while (this.startedHead < this.started.length) {
       const words = this.started[this.startedHead++];
       try {
-        this.startedByStore(words, 0);
+        this.startedByStore(words);
       } finally {
         this.startingAt = null;
       }
@@ -232,15 +232,15 @@ export class Demuxer {
   }
 
   /**
-   * A flow the store started at a packet of no flow (words `w` from `at`):
+   * A flow the store started at a packet of no flow (its words `w`):
    * named at once if its connection is remembered or a flow source knows it.
    * When its SYN opened a new connection on another flow's 4-tuple (the
    * 4-tuple reused before the old flow timed out: a client that reconnects
    * from the same port), that flow ends first: the new connection's UUID
    * names the new flow, instead of ending the old file.
    */
-  private startedByStore(w: Float64Array, at: number): void {
-    const replaced = w[at + NF_REPLACED];
+  private startedByStore(w: Float64Array): void {
+    const replaced = w[NF_REPLACED];
     if (replaced >= 0) {
       const old = this.byRoute[replaced];
       if (old !== undefined) {
@@ -250,28 +250,28 @@ export class Demuxer {
       }
       this.deps.metrics.tupleReuses.inc();
     }
-    const route = w[at + NF_ROUTE];
+    const route = w[NF_ROUTE];
     if (route < 0) return; // refused: only the old flow's end
     let now: number;
-    if (this.packetClock !== null) now = this.startingAt = w[at + NF_CLOCK];
+    if (this.packetClock !== null) now = this.startingAt = w[NF_CLOCK];
     else now = this.batchNow < 0 ? (this.batchNow = this.deps.clock.now()) : this.batchNow;
-    const hash = w[at + NF_HASH];
-    const key = Int32Array.from(w.subarray(at + NF_KEY, at + NF_KEY + KEY_WORDS));
-    const file = this.deps.store.fileOf(w[at + NF_SLOT], w[at + NF_SERIAL], this.onWriteError);
+    const hash = w[NF_HASH];
+    const key = Int32Array.from(w.subarray(NF_KEY, NF_KEY + KEY_WORDS));
+    const file = this.deps.store.fileOf(w[NF_SLOT], w[NF_SERIAL], this.onWriteError);
     const flow = this.addFlow(key, hash, now, route, file);
-    const opening = w[at + NF_OPENING] === 1;
+    const opening = w[NF_OPENING] === 1;
     const known = this.connections.find(hash, key);
     if (known !== null) {
       // A connection named before sends again after its flow ended: its
       // packets go under its UUID, unless this is a new connection's SYN.
-      if (!(opening && this.connections.opensNewConnection(known, w[at + NF_SEQ])) && now < this.connections.captureEndsAt(known)) {
+      if (!(opening && this.connections.opensNewConnection(known, w[NF_SEQ])) && now < this.connections.captureEndsAt(known)) {
         this.name(flow, known);
         return;
       }
       this.connections.forget(known);
     }
     const source = this.source;
-    this.nameNewFlow(flow, typeof source === 'string' ? source : source.nameOf(w[at + NF_RECORD]), w[at + NF_SECONDS], w[at + NF_NANOSECONDS], opening);
+    this.nameNewFlow(flow, typeof source === 'string' ? source : source.nameOf(w[NF_RECORD]), w[NF_SECONDS], w[NF_NANOSECONDS], opening);
   }
 
   handleEvent(event: FlowEvent): void {

@@ -29,7 +29,7 @@ import { DIR_MODE, FILE_MODE, FlowFile, numberedPath, type FinishResult, type Wr
  */
 export type NumberedFileListener = (requested: string, path: string) => void;
 
-/** Why a flow was not started (pcap_ignored_packets_total's reasons). */
+/** Why a flow was not started (pcap_demuxer_ignored_total's reasons). */
 export type Refusal = 'maxflows' | 'maxheap';
 
 /** A flow started by openFlow: its route and its file. */
@@ -107,8 +107,8 @@ export class FlowStore {
 
   /** Packet-time mode: called by route() when packet time reaches the next deadline check (one per store). */
   setTick(tick: () => void): void {
-    this.onTick = () => tick();
-    this.native.setTick(this.onTick);
+    this.onTick = tick;
+    this.native.setTick(tick);
   }
 
   /** No flow is started while `maxFlows` (0: no limit) are open, or while memory in use is above `maxMemoryBytes`. */

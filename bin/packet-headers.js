@@ -5,6 +5,12 @@
 // own. A few more threads than the default 4 keep a slow query from holding up
 // the rest. Must be set before the pool starts.
 process.env.UV_THREADPOOL_SIZE ??= '16';
+// The young generation stays at its first size instead of doubling to 32 MiB
+// whenever many flows' objects survive a scavenge (each flow's state lives
+// as long as the flow): about 30 MiB less resident memory with many flows,
+// at no measurable cost, as packets are handled natively. Unlike the heap's
+// limits, this one V8 still reads after start-up.
+(await import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
 const { main } = await import('../dist/src/cli.js');
 
 main(process.argv.slice(2)).then((code) => {

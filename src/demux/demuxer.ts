@@ -36,7 +36,7 @@ import {
   TALLY_SAVED,
 } from '../native/layout.js';
 import type { Anonymizer } from './anonymize.js';
-import type { FlowFile, WriteErrorReason } from '../saver/flowfile.js';
+import type { FinishResult, FlowFile, WriteErrorReason } from '../saver/flowfile.js';
 import { OutputLayout } from '../saver/outputlayout.js';
 import { WriteErrorLog } from '../saver/writeerrorlog.js';
 import type { FlowStore } from '../saver/flowstore.js';
@@ -101,7 +101,9 @@ export class Demuxer {
   private readonly captureDeadlines: DeadlineQueue;
   /** Every flow, by its route in the flow store (which holds the flow table). */
   private readonly byRoute: Array<Flow | undefined> = [];
-  private readonly finishing = new Set<Promise<void>>();
+  /** Files finished and not complete yet; drain() waits for none. */
+  private finishing = 0;
+  private drainWaiters: (() => void)[] = [];
   private nextSweepAt: number;
   private nextStreamFlushAt: number;
   /** Packet-time mode only. */
@@ -439,8 +441,9 @@ export class Demuxer {
   }
 
   /** Waits until every file finished so far is on disk (or failed). */
-  async drain(): Promise<void> {
-    while (this.finishing.size > 0) await Promise.all([...this.finishing]);
+  drain(): Promise<void> {
+    if (this.finishing === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   private now(): number {
@@ -480,20 +483,33 @@ export class Demuxer {
     // finish() compresses what the flow holds itself: a flush first would only wake its thread once more.
     const uuid = flow.uuid;
     const seenAny = this.deps.store.flowCounts(flow.route).seen > 0;
-    const done = flow.file.finish().then((result) => {
-      if (result === 'written') {
-        this.deps.metrics.filesWritten.inc();
-        this.totals.filesWritten++;
-        const path = flow.file.path;
-        if (path !== null) this.deps.onFileWritten?.(path);
+    this.finishing++;
+    flow.file.finishThen((result) => {
+      try {
+        this.fileFinished(flow, uuid, seenAny, result);
+      } finally {
+        if (--this.finishing === 0) this.drained();
       }
-      // A named flow none of whose packets was captured (a socket on an
-      // interface not captured, such as lo, or one idle since start-up) lost
-      // nothing: it is counted apart from flows whose packets came to nothing.
-      else if (result === 'empty' && uuid !== null) (seenAny ? this.deps.metrics.saverSkipped : this.deps.metrics.namedWithoutPackets).inc();
     });
-    this.finishing.add(done);
-    void done.finally(() => this.finishing.delete(done));
+  }
+
+  private fileFinished(flow: Flow, uuid: string | null, seenAny: boolean, result: FinishResult): void {
+    if (result === 'written') {
+      this.deps.metrics.filesWritten.inc();
+      this.totals.filesWritten++;
+      const path = flow.file.path;
+      if (path !== null) this.deps.onFileWritten?.(path);
+    }
+    // A named flow none of whose packets was captured (a socket on an
+    // interface not captured, such as lo, or one idle since start-up) lost
+    // nothing: it is counted apart from flows whose packets came to nothing.
+    else if (result === 'empty' && uuid !== null) (seenAny ? this.deps.metrics.saverSkipped : this.deps.metrics.namedWithoutPackets).inc();
+  }
+
+  private drained(): void {
+    const waiting = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiting) resolve();
   }
 
   private closeFlow(flow: Flow): void {

@@ -75,15 +75,25 @@ function schedstatUs(path: string): number {
   return Number(readFileSync(path, 'utf8').split(' ')[0]) / 1000;
 }
 
-/** CPU of each live thread of a process, by thread id: its name and its time on CPU in µs. */
-export type ThreadCpu = Map<number, { name: string; cpuUs: number }>;
+/** Minor page faults of a thread: field 10 of /proc/…/stat, counted after the parenthesized name. */
+function minorFaults(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
+/** CPU of each live thread of a process, by thread id: its name, its time on CPU in µs and its minor page faults. */
+export type ThreadCpu = Map<number, { name: string; cpuUs: number; minorFaults: number }>;
 
 export function threadCpu(pid: number): ThreadCpu {
   const out: ThreadCpu = new Map();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      out.set(Number(tid), { name, cpuUs: schedstatUs(`/proc/${pid}/task/${tid}/schedstat`) });
+      out.set(Number(tid), {
+        name,
+        cpuUs: schedstatUs(`/proc/${pid}/task/${tid}/schedstat`),
+        minorFaults: minorFaults(`/proc/${pid}/task/${tid}/stat`),
+      });
     } catch {
       /* the thread ended between the listing and the read */
     }
@@ -109,12 +119,12 @@ export function processCpuUs(pid: number): number {
  * that ended in between is missing (its time is lost with it); the daemon's
  * threads live as long as it does.
  */
-export function threadCpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu): Record<string, number> {
+export function threadCpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu, of: 'cpuUs' | 'minorFaults' = 'cpuUs'): Record<string, number> {
   const kinds: Record<string, number> = {};
   for (const [tid, t] of after) {
-    const us = t.cpuUs - (before.get(tid)?.cpuUs ?? 0);
+    const delta = t[of] - (before.get(tid)?.[of] ?? 0);
     const kind = threadKind(t.name, tid === pid);
-    kinds[kind] = (kinds[kind] ?? 0) + us;
+    kinds[kind] = (kinds[kind] ?? 0) + delta;
   }
   return kinds;
 }

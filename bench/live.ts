@@ -79,6 +79,8 @@ export interface DaemonRun {
    * every flow (the last chunks compressed, every file written).
    */
   threadUsPerPacket: Record<string, number>;
+  /** Minor page faults per 1,000 packets sent, by thread kind, while the packets came and were routed (absent in older results). */
+  threadFaultsPer1000Packets?: Record<string, number>;
   cpuPercentOfCore: number;
   /** CPU ms a second before the replay, with every flow announced and no packet: the fixed cost a packet rate divides. */
   idleCpuMsPerSecond: number;
@@ -281,6 +283,10 @@ class LiveBench {
       const counted = countOutput(datadir);
       const threadUsPerPacket: Record<string, number> = {};
       for (const [kind, us] of Object.entries(threads)) threadUsPerPacket[kind] = us / Math.max(1, sender.packets);
+      const threadFaultsPer1000Packets: Record<string, number> = {};
+      for (const [kind, faults] of Object.entries(threadCpuDelta(pid, threadsBefore, threadsDrained, 'minorFaults'))) {
+        threadFaultsPer1000Packets[kind] = (1000 * faults) / Math.max(1, sender.packets);
+      }
       return {
         sender,
         packetsInFiles: counted.packets,
@@ -292,6 +298,7 @@ class LiveBench {
         badPackets: metric(text, 'pcap_demuxer_bad_packets_total'),
         cpuUsPerPacket: cpuUs / Math.max(1, sender.packets),
         threadUsPerPacket,
+        threadFaultsPer1000Packets,
         cpuPercentOfCore: (100 * replayUs) / ((cpuEndAt - startedAt) * 1000),
         idleCpuMsPerSecond,
         peakRssBytes: usage.maxRssBytes,

@@ -479,7 +479,10 @@ class Session {
     described_[at] = static_cast<int32_t>(batch.size());
     DescribeFrame(bytes, caplen, linkType, described_.data() + at);
     batch.insert(batch.end(), header, header + kRecordHeaderBytes);
-    batch.insert(batch.end(), bytes, bytes + caplen);
+    // Routed here, a record is read only as far as its headers: the rest of
+    // the frame (up to the snaplen) need not be copied.
+    const uint32_t copied = router_ ? Router::FrameBytesRead(described_.data() + at, caplen) : caplen;
+    batch.insert(batch.end(), bytes, bytes + copied);
     if (batch.size() + described_.size() * sizeof(int32_t) >= kFlushBytes) return Flush();
     return true;
   }

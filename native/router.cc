@@ -202,7 +202,7 @@ void Router::RouteBatch(const uint8_t* bytes, size_t end, const int32_t* describ
     const int32_t* desc = described + at;
     const int64_t record = desc[kDRecord];
     if (record < 0 || static_cast<size_t>(record) + kRecordHeaderBytes > end ||
-        GetU32LE(bytes + record + 8) > end - static_cast<size_t>(record) - kRecordHeaderBytes) {
+        FrameBytesRead(desc, GetU32LE(bytes + record + 8)) > end - static_cast<size_t>(record) - kRecordHeaderBytes) {
       break;  // a corrupt batch
     }
     // Records go to thousands of flows, so what each one touches is usually
@@ -373,8 +373,7 @@ void Router::RouteBatch(const uint8_t* bytes, size_t end, const int32_t* describ
   PutU32LE(out + at + 8, included);
   std::memcpy(out + at + 12, header + 12, 4);
   uint8_t* frame = out + at + kPcapRecordHeaderBytes;
-  const int64_t payloadStart = static_cast<int64_t>(d[kDTcpOffset]) + d[kDTcpHeaderLength];
-  const size_t headers = static_cast<size_t>(std::clamp<int64_t>(payloadStart, 0, included));
+  const size_t headers = std::min(FrameBytesRead(d, caplen), included);
   std::memcpy(frame, header + kRecordHeaderBytes, headers);
   std::memset(frame + headers, 0, included - headers);
   if (maskSource || maskDestination) {

@@ -19,6 +19,7 @@
 // moved (not copied) into its thread's queue.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -140,6 +141,15 @@ class Router {
   void FlushStreams();
 
   // ---- Routing ----
+
+  // How many bytes of a record's frame routing reads: its headers up to the
+  // TCP payload (the rest is written as zeros), none of a packet it cannot
+  // route. A live capture copies only these into its batch.
+  static uint32_t FrameBytesRead(const int32_t* d, uint32_t caplen) {
+    if (d[kDStatus] != 0) return 0;
+    const int64_t payloadStart = static_cast<int64_t>(d[kDTcpOffset]) + d[kDTcpHeaderLength];
+    return static_cast<uint32_t>(std::clamp<int64_t>(payloadStart, 0, caplen));
+  }
 
   // Every record of a batch (`end` bytes) described in `described` (`words`
   // words), in order, to its flow's chunk; see route() in flowstore_napi.cc.

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
-import { ANONYMIZE_A, ANONYMIZE_B, D_HASH, D_KEY, LINKTYPE_ETHERNET, TALLY_MISSED, TALLY_SAVED } from '../../src/native/layout.js';
+import { ANONYMIZE_A, ANONYMIZE_B, D_HASH, D_KEY, D_TCP_HEADER_LENGTH, D_TCP_OFFSET, LINKTYPE_ETHERNET, TALLY_MISSED, TALLY_SAVED } from '../../src/native/layout.js';
 import { describeRecords } from '../../src/decode/describe.js';
 import { KEY_WORDS } from '../../src/decode/flowkey.js';
 import type { FinishResult, WriteErrorReason } from '../../src/saver/flowfile.js';
@@ -289,6 +289,25 @@ test('a file that cannot be written is reported once, with its errno code, and l
   assert.equal(await next.file.finish(), 'written');
 });
 
+test('a record whose batch holds only its headers (as a live capture copies it) is written as the whole frame is', async () => {
+  const written: Buffer[] = [];
+  for (const cut of [false, true]) {
+    const s = newStore();
+    const flow = open(s, 94);
+    const path = join(dir, `${cut ? 'cut' : 'whole'}.pcap.gz`);
+    flow.file.setTarget(path);
+    const batch = batchOf([{ frame: v4, timestampNs: 1_700_000_000_000_000_001n }]);
+    const d = describeRecords(batch, LINKTYPE_ETHERNET);
+    const end = cut ? 16 + d[D_TCP_OFFSET] + d[D_TCP_HEADER_LENGTH] : batch.length;
+    assert.ok(end < batch.length || !cut);
+    s.route(batch.subarray(0, end), d, LINKTYPE_ETHERNET, null);
+    assert.equal(await flow.file.finish(), 'written');
+    written.push(readFileSync(path));
+  }
+  assert.deepEqual(written[1], written[0]);
+  assert.equal(parsePcapGz(written[1]).records[0].caplen, 94);
+});
+
 test('a key that has a flow cannot get another; a record outside the batch is refused; a batch cut short ends routing', () => {
   const s = newStore();
   const batch = batchOf([{ frame: v4 }]);
@@ -304,10 +323,13 @@ test('a key that has a flow cannot get another; a record outside the batch is re
     s.tallies.fill(0);
     return n;
   };
-  const lying = Buffer.from(batch);
-  lying.writeUInt32LE(100_000, 8); // caplen beyond the batch
-  s.route(lying, d, LINKTYPE_ETHERNET, null);
-  assert.equal(saved(), 0, 'nothing is routed past a record that overruns the batch');
+  // Routing reads a record's headers only (a live capture copies no more):
+  // a batch that ends inside them is refused, one that ends after them is not.
+  const headersEnd = 16 + d[D_TCP_OFFSET] + d[D_TCP_HEADER_LENGTH];
+  s.route(batch.subarray(0, headersEnd - 1), d, LINKTYPE_ETHERNET, null);
+  assert.equal(saved(), 0, 'nothing is routed past a record whose headers overrun the batch');
+  s.route(batch.subarray(0, headersEnd), d, LINKTYPE_ETHERNET, null);
+  assert.equal(saved(), 1, 'a record cut after its headers is routed');
   const outside = Int32Array.from(d);
   outside[0] = batch.length + 100;
   s.route(batch, outside, LINKTYPE_ETHERNET, null);

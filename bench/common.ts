@@ -81,8 +81,14 @@ function minorFaults(path: string): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
-/** CPU of each live thread of a process, by thread id: its name, its time on CPU in µs and its minor page faults. */
-export type ThreadCpu = Map<number, { name: string; cpuUs: number; minorFaults: number }>;
+/** Times a thread gave up the CPU to wait (for packets, for jobs, for a lock): its wake-ups. */
+function voluntarySwitches(path: string): number {
+  const match = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(path, 'utf8'));
+  return match === null ? 0 : Number(match[1]);
+}
+
+/** CPU of each live thread of a process, by thread id: its name, its time on CPU in µs, its minor page faults and wake-ups. */
+export type ThreadCpu = Map<number, { name: string; cpuUs: number; minorFaults: number; wakeups: number }>;
 
 export function threadCpu(pid: number): ThreadCpu {
   const out: ThreadCpu = new Map();
@@ -93,6 +99,7 @@ export function threadCpu(pid: number): ThreadCpu {
         name,
         cpuUs: schedstatUs(`/proc/${pid}/task/${tid}/schedstat`),
         minorFaults: minorFaults(`/proc/${pid}/task/${tid}/stat`),
+        wakeups: voluntarySwitches(`/proc/${pid}/task/${tid}/status`),
       });
     } catch {
       /* the thread ended between the listing and the read */
@@ -119,7 +126,7 @@ export function processCpuUs(pid: number): number {
  * that ended in between is missing (its time is lost with it); the daemon's
  * threads live as long as it does.
  */
-export function threadCpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu, of: 'cpuUs' | 'minorFaults' = 'cpuUs'): Record<string, number> {
+export function threadCpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu, of: 'cpuUs' | 'minorFaults' | 'wakeups' = 'cpuUs'): Record<string, number> {
   const kinds: Record<string, number> = {};
   for (const [tid, t] of after) {
     const delta = t[of] - (before.get(tid)?.[of] ?? 0);

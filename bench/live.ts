@@ -81,6 +81,8 @@ export interface DaemonRun {
   threadUsPerPacket: Record<string, number>;
   /** Minor page faults per 1,000 packets sent, by thread kind, while the packets came and were routed (absent in older results). */
   threadFaultsPer1000Packets?: Record<string, number>;
+  /** Wake-ups (voluntary context switches) per 1,000 packets sent, by thread kind, while the packets came (absent in older results). */
+  threadWakeupsPer1000Packets?: Record<string, number>;
   cpuPercentOfCore: number;
   /** CPU ms a second before the replay, with every flow announced and no packet: the fixed cost a packet rate divides. */
   idleCpuMsPerSecond: number;
@@ -283,10 +285,13 @@ class LiveBench {
       const counted = countOutput(datadir);
       const threadUsPerPacket: Record<string, number> = {};
       for (const [kind, us] of Object.entries(threads)) threadUsPerPacket[kind] = us / Math.max(1, sender.packets);
-      const threadFaultsPer1000Packets: Record<string, number> = {};
-      for (const [kind, faults] of Object.entries(threadCpuDelta(pid, threadsBefore, threadsDrained, 'minorFaults'))) {
-        threadFaultsPer1000Packets[kind] = (1000 * faults) / Math.max(1, sender.packets);
-      }
+      const per1000Packets = (of: 'minorFaults' | 'wakeups') => {
+        const out: Record<string, number> = {};
+        for (const [kind, n] of Object.entries(threadCpuDelta(pid, threadsBefore, threadsDrained, of))) out[kind] = (1000 * n) / Math.max(1, sender.packets);
+        return out;
+      };
+      const threadFaultsPer1000Packets = per1000Packets('minorFaults');
+      const threadWakeupsPer1000Packets = per1000Packets('wakeups');
       return {
         sender,
         packetsInFiles: counted.packets,
@@ -299,6 +304,7 @@ class LiveBench {
         cpuUsPerPacket: cpuUs / Math.max(1, sender.packets),
         threadUsPerPacket,
         threadFaultsPer1000Packets,
+        threadWakeupsPer1000Packets,
         cpuPercentOfCore: (100 * replayUs) / ((cpuEndAt - startedAt) * 1000),
         idleCpuMsPerSecond,
         peakRssBytes: usage.maxRssBytes,

@@ -44,11 +44,12 @@ function liveRows(rows: Array<[string, string]>, title: string, daemon: DaemonRu
   rows.push(['daemon: packets in files', `${fmt(daemon.packetsInFiles)} (${percent(daemon.packetsInFiles, s.packets)} %) in ${fmt(daemon.files)} files`]);
   rows.push(['daemon: kernel drops / missed / bad', `${fmt(daemon.kernelDropped)} / ${fmt(daemon.missedPackets)} / ${fmt(daemon.badPackets)} (kernel counted ${fmt(daemon.kernelReceived)} received)`]);
   rows.push(['daemon: CPU µs/packet', `${fmt(daemon.cpuUsPerPacket, 3)} (${threadSplit(daemon)}), ${fmt(daemon.cpuPercentOfCore, 1)} % of a core`]);
-  const faults = daemon.threadFaultsPer1000Packets;
-  if (faults !== undefined) {
-    const split = Object.entries(faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${fmt(n, 2)}`).join(', ');
-    rows.push(['daemon: page faults per 1,000 packets', split === '' ? 'none' : `${split} (while the packets came)`]);
-  }
+  const perThread = (counts: Record<string, number>) => {
+    const split = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${fmt(n, 2)}`).join(', ');
+    return split === '' ? 'none' : `${split} (while the packets came)`;
+  };
+  if (daemon.threadFaultsPer1000Packets !== undefined) rows.push(['daemon: page faults per 1,000 packets', perThread(daemon.threadFaultsPer1000Packets)]);
+  if (daemon.threadWakeupsPer1000Packets !== undefined) rows.push(['daemon: wake-ups per 1,000 packets', perThread(daemon.threadWakeupsPer1000Packets)]);
   rows.push(['daemon: idle CPU before it', `${fmt(daemon.idleCpuMsPerSecond, 2)} ms a second, every flow announced (${fmt(daemon.idleCpuMsPerSecond * 1000 / Math.max(1, s.pps), 3)} µs per packet at this rate)`]);
   rows.push(['daemon: peak RSS', `${fmt(mib(daemon.peakRssBytes), 1)} MiB`]);
   // Results from before the field was recorded have no per-file figure.

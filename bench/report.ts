@@ -296,9 +296,9 @@ function findings(r: Results): string[] {
         `Where the time goes live, at 100,000 pps: ${fmt(at100k.daemon.cpuUsPerPacket, 2)} µs per packet in all. The flow store's threads`,
         `take ${us('ph-store')} while the packets come and ${us('finishing')} more (every thread) to finish the files at the end: compressing`,
         `with libdeflate level 1 and writing the files (\`npm run bench:compression -- --levels 0,1\` tells libdeflate's own`,
-        `part). The main thread takes ${us('main')} (routing each batch to its flows in the addon, the flows' JavaScript,`,
-        `timers), the capture thread ${us('ph-capture')} (libpcap's ring, the copy and description of each record) and V8's`,
-        `helpers ${us('v8')}.`,
+        `part). The main thread takes ${us('main')} (the flows' JavaScript: names, timeouts, tallies, timers), the capture`,
+        `thread ${us('ph-capture')} (libpcap's ring; describing each record, finding its flow and copying its headers into the`,
+        `flow's chunk) and V8's helpers ${us('v8')}.`,
         '',
       );
     }

@@ -24,7 +24,7 @@ import { Metrics } from './metrics/metrics.js';
 import { boundPort, startMetricsServer } from './metrics/server.js';
 import { Anonymizer } from './demux/anonymize.js';
 import { DIR_MODE, WRITE_ERROR_REASONS } from './saver/flowfile.js';
-import { FlowStore } from './saver/flowstore.js';
+import { defaultStoreThreads, FlowStore } from './saver/flowstore.js';
 import { removeLeftoverTemporaries, type LeftoverCleanup } from './saver/leftovers.js';
 import { OutputLayout, type DirectoryOwner } from './saver/outputlayout.js';
 import { userIds } from './privileges.js';
@@ -70,6 +70,11 @@ export function sheddingThreshold(maxHeapBytes: number, captures: number): numbe
   return Math.max(0, maxHeapBytes - captures * CAPTURE_QUEUE_BYTES - maxHeapBytes / 32);
 }
 
+/** Capture threads per live interface (-capturethreads; 0 is one per core). */
+function captureThreadsPerInterface(config: Config): number {
+  return config.captureThreads === 0 ? availableParallelism() : config.captureThreads;
+}
+
 export class Daemon {
   readonly metrics: Metrics;
   readonly demuxer: Demuxer;
@@ -99,6 +104,8 @@ export class Daemon {
     this.metrics = new Metrics();
     this.layout = new OutputLayout(config.datadir, stagingDir, owner);
     this.store = new FlowStore({
+      // Offline, every file is read by one capture thread.
+      threads: defaultStoreThreads(config.readFiles.length > 0 ? 1 : captureThreadsPerInterface(config)),
       stream: config.stream,
       stagingDir,
       onNumberedFile: (requested, path) => {
@@ -148,7 +155,7 @@ export class Daemon {
       ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)),
     ];
     // Offline, every file is read by one merged capture.
-    const captureThreads = config.captureThreads === 0 ? availableParallelism() : config.captureThreads;
+    const captureThreads = captureThreadsPerInterface(config);
     const captures = live ? selected.length * captureThreads : 1;
     const daemon = new Daemon(config, deps, new Anonymizer(config.anonymizeIP, localAddresses), captures, staging.dir, owner);
     daemon.reportLeftovers(leftovers, staged);

@@ -54,7 +54,8 @@ export const FLAGS = defineFlags({
     max: 64,
     help:
       "Capture threads per interface, each routing the packets the kernel gives it (PACKET_FANOUT, by a symmetric flow hash: " +
-      'both directions of a flow go to one thread). For links one core cannot keep up with; the files are the same. 0 means one per core.',
+      'both directions of a flow go to one thread). For links one core cannot keep up with; the files are the same. 0 means one per core. ' +
+      'Each capture thread of an interface allows four more threads compressing and writing files (one per core at most).',
   },
   datadir: {
     kind: 'string',

@@ -46,8 +46,18 @@ function finishResult(code: number): FinishResult {
   return code === FINISHED_WRITTEN ? 'written' : code === FINISHED_EMPTY ? 'empty' : 'failed';
 }
 
+/**
+ * Compression and file threads by default: one per core, at most four for
+ * each capture thread of an interface. Compressing a packet costs the store
+ * threads more than capturing and routing it costs its capture thread
+ * (docs/performance.md), so more capture threads need more of them.
+ */
+export function defaultStoreThreads(captureThreads = 1, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(cores, 4 * Math.max(1, captureThreads)));
+}
+
 export interface FlowStoreOptions {
-  /** Compression and file threads; default one per core, at most four. */
+  /** Compression and file threads; default defaultStoreThreads(). */
   threads?: number;
   level?: number;
   /** Raw bytes per gzip member (default 64 KiB). */
@@ -82,7 +92,7 @@ export class FlowStore {
     const { FlowStore: NativeStore } = loadAddon();
     this.native = new NativeStore(
       {
-        threads: options.threads ?? Math.max(1, Math.min(4, availableParallelism())),
+        threads: options.threads ?? defaultStoreThreads(),
         level: options.level ?? FASTEST_LEVEL,
         chunkBytes: options.chunkBytes ?? 64 * 1024,
         fileMode: FILE_MODE,

@@ -11,7 +11,7 @@ import { ANONYMIZE_A, ANONYMIZE_B, D_HASH, D_KEY, D_TCP_HEADER_LENGTH, D_TCP_OFF
 import { describeRecords } from '../../src/decode/describe.js';
 import { KEY_WORDS } from '../../src/decode/flowkey.js';
 import type { FinishResult, WriteErrorReason } from '../../src/saver/flowfile.js';
-import { FlowStore, type OpenedFlow } from '../../src/saver/flowstore.js';
+import { defaultStoreThreads, FlowStore, type OpenedFlow } from '../../src/saver/flowstore.js';
 import { batchOf, ethernetFrame, type BatchRecord } from '../helpers/frames.js';
 import { parsePcapGz } from '../helpers/pcapread.js';
 import { openTestFlow, routeToFlow } from '../helpers/routefile.js';
@@ -372,4 +372,12 @@ test('an idle store does not keep the process alive; one with a file to finish d
   assert.equal(child.signal, null, 'the process ended on its own');
   assert.equal(child.status, 0, child.stderr);
   assert.equal(child.stdout.trim(), 'finished empty');
+});
+
+test('store threads: one per core, at most four per capture thread', () => {
+  assert.equal(defaultStoreThreads(1, 2), 2);
+  assert.equal(defaultStoreThreads(1, 64), 4, 'one capture thread keeps the four of before');
+  assert.equal(defaultStoreThreads(3, 64), 12);
+  assert.equal(defaultStoreThreads(32, 64), 64, 'never more than the cores');
+  assert.equal(defaultStoreThreads(0, 1), 1);
 });

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -84,20 +85,44 @@ PcapPtr OpenLive(const OpenOptions& o) {
   return p;
 }
 
-PcapPtr OpenOffline(const OpenOptions& o) {
+// Bytes read from a -read file at a time. libpcap's own open reads through
+// stdio's default buffer, 4 KiB: 46,000 read calls for a 185 MB capture.
+// Every input of a merge has its own buffer.
+constexpr size_t kOfflineReadBytes = 256 * 1024;
+
+// `*buffer` becomes the file's read buffer, which must outlive the handle.
+PcapPtr OpenOffline(const OpenOptions& o, std::unique_ptr<char[]>* buffer) {
   char errbuf[PCAP_ERRBUF_SIZE] = "";
   // libpcap scales microsecond files to nanoseconds when asked for nano.
-  PcapPtr p(pcap_open_offline_with_tstamp_precision(o.source.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
-  if (!p) throw CaptureError("cannot read " + Describe(o) + ": " + errbuf);
+  if (o.source == "-") {  // standard input, as libpcap reads it
+    PcapPtr p(pcap_open_offline_with_tstamp_precision(o.source.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+    if (!p) throw CaptureError("cannot read " + Describe(o) + ": " + errbuf);
+    return p;
+  }
+  FILE* file = std::fopen(o.source.c_str(), "rb");
+  if (file == nullptr) {
+    // The words libpcap's own open would have used.
+    throw CaptureError("cannot read " + Describe(o) + ": " + o.source + ": " + std::strerror(errno));
+  }
+  // glibc takes the size only with a buffer: given none, it makes its own of 4 KiB.
+  buffer->reset(new char[kOfflineReadBytes]);
+  std::setvbuf(file, buffer->get(), _IOFBF, kOfflineReadBytes);
+  PcapPtr p(pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  if (!p) {
+    std::fclose(file);  // on failure libpcap leaves the file to its opener; pcap_close closes it otherwise
+    throw CaptureError("cannot read " + Describe(o) + ": " + errbuf);
+  }
   return p;
 }
 
 }  // namespace
 
 std::shared_ptr<PcapHandle> PcapHandle::Open(const OpenOptions& options) {
-  PcapPtr p = options.offline ? OpenOffline(options) : OpenLive(options);
+  std::unique_ptr<char[]> readBuffer;  // declared first: it goes after the handle
+  PcapPtr p = options.offline ? OpenOffline(options, &readBuffer) : OpenLive(options);
   ApplyFilter(p.get(), options);
   std::shared_ptr<PcapHandle> handle(new PcapHandle(p.release(), options));
+  handle->readBuffer_ = std::move(readBuffer);
   if (!options.offline && options.fanout != kFanoutNone) handle->JoinFanout(options.fanout);
   return handle;
 }

@@ -103,6 +103,8 @@ class PcapHandle {
   // Throws CaptureError.
   void JoinFanout(int32_t group);
 
+  // Offline: the file's read buffer, freed after the destructor's pcap_close.
+  std::unique_ptr<char[]> readBuffer_;
   pcap_t* pcap_;               // guarded by mutex_ for cross-thread use; nullptr once closed
   mutable std::mutex mutex_;
   const OpenOptions options_;

@@ -9,6 +9,10 @@ std::shared_ptr<OfflineMerge> OfflineMerge::Open(const std::vector<OfflineInputS
                                                  const std::string& filter) {
   std::vector<Input> inputs;
   inputs.reserve(specs.size());
+  // Every file is open at once: their read buffers share 16 MiB, between
+  // stdio's 4 KiB and 256 KiB each.
+  const size_t share = (size_t{16} << 20) / std::max<size_t>(1, specs.size());
+  const uint32_t readBufferBytes = static_cast<uint32_t>(std::clamp<size_t>(share, size_t{4} << 10, size_t{256} << 10));
   for (const OfflineInputSpec& spec : specs) {
     OpenOptions options;
     options.offline = true;
@@ -16,6 +20,7 @@ std::shared_ptr<OfflineMerge> OfflineMerge::Open(const std::vector<OfflineInputS
     options.name = spec.name;
     options.snaplen = snaplen;
     options.filter = filter;
+    options.readBufferBytes = readBufferBytes;
     Input input;
     input.handle = PcapHandle::Open(options);  // throws; the handles opened so far close with `inputs`
     inputs.push_back(std::move(input));

@@ -85,11 +85,6 @@ PcapPtr OpenLive(const OpenOptions& o) {
   return p;
 }
 
-// Bytes read from a -read file at a time. libpcap's own open reads through
-// stdio's default buffer, 4 KiB: 46,000 read calls for a 185 MB capture.
-// Every input of a merge has its own buffer.
-constexpr size_t kOfflineReadBytes = 256 * 1024;
-
 // `*buffer` becomes the file's read buffer, which must outlive the handle.
 PcapPtr OpenOffline(const OpenOptions& o, std::unique_ptr<char[]>* buffer) {
   char errbuf[PCAP_ERRBUF_SIZE] = "";
@@ -105,8 +100,8 @@ PcapPtr OpenOffline(const OpenOptions& o, std::unique_ptr<char[]>* buffer) {
     throw CaptureError("cannot read " + Describe(o) + ": " + o.source + ": " + std::strerror(errno));
   }
   // glibc takes the size only with a buffer: given none, it makes its own of 4 KiB.
-  buffer->reset(new char[kOfflineReadBytes]);
-  std::setvbuf(file, buffer->get(), _IOFBF, kOfflineReadBytes);
+  buffer->reset(new char[o.readBufferBytes]);
+  std::setvbuf(file, buffer->get(), _IOFBF, o.readBufferBytes);
   PcapPtr p(pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf));
   if (!p) {
     std::fclose(file);  // on failure libpcap leaves the file to its opener; pcap_close closes it otherwise

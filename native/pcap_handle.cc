@@ -88,23 +88,22 @@ PcapPtr OpenLive(const OpenOptions& o) {
 // `*buffer` becomes the file's read buffer, which must outlive the handle.
 PcapPtr OpenOffline(const OpenOptions& o, std::unique_ptr<char[]>* buffer) {
   char errbuf[PCAP_ERRBUF_SIZE] = "";
+  FILE* file = nullptr;
+  if (o.source != "-") {  // standard input is opened by libpcap, as it reads it
+    file = std::fopen(o.source.c_str(), "rb");
+    if (file == nullptr) {
+      // The words libpcap's own open would have used.
+      throw CaptureError("cannot read " + Describe(o) + ": " + o.source + ": " + std::strerror(errno));
+    }
+    // glibc takes the size only with a buffer: given none, it makes its own of 4 KiB.
+    buffer->reset(new char[o.readBufferBytes]);
+    std::setvbuf(file, buffer->get(), _IOFBF, o.readBufferBytes);
+  }
   // libpcap scales microsecond files to nanoseconds when asked for nano.
-  if (o.source == "-") {  // standard input, as libpcap reads it
-    PcapPtr p(pcap_open_offline_with_tstamp_precision(o.source.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
-    if (!p) throw CaptureError("cannot read " + Describe(o) + ": " + errbuf);
-    return p;
-  }
-  FILE* file = std::fopen(o.source.c_str(), "rb");
-  if (file == nullptr) {
-    // The words libpcap's own open would have used.
-    throw CaptureError("cannot read " + Describe(o) + ": " + o.source + ": " + std::strerror(errno));
-  }
-  // glibc takes the size only with a buffer: given none, it makes its own of 4 KiB.
-  buffer->reset(new char[o.readBufferBytes]);
-  std::setvbuf(file, buffer->get(), _IOFBF, o.readBufferBytes);
-  PcapPtr p(pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  PcapPtr p(file != nullptr ? pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf)
+                            : pcap_open_offline_with_tstamp_precision(o.source.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
   if (!p) {
-    std::fclose(file);  // on failure libpcap leaves the file to its opener; pcap_close closes it otherwise
+    if (file != nullptr) std::fclose(file);  // on failure libpcap leaves the file to its opener; pcap_close closes it otherwise
     throw CaptureError("cannot read " + Describe(o) + ": " + errbuf);
   }
   return p;

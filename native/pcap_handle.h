@@ -22,6 +22,9 @@ class CaptureError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+constexpr int32_t kFanoutNone = -1;
+constexpr int32_t kFanoutNew = -2;
+
 struct OpenOptions {
   bool offline = false;
   std::string source;  // interface name, or file path when offline
@@ -37,11 +40,8 @@ struct OpenOptions {
   // over several handles by a symmetric flow hash (both directions of a flow
   // to one handle). kFanoutNone: no group; kFanoutNew: a new group, whose id
   // fanoutGroup() then gives; else the id of a group to join.
-  int32_t fanout = -1;
+  int32_t fanout = kFanoutNone;
 };
-
-constexpr int32_t kFanoutNone = -1;
-constexpr int32_t kFanoutNew = -2;
 
 struct StatsSnapshot {
   uint64_t received = 0;
